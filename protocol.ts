@@ -367,9 +367,12 @@ export function errorFrame(code: ErrorCode, message: string = ERROR_CODES[code])
   return { type: "error", code, message };
 }
 
-/** The form two names are compared in: `Ann` and `ann` are the same person. */
+/**
+ * The form two names are compared in: `Ann` and `ann` are the same person, and so are look-alikes
+ * that compatibility normalisation (NFKC) folds together, like full-width `Ａｎｎ`.
+ */
 export function nameKey(name: string): string {
-  return name.normalize("NFC").toLowerCase();
+  return name.normalize("NFKC").toLowerCase();
 }
 
 /**
@@ -408,7 +411,7 @@ export function checkText(text: string): { ok: true; text: string } | { ok: fals
 
 /** Cleans a client-info field: no control characters, at most {@linkcode MAX_INFO_LENGTH} long. */
 export function cleanInfo(value: string): string {
-  return sanitizeForTerminal(value).slice(0, MAX_INFO_LENGTH).toWellFormed();
+  return Array.from(sanitizeForTerminal(value).toWellFormed()).slice(0, MAX_INFO_LENGTH).join("");
 }
 
 /** Whether a `ref` is acceptable: 1-64 characters of letters, digits and `_.:-`. */
@@ -473,6 +476,12 @@ export function parsePort(text: string): { ok: true; port: number } | { ok: fals
     return { ok: false, error: `Invalid port "${sanitizeForTerminal(text)}": use 1 to 65535` };
   }
   return { ok: true, port };
+}
+
+/** The first sentence of an error's message, e.g. of `parseArgs`'s long explanations. */
+export function firstSentence(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return text.split(/\.\s/)[0]!.replace(/\.$/, "");
 }
 
 // ==== Line framing ====
@@ -590,7 +599,13 @@ export async function* readLines(
   while (true) {
     const n = await reader.read(buffer);
     if (n === null) return;
-    splitter.push(buffer.subarray(0, n), collect);
+    try {
+      splitter.push(buffer.subarray(0, n), collect);
+    } catch (error) {
+      // Lines completed before the over-long one are still good: hand them out first.
+      yield* lines;
+      throw error;
+    }
     yield* lines;
     lines.length = 0;
   }

@@ -28,6 +28,7 @@ import {
   type ErrorCode,
   type ErrorFrame,
   errorFrame,
+  firstSentence,
   FrameTooLargeError,
   HELLO_TIMEOUT_MS,
   type HelloFrame,
@@ -597,7 +598,7 @@ function parseCli(args: string[]): CliOptions {
       allowPositionals: false,
     });
   } catch (error) {
-    throw new UsageError(errorText(error));
+    throw new UsageError(firstSentence(error));
   }
   const { values } = parsed;
   const hostError = checkHost(values.host);

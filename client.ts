@@ -1,0 +1,917 @@
+#!/usr/bin/env -S deno run --allow-net --allow-env=USER,USERNAME,LOGNAME --allow-sys=hostname
+/**
+ * The chat client: a terminal chat for people, and a line-per-message pipe for scripts.
+ *
+ * ```sh
+ * deno task client                          # asks for the server and your name
+ * deno task client 192.168.1.20 --name ann  # joins straight away
+ * echo "build finished" | deno task client chat.lan --name ci
+ * ```
+ *
+ * It is also a library: {@linkcode ChatClient} connects, sends and receives frames, and is what
+ * the command line and the tests use.
+ *
+ * @module
+ */
+
+import process from "node:process";
+import * as readline from "node:readline";
+import { parseArgs } from "node:util";
+import {
+  checkHost,
+  checkName,
+  checkText,
+  type ClientFrame,
+  type ClientInfo,
+  decodeServerFrame,
+  DEFAULT_PORT,
+  encodeFrame,
+  type ErrorCode,
+  type ErrorFrame,
+  firstSentence,
+  FrameTooLargeError,
+  isDisconnectError,
+  LineSplitter,
+  MAX_NAME_LENGTH,
+  type MessageFrame,
+  nameKey,
+  Outbox,
+  parsePort,
+  READ_BUFFER_BYTES,
+  readLines,
+  sanitizeForTerminal,
+  type ServerFrame,
+  VERSION,
+  type WelcomeFrame,
+} from "./protocol.ts";
+
+// ==== Constants ====
+
+/** How long connecting and waiting for the welcome may take, in milliseconds. */
+export const CONNECT_TIMEOUT_MS = 10_000;
+/** Received frames held for a slow consumer before the client stops reading from the socket. */
+const MAX_QUEUED_EVENTS = 10_000;
+/** How long closing waits for the goodbye to be written, in milliseconds. */
+const CLOSE_TIMEOUT_MS = 1000;
+/** The client program's name, as reported to the server. */
+const APP_NAME = `chat-client ${VERSION}`;
+
+// ==== Client ====
+
+/** Why a client operation failed: a server error code, or what went wrong locally. */
+export type ChatErrorCode = ErrorCode | "unreachable" | "disconnected" | "no_answer";
+
+/** A failure a caller is expected to handle: connection refused, name taken, server gone... */
+export class ChatError extends Error {
+  /** What kind of failure this is. */
+  readonly code: ChatErrorCode;
+  constructor(code: ChatErrorCode, message: string) {
+    super(message);
+    this.name = "ChatError";
+    this.code = code;
+  }
+}
+
+/** Options for {@linkcode ChatClient.connect}. */
+export interface ChatClientOptions {
+  /**
+   * The server's host name or IP address.
+   * @default {"localhost"}
+   */
+  hostname?: string;
+  /**
+   * The server's port.
+   * @default {5050}
+   */
+  port?: number;
+  /** The name to ask for. */
+  name: string;
+  /**
+   * What to tell the server about this client (shown in its operator's log).
+   * @default {{}}
+   */
+  info?: ClientInfo;
+  /**
+   * How long connecting and the hello may take, in milliseconds.
+   * @default {10000}
+   */
+  timeoutMs?: number;
+}
+
+/** How a connection ended. */
+export interface CloseInfo {
+  /** `client`: {@linkcode ChatClient.close} was called; `server`: the server closed it. */
+  by: "client" | "server";
+  /** The server's last error before it closed the connection, e.g. `shutting_down`. */
+  error?: ErrorFrame;
+}
+
+interface PendingSay {
+  resolve: (message: MessageFrame) => void;
+  reject: (error: ChatError) => void;
+}
+
+/**
+ * A connection to a chat server under one name. Frames from the server are read continuously:
+ * pings are answered and `say` acknowledgements matched here, and every frame is also queued for
+ * {@linkcode ChatClient.next} and `for await`. When the consumer falls behind by
+ * {@linkcode MAX_QUEUED_EVENTS} frames, reading pauses (TCP then slows the server down).
+ */
+export class ChatClient implements AsyncIterable<ServerFrame> {
+  /** The name the server gave us. */
+  readonly name: string;
+  /** The server's welcome. */
+  readonly welcome: WelcomeFrame;
+  /** Resolves once the connection has ended. */
+  readonly closed: Promise<CloseInfo>;
+  #conn: Deno.TcpConn;
+  #outbox: Outbox;
+  #reader: FrameReader;
+  #pending = new Map<string, PendingSay>();
+  #nextRef = 1;
+
+  private constructor(
+    conn: Deno.TcpConn,
+    reader: FrameReader,
+    outbox: Outbox,
+    welcome: WelcomeFrame,
+  ) {
+    this.#conn = conn;
+    this.#reader = reader;
+    this.#outbox = outbox;
+    this.welcome = welcome;
+    this.name = welcome.name;
+    reader.onFrame = (frame) => this.#track(frame);
+    this.closed = reader.done.then((info) => {
+      for (const pending of this.#pending.values()) {
+        pending.reject(new ChatError("disconnected", disconnectText(info)));
+      }
+      this.#pending.clear();
+      return info;
+    });
+  }
+
+  /**
+   * Connects, says hello and resolves once the server has welcomed us.
+   * @throws {ChatError} `unreachable`, `no_answer`, or the server's refusal (`name_taken`, ...).
+   */
+  static async connect(options: ChatClientOptions): Promise<ChatClient> {
+    const hostname = options.hostname ?? "localhost";
+    const port = options.port ?? DEFAULT_PORT;
+    const timeoutMs = options.timeoutMs ?? CONNECT_TIMEOUT_MS;
+    const conn = await openConnection(hostname, port, timeoutMs);
+    conn.setNoDelay(true);
+    const outbox = new Outbox(conn, { onError: () => closeQuietly(conn) });
+    const reader = new FrameReader(conn);
+    outbox.push(encodeFrame({ type: "hello", name: options.name, client: options.info ?? {} }));
+    const first = await withTimeout(reader.next(), timeoutMs);
+    if (first !== "timeout" && first?.type === "welcome") {
+      return new ChatClient(conn, reader, outbox, first);
+    }
+    closeQuietly(conn);
+    await reader.done;
+    if (first === "timeout") {
+      throw new ChatError("no_answer", `${hostname}:${port} did not answer: is it a chat server?`);
+    }
+    if (first === undefined) {
+      throw new ChatError("disconnected", `${hostname}:${port} closed the connection`);
+    }
+    if (first.type === "error") throw new ChatError(first.code, first.message);
+    throw new ChatError("bad_frame", `${hostname}:${port} sent ${first.type} instead of welcome`);
+  }
+
+  /**
+   * Sends a message to everyone. Resolves with the server's copy (its id and time) once the
+   * server has accepted it.
+   * @throws {ChatError} `bad_text` when refused, `disconnected` when the connection ends first.
+   */
+  say(text: string): Promise<MessageFrame> {
+    const ref = `m${this.#nextRef++}`;
+    const { promise, resolve, reject } = Promise.withResolvers<MessageFrame>();
+    if (this.#reader.ended) {
+      reject(new ChatError("disconnected", "Not connected"));
+      return promise;
+    }
+    this.#pending.set(ref, { resolve, reject });
+    this.send({ type: "say", text, ref });
+    return promise;
+  }
+
+  /** Asks for the list of people present; the answer arrives as a `users` frame. */
+  who(): void {
+    this.send({ type: "who" });
+  }
+
+  /** Sends any client frame as it is. */
+  send(frame: ClientFrame): void {
+    this.#outbox.push(encodeFrame(frame));
+  }
+
+  /** The next frame from the server, or `undefined` once the connection has ended. */
+  next(): Promise<ServerFrame | undefined> {
+    return this.#reader.next();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<ServerFrame> {
+    let frame;
+    while ((frame = await this.next()) !== undefined) yield frame;
+  }
+
+  /** Says goodbye, waits briefly for it to be written, closes the connection. */
+  async close(): Promise<void> {
+    if (!this.#reader.ended) {
+      this.#reader.closing = true;
+      this.send({ type: "bye" });
+      await withTimeout(this.#outbox.drained(), CLOSE_TIMEOUT_MS);
+      closeQuietly(this.#conn);
+    }
+    await this.closed;
+  }
+
+  #track(frame: ServerFrame): void {
+    if (frame.type === "ping") {
+      this.send({ type: "pong" });
+    } else if (frame.type === "message" && frame.ref !== undefined && frame.from === this.name) {
+      this.#pending.get(frame.ref)?.resolve(frame);
+      this.#pending.delete(frame.ref);
+    } else if (frame.type === "error" && frame.ref !== undefined) {
+      this.#pending.get(frame.ref)?.reject(new ChatError(frame.code, frame.message));
+      this.#pending.delete(frame.ref);
+    }
+  }
+}
+
+/**
+ * Reads frames off the socket in the background and queues them, pausing while the queue is
+ * full. Lines that are not valid server frames are skipped: a newer server may send types this
+ * version does not know.
+ */
+class FrameReader {
+  /** Called for every frame as it arrives, before it is queued. */
+  onFrame: (frame: ServerFrame) => void = () => {};
+  /** Set when our own side is closing, so the end counts as ours. */
+  closing = false;
+  ended = false;
+  readonly done: Promise<CloseInfo>;
+  #conn: Deno.TcpConn;
+  #queue: ServerFrame[] = [];
+  #wakeConsumer: (() => void) | undefined;
+  #wakeReader: (() => void) | undefined;
+  #lastError: ErrorFrame | undefined;
+
+  constructor(conn: Deno.TcpConn) {
+    this.#conn = conn;
+    this.done = this.#run();
+  }
+
+  async next(): Promise<ServerFrame | undefined> {
+    while (this.#queue.length === 0) {
+      if (this.ended) return undefined;
+      const { promise, resolve } = Promise.withResolvers<void>();
+      this.#wakeConsumer = resolve;
+      await promise;
+    }
+    const frame = this.#queue.shift();
+    this.#wakeReader?.();
+    return frame;
+  }
+
+  async #run(): Promise<CloseInfo> {
+    const splitter = new LineSplitter();
+    const buffer = new Uint8Array(READ_BUFFER_BYTES);
+    const onLine = (line: string) => this.#onLine(line);
+    try {
+      while (true) {
+        if (this.#queue.length >= MAX_QUEUED_EVENTS) await this.#roomInQueue();
+        const n = await this.#conn.read(buffer);
+        if (n === null) break;
+        splitter.push(buffer.subarray(0, n), onLine);
+      }
+    } catch (error) {
+      if (!isDisconnectError(error) && !(error instanceof FrameTooLargeError)) throw error;
+    } finally {
+      closeQuietly(this.#conn);
+      this.ended = true;
+      this.#wakeConsumer?.();
+    }
+    const by = this.closing ? "client" : "server";
+    return this.#lastError ? { by, error: this.#lastError } : { by };
+  }
+
+  #roomInQueue(): Promise<void> {
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#wakeReader = resolve;
+    return promise;
+  }
+
+  #onLine(line: string): void {
+    const decoded = decodeServerFrame(line);
+    if (!decoded.ok) return;
+    const frame = decoded.frame;
+    if (frame.type === "error") this.#lastError = frame;
+    this.onFrame(frame);
+    this.#queue.push(frame);
+    this.#wakeConsumer?.();
+  }
+}
+
+async function openConnection(
+  hostname: string,
+  port: number,
+  timeoutMs: number,
+): Promise<Deno.TcpConn> {
+  const where = `${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), timeoutMs);
+  try {
+    return await Deno.connect({ hostname, port, signal: abort.signal });
+  } catch (error) {
+    throw new ChatError("unreachable", connectErrorText(error, where, hostname, abort.signal));
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function connectErrorText(
+  error: unknown,
+  where: string,
+  hostname: string,
+  signal: AbortSignal,
+): string {
+  if (signal.aborted) {
+    return `Cannot connect to ${where}: no answer in time (wrong address, or a firewall?)`;
+  }
+  if (error instanceof Deno.errors.ConnectionRefused) {
+    return `Cannot connect to ${where}: connection refused (is the server running on that port?)`;
+  }
+  const text = error instanceof Error ? error.message : String(error);
+  if (/lookup|resolve|name or service|no address/i.test(text)) {
+    return `Cannot find host "${hostname}": check the spelling, or use its IP address`;
+  }
+  return `Cannot connect to ${where}: ${text.replace(/ \(os error \d+\)$/, "")}`;
+}
+
+/** Resolves with the promise's value, or with `"timeout"` if it takes longer than `ms`. */
+async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | "timeout"> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<"timeout">((resolve) => timer = setTimeout(resolve, ms, "timeout"));
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch (error) {
+    if (!(error instanceof Deno.errors.BadResource)) throw error;
+  }
+}
+
+function disconnectText(info: CloseInfo): string {
+  if (info.error?.code === "shutting_down") return "Disconnected: the server is shutting down";
+  if (info.error) return `Disconnected by the server: ${sanitizeForTerminal(info.error.message)}`;
+  return info.by === "client" ? "Disconnected" : "Connection to the server lost";
+}
+
+// ==== Addresses ====
+
+/** A server address. */
+export interface ServerAddress {
+  hostname: string;
+  port: number;
+}
+
+/**
+ * Parses `host`, `host:port`, `[ipv6]:port` or a bare IPv6 address, checking the host and the
+ * port before any connection is tried.
+ */
+export function parseAddress(
+  text: string,
+): { ok: true; address: ServerAddress } | { ok: false; error: string } {
+  const trimmed = text.trim();
+  let hostname = trimmed;
+  let portText = String(DEFAULT_PORT);
+  const bracketed = /^\[([^\]]*)\](?::(.*))?$/.exec(trimmed);
+  if (bracketed) {
+    hostname = bracketed[1]!;
+    portText = bracketed[2] ?? portText;
+  } else if (trimmed.split(":").length === 2) {
+    [hostname, portText] = trimmed.split(":") as [string, string];
+  }
+  const hostError = checkHost(hostname);
+  if (hostError) return { ok: false, error: hostError };
+  const port = parsePort(portText);
+  if (!port.ok) return { ok: false, error: port.error };
+  return { ok: true, address: { hostname, port: port.port } };
+}
+
+// ==== Rendering ====
+
+/** How frames are turned into lines of text. */
+export interface RenderOptions {
+  /** Our own name: our messages show as `You`. */
+  me: string;
+  /** Whether to use ANSI colours. */
+  color: boolean;
+  /** Plain lines for scripts: no time, own messages left out. */
+  plain: boolean;
+}
+
+const NAME_COLORS = [31, 32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96];
+
+function paint(text: string, code: number | string, color: boolean): string {
+  return color ? `\x1b[${code}m${text}\x1b[0m` : text;
+}
+
+/** A colour for a name that stays the same across runs and computers. */
+export function nameColor(name: string): number {
+  let hash = 0;
+  for (const char of nameKey(name)) hash = (hash * 31 + char.codePointAt(0)!) >>> 0;
+  return NAME_COLORS[hash % NAME_COLORS.length]!;
+}
+
+function clock(ts: number): string {
+  const date = new Date(ts);
+  return `${String(date.getHours()).padStart(2, "0")}:${
+    String(date.getMinutes()).padStart(2, "0")
+  }`;
+}
+
+/** Joins a speaker's prefix and a possibly multi-line text, indenting the continuation lines. */
+function speech(prefix: string, prefixWidth: number, text: string): string[] {
+  const [first = "", ...rest] = text.split("\n").map(sanitizeForTerminal);
+  return [`${prefix}${first}`, ...rest.map((line) => " ".repeat(prefixWidth) + line)];
+}
+
+function notice(text: string, ts: number | undefined, options: RenderOptions): string[] {
+  const time = options.plain || ts === undefined ? "" : `${paint(clock(ts), 2, options.color)} `;
+  return [`${time}${paint(`* ${sanitizeForTerminal(text)}`, 2, options.color)}`];
+}
+
+function listUsers(users: string[], count: number | undefined): string {
+  const total = count ?? users.length;
+  const names = users.map(sanitizeForTerminal).sort((a, b) => a.localeCompare(b)).join(", ");
+  const more = total > users.length ? ` and ${total - users.length} more` : "";
+  return `${total} ${total === 1 ? "person" : "people"} here: ${names}${more}`;
+}
+
+/**
+ * The lines to show for a frame, already sanitised; an empty array for frames that show nothing.
+ * Everything a server or another person wrote passes through {@linkcode sanitizeForTerminal}.
+ */
+export function renderFrame(frame: ServerFrame, options: RenderOptions): string[] {
+  switch (frame.type) {
+    case "message": {
+      const mine = nameKey(frame.from) === nameKey(options.me);
+      if (options.plain) {
+        return mine ? [] : speech(`${sanitizeForTerminal(frame.from)}: `, 0, frame.text);
+      }
+      const who = mine ? "You" : sanitizeForTerminal(frame.from);
+      const prefixWidth = 5 + 1 + who.length + 2;
+      const name = mine ? paint(who, 1, options.color) : paint(who, nameColor(who), options.color);
+      return speech(
+        `${paint(clock(frame.ts), 2, options.color)} ${name}: `,
+        prefixWidth,
+        frame.text,
+      );
+    }
+    case "joined":
+      return notice(`${frame.name} joined`, frame.ts, options);
+    case "left":
+      return notice(`${frame.name} left (${frame.reason})`, frame.ts, options);
+    case "users":
+      return notice(listUsers(frame.users, frame.count), undefined, options);
+    case "welcome":
+      return notice(
+        `Joined ${frame.server.name} as ${frame.name}. ${listUsers(frame.users, frame.count)}`,
+        undefined,
+        options,
+      );
+    case "error":
+      return [paint(`! ${sanitizeForTerminal(frame.message)}`, 31, options.color)];
+    case "ping":
+    case "pong":
+      return [];
+    default: {
+      const unexpected: never = frame;
+      return unexpected;
+    }
+  }
+}
+
+// ==== Commands ====
+
+interface Command {
+  name: string;
+  args: string;
+  help: string;
+}
+
+/** The commands the terminal client understands; `/help` and completion come from this table. */
+const COMMANDS: readonly Command[] = [
+  { name: "who", args: "", help: "List the people here" },
+  { name: "help", args: "", help: "Show this help" },
+  { name: "quit", args: "", help: "Leave the chat (also Ctrl+D)" },
+];
+
+function helpLines(): string[] {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length + c.args.length + 1));
+  return [
+    "Type a message and press Enter to send it to everyone. Commands:",
+    ...COMMANDS.map((c) => `  /${`${c.name} ${c.args}`.trim().padEnd(width)}  ${c.help}`),
+    "  //text     Send a message that starts with /",
+  ];
+}
+
+// ==== Interactive terminal ====
+
+/** Readline's editing state; its typings call it read-only, but redrawing needs to set it. */
+interface EditState {
+  line: string;
+  cursor: number;
+}
+
+/**
+ * Prints lines above the input line without disturbing what the person is typing. Readline
+ * remembers how many rows the typed line took, so the line is emptied and redrawn first (which
+ * also clears its wrapped rows), then the output is printed, then the typed text and the cursor
+ * are put back.
+ */
+function printAbove(rl: readline.Interface, lines: string[]): void {
+  if (lines.length === 0) return;
+  const state = rl as unknown as EditState;
+  const { line, cursor } = state;
+  state.line = "";
+  state.cursor = 0;
+  rl.prompt(true);
+  readline.cursorTo(process.stdout, 0);
+  readline.clearLine(process.stdout, 0);
+  process.stdout.write(lines.join("\n") + "\n");
+  state.line = line;
+  state.cursor = cursor;
+  rl.prompt(true);
+}
+
+/**
+ * Removes a line the person just sent from the screen: the server's copy of the message, shown
+ * when it arrives, takes its place.
+ */
+function eraseSubmitted(rl: readline.Interface, line: string): void {
+  const columns = process.stdout.columns || 80;
+  const rows = Math.floor((displayWidth(rl.getPrompt()) + displayWidth(line)) / columns) + 1;
+  readline.moveCursor(process.stdout, 0, -rows);
+  readline.clearScreenDown(process.stdout);
+}
+
+// deno-lint-ignore no-control-regex -- matching the escape character is the point
+const ANSI_REGEXP = /\x1b\[[0-9;]*m/g;
+const WIDE_REGEXP =
+  /[\u1100-\u115F\u2E80-\uA4CF\uAC00-\uD7A3\uF900-\uFAFF\uFE30-\uFE4F\uFF00-\uFF60\uFFE0-\uFFE6\u{1F300}-\u{1F64F}\u{1F900}-\u{1F9FF}\u{20000}-\u{3FFFD}]/u;
+const ZERO_WIDTH_REGEXP = /[\p{Mn}\p{Me}\u200B-\u200F\uFE0F]/u;
+
+/** How many terminal columns text takes: wide East Asian characters and emoji take two. */
+export function displayWidth(text: string): number {
+  let width = 0;
+  for (const char of text.replace(ANSI_REGEXP, "")) {
+    width += ZERO_WIDTH_REGEXP.test(char) ? 0 : WIDE_REGEXP.test(char) ? 2 : 1;
+  }
+  return width;
+}
+
+function completer(users: Set<string>): (line: string) => [string[], string] {
+  return (line) => {
+    if (/^\/\S*$/.test(line)) {
+      const hits = COMMANDS.map((c) => `/${c.name}`).filter((c) => c.startsWith(line));
+      return [hits, line];
+    }
+    const word = /\S*$/.exec(line)![0];
+    const hits = [...users].filter((u) => nameKey(u).startsWith(nameKey(word)) && word !== "");
+    return [hits, word];
+  };
+}
+
+function ask(rl: readline.Interface, question: string): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const onClose = () => resolve(undefined);
+    rl.once("close", onClose);
+    rl.question(question, (answer) => {
+      rl.off("close", onClose);
+      resolve(answer);
+    });
+  });
+}
+
+async function askAddress(rl: readline.Interface): Promise<ServerAddress | undefined> {
+  while (true) {
+    const answer = await ask(rl, `Server address [localhost:${DEFAULT_PORT}]: `);
+    if (answer === undefined) return undefined;
+    const parsed = parseAddress(answer.trim() || `localhost:${DEFAULT_PORT}`);
+    if (parsed.ok) return parsed.address;
+    console.log(parsed.error);
+  }
+}
+
+async function askName(rl: readline.Interface, suggestion: string): Promise<string | undefined> {
+  while (true) {
+    const answer = await ask(rl, `Your name [${suggestion}]: `);
+    if (answer === undefined) return undefined;
+    const checked = checkName(answer.trim() || suggestion);
+    if (checked.ok) return checked.name;
+    console.log(checked.error);
+  }
+}
+
+/** Connects interactively: a taken or refused name asks for another instead of giving up. */
+async function connectAsking(
+  rl: readline.Interface,
+  address: ServerAddress,
+  name: string,
+): Promise<ChatClient | undefined> {
+  let wanted: string | undefined = name;
+  while (wanted !== undefined) {
+    try {
+      return await ChatClient.connect({ ...address, name: wanted, info: clientInfo() });
+    } catch (error) {
+      if (
+        !(error instanceof ChatError && (error.code === "name_taken" || error.code === "bad_name"))
+      ) {
+        throw error;
+      }
+      console.log(sanitizeForTerminal(error.message));
+      wanted = await askName(rl, suggestName(`${wanted}2`));
+    }
+  }
+  return undefined;
+}
+
+/** Runs the interactive chat; resolves to the exit code. */
+async function runInteractive(address: ServerAddress | undefined, name: string | undefined) {
+  const users = new Set<string>();
+  const rl = readline.createInterface({
+    input: process.stdin,
+    output: process.stdout,
+    completer: completer(users),
+    historySize: 500,
+    terminal: true,
+  });
+  try {
+    address ??= await askAddress(rl);
+    name ??= address && await askName(rl, suggestName(osUserName() ?? "guest"));
+    if (address === undefined || name === undefined) return 0;
+    const client = await connectAsking(rl, address, name);
+    if (client === undefined) return 0;
+    return await chat(rl, client, users);
+  } finally {
+    rl.close();
+  }
+}
+
+async function chat(rl: readline.Interface, client: ChatClient, users: Set<string>) {
+  const view: RenderOptions = { me: client.name, color: useColor(), plain: false };
+  rl.setPrompt(`${paint(client.name, 1, view.color)}> `);
+  let quitting = false;
+  const quit = () => {
+    quitting = true;
+    client.close();
+  };
+  rl.on("SIGINT", quit);
+  rl.on("close", quit);
+  rl.on("line", (line) => {
+    const reply = handleInput(line, client);
+    if (reply === "quit") return quit();
+    if (reply === "sent") eraseSubmitted(rl, line);
+    else printAbove(rl, reply.map((l) => paint(l, 2, view.color)));
+    rl.prompt();
+  });
+  printAbove(rl, renderFrame(client.welcome, view));
+  trackUsers(client.welcome, users);
+  for await (const frame of client) {
+    trackUsers(frame, users);
+    printAbove(rl, renderFrame(frame, view));
+  }
+  const info = await client.closed;
+  if (quitting) return 0;
+  printAbove(rl, [paint(disconnectText(info), 31, view.color)]);
+  return 1;
+}
+
+/** Acts on one typed line: sends it, runs a command, or returns lines to show locally. */
+function handleInput(line: string, client: ChatClient): string[] | "quit" | "sent" {
+  if (line.trim() === "") return [];
+  if (line.startsWith("/") && !line.startsWith("//")) {
+    const [command = "", ...rest] = line.slice(1).trim().split(/\s+/);
+    switch (command.toLowerCase()) {
+      case "who":
+        client.who();
+        return [];
+      case "help":
+        return helpLines();
+      case "quit":
+      case "exit":
+        return "quit";
+      default:
+        return [
+          `Unknown command /${sanitizeForTerminal(command)}${rest.length ? " ..." : ""}: ` +
+          "type /help for the list (nothing was sent)",
+        ];
+    }
+  }
+  const text = line.startsWith("//") ? line.slice(1) : line;
+  const checked = checkText(text);
+  if (!checked.ok) return [checked.error];
+  // The server's copy of the message is what shows it; a refusal arrives as an error frame.
+  client.say(checked.text).catch(() => {});
+  return "sent";
+}
+
+function trackUsers(frame: ServerFrame, users: Set<string>): void {
+  if (frame.type === "welcome" || frame.type === "users") {
+    users.clear();
+    for (const user of frame.users) users.add(user);
+  } else if (frame.type === "joined") users.add(frame.name);
+  else if (frame.type === "left") users.delete(frame.name);
+}
+
+// ==== Scripting ====
+
+/**
+ * Sends each line of standard input as a message and prints what others say as plain lines.
+ * Resolves to the exit code once every message sent was acknowledged.
+ */
+async function runScript(client: ChatClient): Promise<number> {
+  const view: RenderOptions = { me: client.name, color: false, plain: true };
+  const printing = (async () => {
+    for await (const frame of client) {
+      const lines = renderFrame(frame, view);
+      if (frame.type === "error") console.error(lines.join("\n"));
+      else if (lines.length > 0) console.log(lines.join("\n"));
+    }
+  })();
+  const acknowledgements: Promise<unknown>[] = [];
+  let failed = false;
+  try {
+    for await (const line of readLines(Deno.stdin)) {
+      const checked = checkText(line);
+      if (!checked.ok) {
+        console.error(`client: skipped a line: ${checked.error}`);
+        failed = true;
+        continue;
+      }
+      acknowledgements.push(
+        client.say(checked.text).catch((error: ChatError) => {
+          if (error.code !== "disconnected") failed = true;
+          throw error;
+        }),
+      );
+    }
+  } catch (error) {
+    if (!(error instanceof FrameTooLargeError)) throw error;
+    console.error("client: an input line is longer than 64 KiB: stopped reading input");
+    failed = true;
+  }
+  const results = await Promise.allSettled(acknowledgements);
+  const lost = results.some((r) => r.status === "rejected" && r.reason.code === "disconnected");
+  if (lost) console.error(`client: ${disconnectText(await client.closed)}`);
+  await client.close();
+  await printing;
+  return failed || lost ? 1 : 0;
+}
+
+// ==== Command line ====
+
+const USAGE = `Chat client ${VERSION}: talk with everyone on a chat server.
+
+USAGE:
+  deno task client [HOST[:PORT]] [OPTIONS]
+
+  On a terminal it asks for what is not given. With input from a pipe or file
+  it sends each line as a message, prints what others say, and exits when the
+  server has acknowledged the last line.
+
+ARGUMENTS:
+  HOST[:PORT]        The server: a name, an IPv4 address, or [IPv6]:PORT
+                                              (default: localhost:${DEFAULT_PORT})
+OPTIONS:
+  -n, --name NAME    Your name: 1-${MAX_NAME_LENGTH} letters, digits, _ or -
+                                              (default: your user name)
+  -h, --help         Show this help and exit
+  -V, --version      Show the version and exit
+
+In the chat, type /help for commands.`;
+
+/** A command-line mistake: the message says what to change. */
+class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+interface CliOptions {
+  help: boolean;
+  version: boolean;
+  address: ServerAddress | undefined;
+  name: string | undefined;
+}
+
+function parseCli(args: string[]): CliOptions {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options: {
+        name: { type: "string", short: "n" },
+        help: { type: "boolean", short: "h", default: false },
+        version: { type: "boolean", short: "V", default: false },
+      },
+      strict: true,
+      allowPositionals: true,
+    });
+  } catch (error) {
+    throw new UsageError(firstSentence(error));
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length > 1) {
+    throw new UsageError(`Expected one server address, got ${positionals.length}`);
+  }
+  let address: ServerAddress | undefined;
+  if (positionals[0] !== undefined) {
+    const parsedAddress = parseAddress(positionals[0]);
+    if (!parsedAddress.ok) throw new UsageError(parsedAddress.error);
+    address = parsedAddress.address;
+  }
+  let name: string | undefined;
+  if (values.name !== undefined) {
+    const checked = checkName(values.name);
+    if (!checked.ok) throw new UsageError(checked.error);
+    name = checked.name;
+  }
+  return { help: values.help, version: values.version, address, name };
+}
+
+function useColor(): boolean {
+  return Deno.stdout.isTerminal() && !Deno.noColor;
+}
+
+function osUserName(): string | undefined {
+  try {
+    return Deno.env.get("USER") ?? Deno.env.get("USERNAME") ?? Deno.env.get("LOGNAME");
+  } catch {
+    return undefined;
+  }
+}
+
+/** Turns any text (an OS user name, say) into a name that passes the name rules. */
+export function suggestName(text: string): string {
+  const cleaned = text.normalize("NFC").replace(/[^\p{L}\p{N}_-]/gu, "_").slice(0, MAX_NAME_LENGTH);
+  const checked = checkName(cleaned);
+  return checked.ok ? checked.name : "guest";
+}
+
+function clientInfo(): ClientInfo {
+  const info: ClientInfo = { app: APP_NAME, os: Deno.build.os };
+  try {
+    info.host = Deno.hostname();
+  } catch {
+    // Without --allow-sys=hostname the server just does not learn it.
+  }
+  return info;
+}
+
+/** Runs the client's command line; resolves to the exit code. */
+export async function main(args: string[]): Promise<number> {
+  let options: CliOptions;
+  try {
+    options = parseCli(args);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`client: ${error.message}\nRun with --help for usage.`);
+    return 2;
+  }
+  if (options.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (options.version) {
+    console.log(`chat client ${VERSION}`);
+    return 0;
+  }
+  try {
+    if (Deno.stdin.isTerminal()) return await runInteractive(options.address, options.name);
+    const client = await ChatClient.connect({
+      ...(options.address ?? { hostname: "localhost", port: DEFAULT_PORT }),
+      name: options.name ?? suggestName(osUserName() ?? "guest"),
+      info: clientInfo(),
+    });
+    return await runScript(client);
+  } catch (error) {
+    if (!(error instanceof ChatError)) throw error;
+    console.error(`client: ${sanitizeForTerminal(error.message)}`);
+    return 1;
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
