@@ -255,7 +255,7 @@ class FrameReader {
   readonly done: Promise<CloseInfo>;
   #conn: Deno.TcpConn;
   #queue: ServerFrame[] = [];
-  #wakeConsumer: (() => void) | undefined;
+  #consumers: (() => void)[] = [];
   #wakeReader: (() => void) | undefined;
   #lastError: ErrorFrame | undefined;
 
@@ -268,7 +268,7 @@ class FrameReader {
     while (this.#queue.length === 0) {
       if (this.ended) return undefined;
       const { promise, resolve } = Promise.withResolvers<void>();
-      this.#wakeConsumer = resolve;
+      this.#consumers.push(resolve);
       await promise;
     }
     const frame = this.#queue.shift();
@@ -292,7 +292,7 @@ class FrameReader {
     } finally {
       closeQuietly(this.#conn);
       this.ended = true;
-      this.#wakeConsumer?.();
+      this.#wakeConsumers();
     }
     const by = this.closing ? "client" : "server";
     return this.#lastError ? { by, error: this.#lastError } : { by };
@@ -311,7 +311,11 @@ class FrameReader {
     if (frame.type === "error") this.#lastError = frame;
     this.onFrame(frame);
     this.#queue.push(frame);
-    this.#wakeConsumer?.();
+    this.#wakeConsumers();
+  }
+
+  #wakeConsumers(): void {
+    for (const wake of this.#consumers.splice(0)) wake();
   }
 }
 

@@ -587,6 +587,14 @@ Deno.test("nameKey() makes names that differ in case or normal form equal", () =
   assert.notEqual(nameKey("Ann"), nameKey("Anne"));
 });
 
+Deno.test("nameKey() folds look-alike letters so nobody can pose as a reserved or taken name", () => {
+  assert.equal(nameKey("Ａｎｎ"), nameKey("ann"));
+  assert.equal(nameKey("ſerver"), "server");
+  for (const name of ["Ｓｅｒｖｅｒ", "ſerver", "ＡＤＭＩＮ"]) {
+    assert.equal(checkName(name).ok, false, name);
+  }
+});
+
 // ==== Text ====
 
 const CLEANED_TEXTS: [string, string, string][] = [
@@ -648,6 +656,8 @@ for (const [what, input, output] of SANITIZED) {
 Deno.test("cleanInfo() removes controls and cuts to 64 characters", () => {
   assert.equal(cleanInfo("linux\u001b[2J\n6.1"), "linux[2J 6.1");
   assert.equal(cleanInfo("a".repeat(100)), "a".repeat(64));
+  assert.equal(cleanInfo("😀".repeat(40)), "😀".repeat(40));
+  assert.equal(cleanInfo("😀".repeat(70)), "😀".repeat(64));
 });
 
 Deno.test("isValidRef() accepts short printable refs and refuses others", () => {
@@ -850,6 +860,15 @@ Deno.test("readLines() throws FrameTooLargeError for an over-long line", async (
   await assert.rejects(collect(readLines(reader)), FrameTooLargeError);
   const small = fakeReader([bytesOf("1234567\n123456789\n")]);
   await assert.rejects(collect(readLines(small, { maxLineBytes: 8 })), FrameTooLargeError);
+});
+
+Deno.test("readLines() hands out the good lines read before an over-long one", async () => {
+  const lines: string[] = [];
+  const reader = fakeReader([bytesOf("ok\nfine\n" + "x".repeat(200))]);
+  await assert.rejects(async () => {
+    for await (const line of readLines(reader, { maxLineBytes: 100 })) lines.push(line);
+  }, FrameTooLargeError);
+  assert.deepStrictEqual(lines, ["ok", "fine"]);
 });
 
 // ==== Outgoing queue ====
