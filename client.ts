@@ -28,6 +28,7 @@ import {
   encodeFrame,
   type ErrorCode,
   type ErrorFrame,
+  FATAL_ERROR_CODES,
   firstSentence,
   FrameTooLargeError,
   isDisconnectError,
@@ -559,6 +560,13 @@ function printAbove(rl: readline.Interface, lines: string[]): void {
   rl.prompt(true);
 }
 
+/** Clears the prompt and whatever is typed after it, leaving the cursor at the start of its row. */
+function clearInputLine(rl: readline.Interface): void {
+  readline.moveCursor(process.stdout, 0, -rl.getCursorPos().rows);
+  readline.cursorTo(process.stdout, 0);
+  readline.clearScreenDown(process.stdout);
+}
+
 /**
  * Removes a line the person just sent from the screen: the server's copy of the message, shown
  * when it arrives, takes its place.
@@ -694,11 +702,14 @@ async function chat(rl: readline.Interface, client: ChatClient, users: Set<strin
   trackUsers(client.welcome, users);
   for await (const frame of client) {
     trackUsers(frame, users);
+    // A fatal error is told once, as the reason for the disconnection below.
+    if (frame.type === "error" && FATAL_ERROR_CODES.has(frame.code)) continue;
     printAbove(rl, renderFrame(frame, view));
   }
   const info = await client.closed;
+  clearInputLine(rl);
   if (quitting) return 0;
-  printAbove(rl, [paint(disconnectText(info), 31, view.color)]);
+  process.stdout.write(paint(disconnectText(info), 31, view.color) + "\n");
   return 1;
 }
 

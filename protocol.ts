@@ -72,6 +72,15 @@ export const ERROR_CODES = {
 /** A stable error code, as sent in an `error` frame. */
 export type ErrorCode = keyof typeof ERROR_CODES;
 
+/** The codes after which the server closes the connection. */
+export const FATAL_ERROR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  "too_large",
+  "timeout",
+  "too_many_errors",
+  "too_slow",
+  "shutting_down",
+]);
+
 // ==== Frames ====
 
 /** Facts a client chooses to report about itself in its hello. */
@@ -334,7 +343,8 @@ function decodeWith<F>(
   const type = value.type;
   if (typeof type !== "string") return { ok: false, error: badField("type", "a string") };
   if (!Object.hasOwn(readers, type)) {
-    return { ok: false, error: new DecodeError("unknown_type", `Unknown frame type: ${type}`) };
+    const shown = JSON.stringify(type.length > 40 ? `${type.slice(0, 40)}...` : type);
+    return { ok: false, error: new DecodeError("unknown_type", `Unknown frame type: ${shown}`) };
   }
   try {
     return { ok: true, frame: readers[type]!(value) };
