@@ -198,6 +198,11 @@ export class ChatClient implements AsyncIterable<ServerFrame> {
     return promise;
   }
 
+  /** Whether the connection is still open. */
+  get connected(): boolean {
+    return !this.#reader.ended;
+  }
+
   /** Asks for the list of people present; the answer arrives as a `users` frame. */
   who(): void {
     this.send({ type: "who" });
@@ -475,7 +480,7 @@ export function renderFrame(frame: ServerFrame, options: RenderOptions): string[
         return mine ? [] : speech(`${sanitizeForTerminal(frame.from)}: `, 0, frame.text);
       }
       const who = mine ? "You" : sanitizeForTerminal(frame.from);
-      const prefixWidth = 5 + 1 + who.length + 2;
+      const prefixWidth = 5 + 1 + displayWidth(who) + 2;
       const name = mine ? paint(who, 1, options.color) : paint(who, nameColor(who), options.color);
       return speech(
         `${paint(clock(frame.ts), 2, options.color)} ${name}: `,
@@ -580,15 +585,21 @@ function eraseSubmitted(rl: readline.Interface, line: string): void {
 
 // deno-lint-ignore no-control-regex -- matching the escape character is the point
 const ANSI_REGEXP = /\x1b\[[0-9;]*m/g;
+/** East Asian wide and full-width characters, and emoji shown as pictures: two columns each. */
 const WIDE_REGEXP =
-  /[\u1100-\u115F\u2E80-\uA4CF\uAC00-\uD7A3\uF900-\uFAFF\uFE30-\uFE4F\uFF00-\uFF60\uFFE0-\uFFE6\u{1F300}-\u{1F64F}\u{1F900}-\u{1F9FF}\u{20000}-\u{3FFFD}]/u;
-const ZERO_WIDTH_REGEXP = /[\p{Mn}\p{Me}\u200B-\u200F\uFE0F]/u;
+  /[\u1100-\u115F\u2E80-\uA4CF\uAC00-\uD7A3\uF900-\uFAFF\uFE30-\uFE4F\uFF00-\uFF60\uFFE0-\uFFE6\u{20000}-\u{3FFFD}]|\p{Emoji_Presentation}|\uFE0F/u;
+/** Marks and format characters that take no column of their own. */
+const ZERO_WIDTH_REGEXP = /^[\p{Mn}\p{Me}\p{Cf}]+$/u;
+const graphemes = new Intl.Segmenter();
 
-/** How many terminal columns text takes: wide East Asian characters and emoji take two. */
+/**
+ * How many terminal columns text takes, counted per grapheme (what a person sees as one
+ * character): wide East Asian characters and emoji take two, combining marks none.
+ */
 export function displayWidth(text: string): number {
   let width = 0;
-  for (const char of text.replace(ANSI_REGEXP, "")) {
-    width += ZERO_WIDTH_REGEXP.test(char) ? 0 : WIDE_REGEXP.test(char) ? 2 : 1;
+  for (const { segment } of graphemes.segment(text.replace(ANSI_REGEXP, ""))) {
+    width += ZERO_WIDTH_REGEXP.test(segment) ? 0 : WIDE_REGEXP.test(segment) ? 2 : 1;
   }
   return width;
 }
@@ -754,45 +765,60 @@ function trackUsers(frame: ServerFrame, users: Set<string>): void {
 
 /**
  * Sends each line of standard input as a message and prints what others say as plain lines.
- * Resolves to the exit code once every message sent was acknowledged.
+ * Resolves to the exit code once every message sent was acknowledged, or as soon as the
+ * connection ends.
  */
 async function runScript(client: ChatClient): Promise<number> {
   const view: RenderOptions = { me: client.name, color: false, plain: true };
   const printing = (async () => {
     for await (const frame of client) {
+      // A fatal error is told once, as the reason for the disconnection.
+      if (frame.type === "error" && FATAL_ERROR_CODES.has(frame.code)) continue;
       const lines = renderFrame(frame, view);
       if (frame.type === "error") console.error(lines.join("\n"));
       else if (lines.length > 0) console.log(lines.join("\n"));
     }
   })();
-  const acknowledgements: Promise<unknown>[] = [];
-  let failed = false;
+  let ok = await sendInput(client);
+  if (client.connected) {
+    await client.close();
+  } else {
+    console.error(`client: ${disconnectText(await client.closed)}`);
+    ok = false;
+  }
+  await printing;
+  return ok ? 0 : 1;
+}
+
+/**
+ * Sends every line of standard input, stopping early if the connection ends. Resolves to whether
+ * every line was sent and accepted.
+ */
+async function sendInput(client: ChatClient): Promise<boolean> {
+  const lines = readLines(Deno.stdin);
+  const disconnected = client.closed.then(() => "disconnected" as const);
+  // Each outcome is settled as it happens, so no refusal is ever an unhandled rejection.
+  const outcomes: Promise<boolean>[] = [];
+  let ok = true;
   try {
-    for await (const line of readLines(Deno.stdin)) {
-      const checked = checkText(line);
+    while (true) {
+      const next = await Promise.race([lines.next(), disconnected]);
+      if (next === "disconnected" || next.done) break;
+      const checked = checkText(next.value);
       if (!checked.ok) {
         console.error(`client: skipped a line: ${checked.error}`);
-        failed = true;
+        ok = false;
         continue;
       }
-      acknowledgements.push(
-        client.say(checked.text).catch((error: ChatError) => {
-          if (error.code !== "disconnected") failed = true;
-          throw error;
-        }),
-      );
+      outcomes.push(client.say(checked.text).then(() => true, () => false));
     }
   } catch (error) {
     if (!(error instanceof FrameTooLargeError)) throw error;
     console.error("client: an input line is longer than 64 KiB: stopped reading input");
-    failed = true;
+    ok = false;
   }
-  const results = await Promise.allSettled(acknowledgements);
-  const lost = results.some((r) => r.status === "rejected" && r.reason.code === "disconnected");
-  if (lost) console.error(`client: ${disconnectText(await client.closed)}`);
-  await client.close();
-  await printing;
-  return failed || lost ? 1 : 0;
+  const accepted = await Promise.all(outcomes);
+  return ok && accepted.every((a) => a);
 }
 
 // ==== Command line ====
@@ -881,7 +907,8 @@ function osUserName(): string | undefined {
 
 /** Turns any text (an OS user name, say) into a name that passes the name rules. */
 export function suggestName(text: string): string {
-  const cleaned = text.normalize("NFC").replace(/[^\p{L}\p{N}_-]/gu, "_").slice(0, MAX_NAME_LENGTH);
+  const cleaned = Array.from(text.normalize("NFC").replace(/[^\p{L}\p{N}_-]/gu, "_"))
+    .slice(0, MAX_NAME_LENGTH).join("");
   const checked = checkName(cleaned);
   return checked.ok ? checked.name : "guest";
 }

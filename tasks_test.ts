@@ -1,0 +1,289 @@
+/**
+ * Tests for the `deno.json` tasks: the compile task grants exactly what the run tasks grant, the
+ * grants are minimal, and they suffice: the server and the client, run as subprocesses with no
+ * more than those flags, talk to each other and shut down cleanly.
+ *
+ * Run with `deno test --sanitize-ops --sanitize-resources --allow-net --allow-read --allow-run
+ * --allow-env --allow-sys tasks_test.ts`.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { ChatClient } from "./client.ts";
+import type { MessageFrame, ServerFrame } from "./protocol.ts";
+
+// ==== Helpers ====
+
+/** The longest any single wait in these tests may take, in milliseconds. */
+const WAIT_MS = 10_000;
+/** The project directory, where the scripts and `deno.json` are. */
+const PROJECT_DIR = new URL(".", import.meta.url).pathname;
+/** What Deno prints when a permission is missing. */
+const PERMISSION_ERROR_REGEXP = /PermissionDenied|Requires /;
+
+const encoder = new TextEncoder();
+
+/** Resolves like `promise`, or rejects once `WAIT_MS` have passed without an answer. */
+async function within<T>(promise: Promise<T>, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Timed out waiting for ${what}`)), WAIT_MS);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The `tasks` of `deno.json`. */
+async function readTasks(): Promise<Record<string, string>> {
+  const config: unknown = JSON.parse(
+    await Deno.readTextFile(new URL("./deno.json", import.meta.url)),
+  );
+  assert.ok(typeof config === "object" && config !== null && "tasks" in config);
+  const tasks = config.tasks;
+  assert.ok(typeof tasks === "object" && tasks !== null, "deno.json has no tasks");
+  const result: Record<string, string> = {};
+  for (const [name, command] of Object.entries(tasks)) {
+    assert.equal(typeof command, "string", `task ${name} is not a string`);
+    result[name] = String(command);
+  }
+  return result;
+}
+
+function words(command: string): string[] {
+  return command.trim().split(/\s+/);
+}
+
+/** The permission flags in a command, in order. */
+function permissionFlags(command: string): string[] {
+  return words(command).filter((word) => /^--(allow|deny)-/.test(word) || word === "-A");
+}
+
+/** The flags of the task `name`, which must be `deno run ... <script>`. */
+function runTaskFlags(tasks: Record<string, string>, name: string, script: string): string[] {
+  const command = tasks[name];
+  assert.ok(command !== undefined, `deno.json has no "${name}" task`);
+  const parts = words(command);
+  assert.deepEqual(parts.slice(0, 2), ["deno", "run"], `task ${name}: ${command}`);
+  assert.equal(parts.at(-1), script, `task ${name} runs ${parts.at(-1)}`);
+  return permissionFlags(command);
+}
+
+/** The flags of each `deno compile` in the compile task, by the script it builds. */
+function compileFlags(tasks: Record<string, string>): Map<string, string[]> {
+  const command = tasks.compile;
+  assert.ok(command !== undefined, 'deno.json has no "compile" task');
+  const builds = new Map<string, string[]>();
+  for (const part of command.split("&&")) {
+    const parts = words(part);
+    assert.deepEqual(parts.slice(0, 2), ["deno", "compile"], `compile step: ${part}`);
+    const script = parts.at(-1)!;
+    assert.ok(!builds.has(script), `${script} is compiled twice`);
+    builds.set(script, permissionFlags(part));
+  }
+  return builds;
+}
+
+/**
+ * Reads a text stream as it arrives: `waitFor` resolves once a marker has been seen, and `done`
+ * resolves with the whole text once the stream ends.
+ */
+class StreamText {
+  text = "";
+  readonly done: Promise<string>;
+  #ended = false;
+  #waiters = new Set<{ marker: string; resolve: () => void; reject: (error: Error) => void }>();
+
+  constructor(stream: ReadableStream<Uint8Array>) {
+    this.done = this.#pump(stream);
+  }
+
+  waitFor(marker: string): Promise<void> {
+    if (this.text.includes(marker)) return Promise.resolve();
+    if (this.#ended) return Promise.reject(this.#missing(marker));
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    this.#waiters.add({ marker, resolve, reject });
+    return promise;
+  }
+
+  async #pump(stream: ReadableStream<Uint8Array>): Promise<string> {
+    const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+    try {
+      while (true) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        this.text += value;
+        for (const waiter of this.#waiters) {
+          if (!this.text.includes(waiter.marker)) continue;
+          this.#waiters.delete(waiter);
+          waiter.resolve();
+        }
+      }
+    } finally {
+      reader.releaseLock();
+      this.#ended = true;
+      for (const waiter of this.#waiters) waiter.reject(this.#missing(waiter.marker));
+      this.#waiters.clear();
+    }
+    return this.text;
+  }
+
+  #missing(marker: string): Error {
+    return new Error(`Output ended without ${JSON.stringify(marker)}:\n${this.text}`);
+  }
+}
+
+/** A loopback port nobody listens on (it was free a moment ago). */
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close();
+  return port;
+}
+
+function spawnDeno(args: string[], stdin: "piped" | "null"): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args,
+    cwd: PROJECT_DIR,
+    stdin,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
+  }).spawn();
+}
+
+// ==== The flags ====
+
+Deno.test("deno.json tasks: deno compile grants the server exactly what the server task does", async () => {
+  const tasks = await readTasks();
+  const run = runTaskFlags(tasks, "server", "server.ts");
+  const compiled = compileFlags(tasks).get("server.ts");
+  assert.ok(compiled !== undefined, "the compile task does not build server.ts");
+  assert.deepEqual(new Set(compiled), new Set(run));
+  assert.deepEqual(compiled, run);
+});
+
+Deno.test("deno.json tasks: deno compile grants the client exactly what the client task does", async () => {
+  const tasks = await readTasks();
+  const run = runTaskFlags(tasks, "client", "client.ts");
+  const compiled = compileFlags(tasks).get("client.ts");
+  assert.ok(compiled !== undefined, "the compile task does not build client.ts");
+  assert.deepEqual(new Set(compiled), new Set(run));
+  assert.deepEqual(compiled, run);
+});
+
+Deno.test("deno.json tasks: the compile task builds server.ts first, then client.ts", async () => {
+  assert.deepEqual([...compileFlags(await readTasks()).keys()], ["server.ts", "client.ts"]);
+});
+
+Deno.test("deno.json tasks: the run tasks grant no blanket permissions", async () => {
+  const tasks = await readTasks();
+  for (const [name, script] of [["server", "server.ts"], ["client", "client.ts"]] as const) {
+    const flags = runTaskFlags(tasks, name, script);
+    assert.ok(flags.length > 0, `task ${name} grants nothing`);
+    for (const flag of flags) {
+      assert.notEqual(flag, "-A", `task ${name}`);
+      assert.ok(!flag.startsWith("--allow-all"), `task ${name} has ${flag}`);
+    }
+    assert.ok(!words(tasks[name]!).includes("-A"), `task ${name} uses -A`);
+  }
+});
+
+Deno.test("deno.json tasks: the client may not read or write files or run programs", async () => {
+  const flags = runTaskFlags(await readTasks(), "client", "client.ts");
+  for (const flag of flags) {
+    assert.doesNotMatch(flag, /^--allow-(read|write|run|ffi|all)(=|$)/, flag);
+  }
+});
+
+// ==== The flags suffice ====
+
+Deno.test("deno.json tasks: server and client run with exactly their task's flags", async () => {
+  const tasks = await readTasks();
+  const serverFlags = runTaskFlags(tasks, "server", "server.ts");
+  const clientFlags = runTaskFlags(tasks, "client", "client.ts");
+  const port = freePort();
+
+  const server = spawnDeno(
+    ["run", ...serverFlags, "server.ts", "--host", "127.0.0.1", "--port", String(port)],
+    "null",
+  );
+  const serverOut = new StreamText(server.stdout);
+  const serverErr = new StreamText(server.stderr);
+  let serverStatus: Deno.CommandStatus | undefined;
+  let watcher: ChatClient | undefined;
+  let client: Deno.ChildProcess | undefined;
+  let clientOutput: Promise<Deno.CommandOutput> | undefined;
+  try {
+    await within(serverOut.waitFor("listening on"), "the server to listen");
+    assert.match(serverOut.text, new RegExp(`listening on 127\\.0\\.0\\.1:${port}`));
+    watcher = await ChatClient.connect({ hostname: "127.0.0.1", port, name: "watcher" });
+
+    client = spawnDeno(
+      ["run", ...clientFlags, "client.ts", `127.0.0.1:${port}`, "--name", "ci"],
+      "piped",
+    );
+    clientOutput = client.output();
+    const stdin = client.stdin.getWriter();
+    await stdin.write(encoder.encode("build finished\n"));
+    await stdin.close();
+    const seen = await within(
+      (async () => {
+        for await (const frame of watcher) {
+          if (isMessage(frame) && frame.from === "ci") return frame;
+        }
+        throw new Error("The watcher was disconnected");
+      })(),
+      "ci's message",
+    );
+    assert.equal(seen.text, "build finished");
+
+    const result = await within(clientOutput, "the client to exit");
+    clientOutput = undefined;
+    const clientText = new TextDecoder().decode(result.stdout) +
+      new TextDecoder().decode(result.stderr);
+    assert.doesNotMatch(clientText, PERMISSION_ERROR_REGEXP);
+    assert.equal(new TextDecoder().decode(result.stderr), "");
+    assert.equal(result.code, 0);
+
+    server.kill("SIGTERM");
+    const info = await within(watcher.closed, "the server to say goodbye");
+    assert.equal(info.error?.code, "shutting_down");
+    serverStatus = await within(server.status, "the server to exit");
+    assert.equal(serverStatus.code, 0);
+    const stdout = await within(serverOut.done, "the server's output");
+    const stderr = await within(serverErr.done, "the server's errors");
+    assert.match(stdout, /SIGTERM: shutting down/);
+    assert.match(stdout, / stopped$/m);
+    assert.doesNotMatch(stdout + stderr, PERMISSION_ERROR_REGEXP);
+    assert.equal(stderr, "");
+  } finally {
+    if (clientOutput) {
+      stopQuietly(client);
+      await clientOutput.catch(() => {});
+    }
+    await watcher?.close();
+    if (serverStatus === undefined) {
+      stopQuietly(server);
+      await server.status;
+    }
+    await serverOut.done.catch(() => {});
+    await serverErr.done.catch(() => {});
+  }
+});
+
+/** Kills a process that may already have exited. */
+function stopQuietly(child: Deno.ChildProcess | undefined): void {
+  try {
+    child?.kill("SIGKILL");
+  } catch {
+    // It has already exited.
+  }
+}
+
+function isMessage(frame: ServerFrame): frame is MessageFrame {
+  return frame.type === "message";
+}
