@@ -42,6 +42,7 @@ import {
   readLines,
   sanitizeForTerminal,
   type ServerFrame,
+  UsageError,
   VERSION,
   type WelcomeFrame,
 } from "./protocol.ts";
@@ -842,14 +843,6 @@ OPTIONS:
   -V, --version      Show the version and exit
 
 In the chat, type /help for commands.`;
-
-/** A command-line mistake: the message says what to change. */
-class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
 
 interface CliOptions {
   help: boolean;

@@ -488,6 +488,16 @@ export function parsePort(text: string): { ok: true; port: number } | { ok: fals
   return { ok: true, port };
 }
 
+// ==== Command lines ====
+
+/** A command-line mistake (exit code 2): the message says what to change. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
 /** The first sentence of an error's message, e.g. of `parseArgs`'s long explanations. */
 export function firstSentence(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);

@@ -44,6 +44,7 @@ import {
   READ_BUFFER_BYTES,
   sanitizeForTerminal,
   type ServerFrame,
+  UsageError,
   VERSION,
 } from "./protocol.ts";
 
@@ -565,14 +566,6 @@ OPTIONS:
   -V, --version      Show the version and exit
 
 Stop it with Ctrl+C: everyone connected is told the server is shutting down.`;
-
-/** A command-line mistake: the message says what to change. */
-class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
 
 interface CliOptions {
   help: boolean;
