@@ -18,30 +18,46 @@ import process from "node:process";
 import * as readline from "node:readline";
 import { parseArgs } from "node:util";
 import {
+  CHAT_COMMANDS,
   checkHost,
   checkName,
+  checkRoom,
   checkText,
+  clearInputLine,
   type ClientFrame,
   type ClientInfo,
+  commandHelp,
   decodeServerFrame,
   DEFAULT_PORT,
   encodeFrame,
+  eraseSubmitted,
   type ErrorCode,
   type ErrorFrame,
   FATAL_ERROR_CODES,
+  findCommand,
   firstSentence,
+  firstWord,
   FrameTooLargeError,
   isDisconnectError,
   LineSplitter,
+  LOBBY,
   MAX_NAME_LENGTH,
+  mentions,
   type MessageFrame,
   nameKey,
   Outbox,
+  paint,
+  parseCommand,
   parsePort,
+  printAbove,
   READ_BUFFER_BYTES,
   readLines,
+  renderFrame,
+  type RenderOptions,
+  roomKey,
   sanitizeForTerminal,
   type ServerFrame,
+  unknownCommand,
   UsageError,
   VERSION,
   type WelcomeFrame,
@@ -108,6 +124,14 @@ export interface CloseInfo {
   error?: ErrorFrame;
 }
 
+/** Options for {@linkcode ChatClient.say}. */
+export interface SayOptions {
+  /** The room to say it in; by default the room joined last. */
+  room?: string;
+  /** An emote (`/me waves`) rather than a message. */
+  action?: boolean;
+}
+
 interface PendingSay {
   resolve: (message: MessageFrame) => void;
   reject: (error: ChatError) => void;
@@ -120,8 +144,7 @@ interface PendingSay {
  * {@linkcode MAX_QUEUED_EVENTS} frames, reading pauses (TCP then slows the server down).
  */
 export class ChatClient implements AsyncIterable<ServerFrame> {
-  /** The name the server gave us. */
-  readonly name: string;
+  #name: string;
   /** The server's welcome. */
   readonly welcome: WelcomeFrame;
   /** Resolves once the connection has ended. */
@@ -142,7 +165,7 @@ export class ChatClient implements AsyncIterable<ServerFrame> {
     this.#reader = reader;
     this.#outbox = outbox;
     this.welcome = welcome;
-    this.name = welcome.name;
+    this.#name = welcome.name;
     reader.onFrame = (frame) => this.#track(frame);
     this.closed = reader.done.then((info) => {
       for (const pending of this.#pending.values()) {
@@ -182,12 +205,18 @@ export class ChatClient implements AsyncIterable<ServerFrame> {
     throw new ChatError("bad_frame", `${hostname}:${port} sent ${first.type} instead of welcome`);
   }
 
+  /** Our name: the one the server gave us, or the latest after a `renamed`. */
+  get name(): string {
+    return this.#name;
+  }
+
   /**
-   * Sends a message to everyone. Resolves with the server's copy (its id and time) once the
-   * server has accepted it.
-   * @throws {ChatError} `bad_text` when refused, `disconnected` when the connection ends first.
+   * Sends a message to a room (by default the room joined last). Resolves with the server's copy
+   * (its id and time) once the server has accepted it.
+   * @throws {ChatError} `bad_text` or `not_in_room` when refused, `disconnected` when the
+   * connection ends first.
    */
-  say(text: string): Promise<MessageFrame> {
+  say(text: string, options: SayOptions = {}): Promise<MessageFrame> {
     const ref = `m${this.#nextRef++}`;
     const { promise, resolve, reject } = Promise.withResolvers<MessageFrame>();
     if (this.#reader.ended) {
@@ -195,7 +224,13 @@ export class ChatClient implements AsyncIterable<ServerFrame> {
       return promise;
     }
     this.#pending.set(ref, { resolve, reject });
-    this.send({ type: "say", text, ref });
+    this.send({
+      type: "say",
+      text,
+      ref,
+      ...(options.room === undefined ? {} : { room: options.room }),
+      ...(options.action ? { action: true } : {}),
+    });
     return promise;
   }
 
@@ -224,11 +259,11 @@ export class ChatClient implements AsyncIterable<ServerFrame> {
     while ((frame = await this.next()) !== undefined) yield frame;
   }
 
-  /** Says goodbye, waits briefly for it to be written, closes the connection. */
-  async close(): Promise<void> {
+  /** Says goodbye (with a message for everyone), waits briefly for it to be written, closes. */
+  async close(message?: string): Promise<void> {
     if (!this.#reader.ended) {
       this.#reader.closing = true;
-      this.send({ type: "bye" });
+      this.send(message ? { type: "bye", message } : { type: "bye" });
       await withTimeout(this.#outbox.drained(), CLOSE_TIMEOUT_MS);
       closeQuietly(this.#conn);
     }
@@ -236,7 +271,9 @@ export class ChatClient implements AsyncIterable<ServerFrame> {
   }
 
   #track(frame: ServerFrame): void {
-    if (frame.type === "ping") {
+    if (frame.type === "renamed" && frame.from === this.#name) {
+      this.#name = frame.to;
+    } else if (frame.type === "ping") {
       this.send({ type: "pong" });
     } else if (frame.type === "message" && frame.ref !== undefined && frame.from === this.name) {
       this.#pending.get(frame.ref)?.resolve(frame);
@@ -419,201 +456,59 @@ export function parseAddress(
   return { ok: true, address: { hostname, port: port.port } };
 }
 
-// ==== Rendering ====
-
-/** How frames are turned into lines of text. */
-export interface RenderOptions {
-  /** Our own name: our messages show as `You`. */
-  me: string;
-  /** Whether to use ANSI colours. */
-  color: boolean;
-  /** Plain lines for scripts: no time, own messages left out. */
-  plain: boolean;
-}
-
-const NAME_COLORS = [31, 32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96];
-
-function paint(text: string, code: number | string, color: boolean): string {
-  return color ? `\x1b[${code}m${text}\x1b[0m` : text;
-}
-
-/** A colour for a name that stays the same across runs and computers. */
-export function nameColor(name: string): number {
-  let hash = 0;
-  for (const char of nameKey(name)) hash = (hash * 31 + char.codePointAt(0)!) >>> 0;
-  return NAME_COLORS[hash % NAME_COLORS.length]!;
-}
-
-function clock(ts: number): string {
-  const date = new Date(ts);
-  return `${String(date.getHours()).padStart(2, "0")}:${
-    String(date.getMinutes()).padStart(2, "0")
-  }`;
-}
-
-/** Joins a speaker's prefix and a possibly multi-line text, indenting the continuation lines. */
-function speech(prefix: string, prefixWidth: number, text: string): string[] {
-  const [first = "", ...rest] = text.split("\n").map(sanitizeForTerminal);
-  return [`${prefix}${first}`, ...rest.map((line) => " ".repeat(prefixWidth) + line)];
-}
-
-function notice(text: string, ts: number | undefined, options: RenderOptions): string[] {
-  const time = options.plain || ts === undefined ? "" : `${paint(clock(ts), 2, options.color)} `;
-  return [`${time}${paint(`* ${sanitizeForTerminal(text)}`, 2, options.color)}`];
-}
-
-function listUsers(users: string[], count: number | undefined): string {
-  const total = count ?? users.length;
-  const names = users.map(sanitizeForTerminal).sort((a, b) => a.localeCompare(b)).join(", ");
-  const more = total > users.length ? ` and ${total - users.length} more` : "";
-  return `${total} ${total === 1 ? "person" : "people"} here: ${names}${more}`;
-}
-
-/**
- * The lines to show for a frame, already sanitised; an empty array for frames that show nothing.
- * Everything a server or another person wrote passes through {@linkcode sanitizeForTerminal}.
- */
-export function renderFrame(frame: ServerFrame, options: RenderOptions): string[] {
-  switch (frame.type) {
-    case "message": {
-      const mine = nameKey(frame.from) === nameKey(options.me);
-      if (options.plain) {
-        return mine ? [] : speech(`${sanitizeForTerminal(frame.from)}: `, 0, frame.text);
-      }
-      const who = mine ? "You" : sanitizeForTerminal(frame.from);
-      const prefixWidth = 5 + 1 + displayWidth(who) + 2;
-      const name = mine ? paint(who, 1, options.color) : paint(who, nameColor(who), options.color);
-      return speech(
-        `${paint(clock(frame.ts), 2, options.color)} ${name}: `,
-        prefixWidth,
-        frame.text,
-      );
-    }
-    case "joined":
-      return notice(`${frame.name} joined`, frame.ts, options);
-    case "left":
-      return notice(`${frame.name} left (${frame.reason})`, frame.ts, options);
-    case "users":
-      return notice(listUsers(frame.users, frame.count), undefined, options);
-    case "welcome":
-      return notice(
-        `Joined ${frame.server.name} as ${frame.name}. ${listUsers(frame.users, frame.count)}`,
-        undefined,
-        options,
-      );
-    case "error":
-      return [paint(`! ${sanitizeForTerminal(frame.message)}`, 31, options.color)];
-    case "ping":
-    case "pong":
-      return [];
-    default: {
-      const unexpected: never = frame;
-      return unexpected;
-    }
-  }
-}
-
-// ==== Commands ====
-
-interface Command {
-  name: string;
-  args: string;
-  help: string;
-}
-
-/** The commands the terminal client understands; `/help` and completion come from this table. */
-const COMMANDS: readonly Command[] = [
-  { name: "who", args: "", help: "List the people here" },
-  { name: "help", args: "", help: "Show this help" },
-  { name: "quit", args: "", help: "Leave the chat (also Ctrl+D)" },
-];
-
-function helpLines(): string[] {
-  const width = Math.max(...COMMANDS.map((c) => c.name.length + c.args.length + 1));
-  return [
-    "Type a message and press Enter to send it to everyone. Commands:",
-    ...COMMANDS.map((c) => `  /${`${c.name} ${c.args}`.trim().padEnd(width)}  ${c.help}`),
-    "  //text     Send a message that starts with /",
-  ];
-}
-
 // ==== Interactive terminal ====
 
-/** Readline's editing state; its typings call it read-only, but redrawing needs to set it. */
-interface EditState {
-  line: string;
-  cursor: number;
+/** What the terminal chat remembers between lines. */
+interface Session {
+  client: ChatClient;
+  view: RenderOptions;
+  /** Where plain input goes. */
+  room: string;
+  /** The rooms we are in, as the server names them. */
+  rooms: string[];
+  /** Rooms we have heard of, for Tab completion. */
+  knownRooms: Set<string>;
+  /** People we have seen, for Tab completion. */
+  users: Set<string>;
+  lastPrivate: string | undefined;
+  /** Name keys of people whose messages are hidden. */
+  ignored: Set<string>;
+  bell: boolean;
+  /** Set by /connect: the client to carry on with once this one has closed. */
+  next: ChatClient | undefined;
 }
 
-/**
- * Prints lines above the input line without disturbing what the person is typing. Readline
- * remembers how many rows the typed line took, so the line is emptied and redrawn first (which
- * also clears its wrapped rows), then the output is printed, then the typed text and the cursor
- * are put back.
- */
-function printAbove(rl: readline.Interface, lines: string[]): void {
-  if (lines.length === 0) return;
-  const state = rl as unknown as EditState;
-  const { line, cursor } = state;
-  state.line = "";
-  state.cursor = 0;
-  rl.prompt(true);
-  readline.cursorTo(process.stdout, 0);
-  readline.clearLine(process.stdout, 0);
-  process.stdout.write(lines.join("\n") + "\n");
-  state.line = line;
-  state.cursor = cursor;
-  rl.prompt(true);
+function newSession(client: ChatClient, previous?: Session): Session {
+  return {
+    client,
+    view: { me: client.name, color: useColor(), time: true, skipOwn: false, room: LOBBY },
+    room: client.welcome.room ?? LOBBY,
+    rooms: [client.welcome.room ?? LOBBY],
+    knownRooms: new Set([LOBBY]),
+    users: new Set(client.welcome.users),
+    lastPrivate: undefined,
+    ignored: previous?.ignored ?? new Set(),
+    bell: previous?.bell ?? true,
+    next: undefined,
+  };
 }
 
-/** Clears the prompt and whatever is typed after it, leaving the cursor at the start of its row. */
-function clearInputLine(rl: readline.Interface): void {
-  readline.moveCursor(process.stdout, 0, -rl.getCursorPos().rows);
-  readline.cursorTo(process.stdout, 0);
-  readline.clearScreenDown(process.stdout);
+function promptText(session: Session): string {
+  const { color } = session.view;
+  return `${paint(session.client.name, 1, color)} ${paint(session.room, 36, color)}> `;
 }
 
-/**
- * Removes a line the person just sent from the screen: the server's copy of the message, shown
- * when it arrives, takes its place.
- */
-function eraseSubmitted(rl: readline.Interface, line: string): void {
-  const columns = process.stdout.columns || 80;
-  const rows = Math.floor((displayWidth(rl.getPrompt()) + displayWidth(line)) / columns) + 1;
-  readline.moveCursor(process.stdout, 0, -rows);
-  readline.clearScreenDown(process.stdout);
-}
-
-// deno-lint-ignore no-control-regex -- matching the escape character is the point
-const ANSI_REGEXP = /\x1b\[[0-9;]*m/g;
-/** East Asian wide and full-width characters, and emoji shown as pictures: two columns each. */
-const WIDE_REGEXP =
-  /[\u1100-\u115F\u2E80-\uA4CF\uAC00-\uD7A3\uF900-\uFAFF\uFE30-\uFE4F\uFF00-\uFF60\uFFE0-\uFFE6\u{20000}-\u{3FFFD}]|\p{Emoji_Presentation}|\uFE0F/u;
-/** Marks and format characters that take no column of their own. */
-const ZERO_WIDTH_REGEXP = /^[\p{Mn}\p{Me}\p{Cf}]+$/u;
-const graphemes = new Intl.Segmenter();
-
-/**
- * How many terminal columns text takes, counted per grapheme (what a person sees as one
- * character): wide East Asian characters and emoji take two, combining marks none.
- */
-export function displayWidth(text: string): number {
-  let width = 0;
-  for (const { segment } of graphemes.segment(text.replace(ANSI_REGEXP, ""))) {
-    width += ZERO_WIDTH_REGEXP.test(segment) ? 0 : WIDE_REGEXP.test(segment) ? 2 : 1;
-  }
-  return width;
-}
-
-function completer(users: Set<string>): (line: string) => [string[], string] {
+function completer(session: () => Session): (line: string) => [string[], string] {
   return (line) => {
     if (/^\/\S*$/.test(line)) {
-      const hits = COMMANDS.map((c) => `/${c.name}`).filter((c) => c.startsWith(line));
-      return [hits, line];
+      const names = CHAT_COMMANDS.flatMap((c) => [c.name, ...c.aliases]).map((n) => `/${n}`);
+      return [names.filter((n) => n.startsWith(line.toLowerCase())), line];
     }
     const word = /\S*$/.exec(line)![0];
-    const hits = [...users].filter((u) => nameKey(u).startsWith(nameKey(word)) && word !== "");
-    return [hits, word];
+    if (word === "") return [[], word];
+    const { rooms, knownRooms, users } = session();
+    const candidates = word.startsWith("#") ? [...new Set([...rooms, ...knownRooms])] : [...users];
+    return [candidates.filter((c) => nameKey(c).startsWith(nameKey(word))), word];
   };
 }
 
@@ -673,11 +568,11 @@ async function connectAsking(
 
 /** Runs the interactive chat; resolves to the exit code. */
 async function runInteractive(address: ServerAddress | undefined, name: string | undefined) {
-  const users = new Set<string>();
+  let session: Session | undefined;
   const rl = readline.createInterface({
     input: process.stdin,
     output: process.stdout,
-    completer: completer(users),
+    completer: completer(() => session!),
     historySize: 500,
     terminal: true,
   });
@@ -687,79 +582,207 @@ async function runInteractive(address: ServerAddress | undefined, name: string |
     if (address === undefined || name === undefined) return 0;
     const client = await connectAsking(rl, address, name);
     if (client === undefined) return 0;
-    return await chat(rl, client, users);
+    session = newSession(client);
+    let quitting = false;
+    const quit = (message?: string) => {
+      quitting = true;
+      session!.client.close(message);
+    };
+    rl.on("SIGINT", () => quit());
+    rl.on("close", () => quit());
+    rl.on("line", (line) => onInput(rl, session!, line, quit));
+    while (true) {
+      const info = await chat(rl, session);
+      if (session.next) {
+        session = newSession(session.next, session);
+        continue;
+      }
+      clearInputLine(rl);
+      if (quitting) return 0;
+      process.stdout.write(paint(disconnectText(info), 31, session.view.color) + "\n");
+      return 1;
+    }
   } finally {
     rl.close();
   }
 }
 
-async function chat(rl: readline.Interface, client: ChatClient, users: Set<string>) {
-  const view: RenderOptions = { me: client.name, color: useColor(), plain: false };
-  rl.setPrompt(`${paint(client.name, 1, view.color)}> `);
-  let quitting = false;
-  const quit = () => {
-    quitting = true;
-    client.close();
-  };
-  rl.on("SIGINT", quit);
-  rl.on("close", quit);
-  rl.on("line", (line) => {
-    const reply = handleInput(line, client);
-    if (reply === "quit") return quit();
-    if (reply === "sent") eraseSubmitted(rl, line);
-    else printAbove(rl, reply.map((l) => paint(l, 2, view.color)));
-    rl.prompt();
-  });
-  printAbove(rl, renderFrame(client.welcome, view));
-  trackUsers(client.welcome, users);
-  for await (const frame of client) {
-    trackUsers(frame, users);
-    // A fatal error is told once, as the reason for the disconnection below.
-    if (frame.type === "error" && FATAL_ERROR_CODES.has(frame.code)) continue;
-    printAbove(rl, renderFrame(frame, view));
-  }
-  const info = await client.closed;
-  clearInputLine(rl);
-  if (quitting) return 0;
-  process.stdout.write(paint(disconnectText(info), 31, view.color) + "\n");
-  return 1;
-}
-
-/** Acts on one typed line: sends it, runs a command, or returns lines to show locally. */
-function handleInput(line: string, client: ChatClient): string[] | "quit" | "sent" {
-  if (line.trim() === "") return [];
-  if (line.startsWith("/") && !line.startsWith("//")) {
-    const [command = "", ...rest] = line.slice(1).trim().split(/\s+/);
-    switch (command.toLowerCase()) {
-      case "who":
-        client.who();
-        return [];
-      case "help":
-        return helpLines();
-      case "quit":
-      case "exit":
-        return "quit";
-      default:
-        return [
-          `Unknown command /${sanitizeForTerminal(command)}${rest.length ? " ..." : ""}: ` +
-          "type /help for the list (nothing was sent)",
-        ];
+/** Shows the frames of one connection until it ends. */
+async function chat(rl: readline.Interface, session: Session): Promise<CloseInfo> {
+  rl.setPrompt(promptText(session));
+  printAbove(rl, renderFrame(session.client.welcome, session.view));
+  for await (const frame of session.client) {
+    const lines = follow(session, frame);
+    rl.setPrompt(promptText(session));
+    if (lines === "bell") {
+      process.stdout.write("\x07");
+      printAbove(rl, renderFrame(frame, session.view));
+    } else if (lines) {
+      printAbove(rl, renderFrame(frame, session.view));
     }
   }
-  const text = line.startsWith("//") ? line.slice(1) : line;
-  const checked = checkText(text);
-  if (!checked.ok) return [checked.error];
-  // The server's copy of the message is what shows it; a refusal arrives as an error frame.
-  client.say(checked.text).catch(() => {});
-  return "sent";
+  return await session.client.closed;
 }
 
-function trackUsers(frame: ServerFrame, users: Set<string>): void {
-  if (frame.type === "welcome" || frame.type === "users") {
-    users.clear();
-    for (const user of frame.users) users.add(user);
-  } else if (frame.type === "joined") users.add(frame.name);
-  else if (frame.type === "left") users.delete(frame.name);
+/**
+ * Updates the session from a frame and says whether to show it (`false` for ignored people and
+ * for fatal errors, which are told once as the reason for disconnecting), and whether to ring.
+ */
+function follow(session: Session, frame: ServerFrame): boolean | "bell" {
+  const me = session.client.name;
+  switch (frame.type) {
+    case "room":
+      if (!session.rooms.includes(frame.room)) session.rooms.push(frame.room);
+      session.room = frame.room;
+      session.view.room = frame.room;
+      for (const user of frame.users) session.users.add(user);
+      return true;
+    case "left":
+      if (frame.name === me && frame.room !== undefined) {
+        session.rooms = session.rooms.filter((r) => r !== frame.room);
+        if (session.room === frame.room) session.room = session.rooms.at(-1) ?? LOBBY;
+        session.view.room = session.room;
+      }
+      return true;
+    case "joined":
+      session.users.add(frame.name);
+      return true;
+    case "users":
+      for (const user of frame.users) session.users.add(user);
+      return true;
+    case "room_list":
+      for (const info of frame.rooms) session.knownRooms.add(info.room);
+      return true;
+    case "renamed":
+      session.users.delete(frame.from);
+      session.users.add(frame.to);
+      session.view.me = me;
+      return true;
+    case "message":
+      if (session.ignored.has(nameKey(frame.from))) return false;
+      return frame.from !== me && session.bell && mentions(frame.text, me) ? "bell" : true;
+    case "private":
+      if (frame.from === me) return true;
+      if (session.ignored.has(nameKey(frame.from))) return false;
+      session.lastPrivate = frame.from;
+      return session.bell ? "bell" : true;
+    case "error":
+      return !FATAL_ERROR_CODES.has(frame.code);
+    default:
+      return true;
+  }
+}
+
+/** Acts on one typed line: a message for the current room, or a command. */
+function onInput(
+  rl: readline.Interface,
+  session: Session,
+  line: string,
+  quit: (message?: string) => void,
+): void {
+  const reply = handleInput(session, line);
+  if (reply === "sent") {
+    eraseSubmitted(rl, line);
+  } else if (typeof reply === "object" && "quit" in reply) {
+    return quit(reply.quit);
+  } else if (typeof reply === "object" && "connect" in reply) {
+    switchServer(rl, session, reply.connect);
+  } else {
+    printAbove(rl, reply.map((l) => paint(l, 2, session.view.color)));
+  }
+  rl.setPrompt(promptText(session));
+  rl.prompt();
+}
+
+type InputResult = string[] | "sent" | { quit: string | undefined } | { connect: ServerAddress };
+
+/** Works out what a typed line means, doing what can be done at once. */
+function handleInput(session: Session, line: string): InputResult {
+  if (line.trim() === "") return [];
+  const { client } = session;
+  const parsed = parseCommand(line);
+  if (parsed === undefined) {
+    const checked = checkText(line.startsWith("//") ? line.slice(1) : line);
+    if (!checked.ok) return [checked.error];
+    // The server's copy of the message shows it; a refusal arrives as an error frame.
+    client.say(checked.text, { room: session.room }).catch(() => {});
+    return "sent";
+  }
+  const command = findCommand(CHAT_COMMANDS, parsed.name);
+  if (command === undefined) return [unknownCommand(parsed.name)];
+  const [first] = firstWord(parsed.args);
+  switch (command.name) {
+    case "help":
+      return first ? commandHelp(CHAT_COMMANDS, first) : [
+        "Type a message and press Enter to send it to the current room. Commands:",
+        ...commandHelp(CHAT_COMMANDS),
+        "  //text               Send a message that starts with /",
+      ];
+    case "switch":
+      return switchRoom(session, first);
+    case "ignore":
+    case "unignore":
+      return ignore(session, command.name === "ignore", first);
+    case "bell":
+      if (first !== "" && first !== "on" && first !== "off") return ["Usage: /bell [on|off]"];
+      session.bell = first === "" ? !session.bell : first === "on";
+      return [`Bell ${session.bell ? "on" : "off"} for private messages and mentions`];
+    case "connect": {
+      const address = parseAddress(first);
+      return address.ok ? { connect: address.address } : [address.error];
+    }
+    case "quit":
+      return { quit: parsed.args.trim() || undefined };
+  }
+  const frame = command.frame?.(parsed.args, {
+    room: session.room,
+    lastPrivate: session.lastPrivate,
+  });
+  if (frame === undefined) return [unknownCommand(parsed.name)];
+  if (typeof frame === "string") return [frame];
+  if (frame.type === "say") {
+    client.say(frame.text, { room: session.room, action: frame.action ?? false }).catch(() => {});
+    return "sent";
+  }
+  client.send(frame);
+  return frame.type === "msg" ? "sent" : [];
+}
+
+function switchRoom(session: Session, room: string): string[] {
+  const checked = checkRoom(room);
+  if (!room || !checked.ok) return ["Usage: /switch <#room>"];
+  const joined = session.rooms.find((r) => roomKey(r) === roomKey(checked.room));
+  if (joined === undefined) return [`You are not in ${checked.room}: /join it first`];
+  session.room = joined;
+  session.view.room = joined;
+  return [`Now talking in ${joined}`];
+}
+
+function ignore(session: Session, on: boolean, name: string): string[] {
+  const checked = checkName(name);
+  if (!checked.ok) return [`Usage: /${on ? "ignore" : "unignore"} <name>`];
+  if (on) session.ignored.add(nameKey(checked.name));
+  else session.ignored.delete(nameKey(checked.name));
+  return [
+    on
+      ? `Ignoring ${checked.name}: their messages are hidden from you (/unignore to undo)`
+      : `No longer ignoring ${checked.name}`,
+  ];
+}
+
+/** `/connect`: joins the other server under the same name, then leaves this one. */
+function switchServer(rl: readline.Interface, session: Session, address: ServerAddress): void {
+  const where = `${address.hostname}:${address.port}`;
+  printAbove(rl, [paint(`* Connecting to ${where}...`, 2, session.view.color)]);
+  ChatClient.connect({ ...address, name: session.client.name, info: clientInfo() }).then(
+    (next) => {
+      session.next = next;
+      session.client.close();
+    },
+    (error: ChatError) => {
+      printAbove(rl, [paint(`! ${sanitizeForTerminal(error.message)}`, 31, session.view.color)]);
+    },
+  );
 }
 
 // ==== Scripting ====
@@ -770,7 +793,13 @@ function trackUsers(frame: ServerFrame, users: Set<string>): void {
  * connection ends.
  */
 async function runScript(client: ChatClient): Promise<number> {
-  const view: RenderOptions = { me: client.name, color: false, plain: true };
+  const view: RenderOptions = {
+    me: client.name,
+    color: false,
+    time: false,
+    skipOwn: true,
+    room: client.welcome.room ?? LOBBY,
+  };
   const printing = (async () => {
     for await (const frame of client) {
       // A fatal error is told once, as the reason for the disconnection.

@@ -10,23 +10,17 @@
  */
 
 import assert from "node:assert/strict";
-import {
-  ChatClient,
-  ChatError,
-  type ChatErrorCode,
-  displayWidth,
-  nameColor,
-  parseAddress,
-  renderFrame,
-  type RenderOptions,
-  suggestName,
-} from "./client.ts";
+import { ChatClient, ChatError, type ChatErrorCode, parseAddress, suggestName } from "./client.ts";
 import {
   DEFAULT_PORT,
+  displayWidth,
   encodeFrame,
   errorFrame,
   type MessageFrame,
+  nameColor,
   readLines,
+  renderFrame,
+  type RenderOptions,
   type ServerFrame,
   type UsersFrame,
   VERSION,
@@ -203,49 +197,49 @@ for (const [text, what, message] of BAD_ADDRESSES) {
 
 /** 09:05 local time, whatever the time zone. */
 const TS = new Date(2024, 0, 2, 9, 5, 30).getTime();
-const VIEW: RenderOptions = { me: "ann", color: false, plain: false };
-const PLAIN: RenderOptions = { me: "ann", color: false, plain: true };
-const COLOR: RenderOptions = { me: "ann", color: true, plain: false };
+const VIEW: RenderOptions = { me: "ann", color: false, time: true, skipOwn: false };
+const PLAIN: RenderOptions = { me: "ann", color: false, time: false, skipOwn: true };
+const COLOR: RenderOptions = { me: "ann", color: true, time: true, skipOwn: false };
 
 function message(from: string, text: string): MessageFrame {
   return { type: "message", id: 7, ts: TS, from, text };
 }
 
-Deno.test("renderFrame() shows one's own message as 'HH:MM You: text'", () => {
-  assert.deepEqual(renderFrame(message("ann", "hello"), VIEW), ["09:05 You: hello"]);
-  assert.deepEqual(renderFrame(message("ANN", "hello"), VIEW), ["09:05 You: hello"]);
+Deno.test("renderFrame() shows one's own message as '[HH:MM] You: text'", () => {
+  assert.deepEqual(renderFrame(message("ann", "hello"), VIEW), ["[09:05] You: hello"]);
+  assert.deepEqual(renderFrame(message("ANN", "hello"), VIEW), ["[09:05] You: hello"]);
 });
 
-Deno.test("renderFrame() shows somebody else's message as 'HH:MM name: text'", () => {
-  assert.deepEqual(renderFrame(message("bob", "hi ann"), VIEW), ["09:05 bob: hi ann"]);
+Deno.test("renderFrame() shows somebody else's message as '[HH:MM] name: text'", () => {
+  assert.deepEqual(renderFrame(message("bob", "hi ann"), VIEW), ["[09:05] bob: hi ann"]);
 });
 
 Deno.test("renderFrame() indents a multi-line message's continuation lines under its text", () => {
   assert.deepEqual(renderFrame(message("bob", "one\ntwo\nthree"), VIEW), [
-    "09:05 bob: one",
-    "           two",
-    "           three",
+    "[09:05] bob: one",
+    "             two",
+    "             three",
   ]);
   assert.deepEqual(renderFrame(message("ann", "one\ntwo"), VIEW), [
-    "09:05 You: one",
-    "           two",
+    "[09:05] You: one",
+    "             two",
   ]);
 });
 
 Deno.test("renderFrame() indents continuation lines under the text after a wide (CJK) name", () => {
   const [first = "", second = ""] = renderFrame(message("李雷", "one\ntwo"), VIEW);
-  assert.equal(first, "09:05 李雷: one");
-  // "09:05 李雷: " takes 12 columns: the continuation must start in column 13 too.
+  assert.equal(first, "[09:05] 李雷: one");
+  // "[09:05] 李雷: " takes 14 columns: the continuation must start in column 15 too.
   assert.equal(displayWidth(second) - "two".length, displayWidth(first) - "one".length);
-  assert.equal(second, `${" ".repeat(12)}two`);
+  assert.equal(second, `${" ".repeat(14)}two`);
 });
 
 Deno.test("renderFrame() shows joined, left, users, welcome and error frames as notices", () => {
   assert.deepEqual(renderFrame({ type: "joined", name: "bob", ts: TS }, VIEW), [
-    "09:05 * bob joined",
+    "[09:05] * bob joined",
   ]);
   assert.deepEqual(renderFrame({ type: "left", name: "bob", ts: TS, reason: "quit" }, VIEW), [
-    "09:05 * bob left (quit)",
+    "[09:05] * bob left (quit)",
   ]);
   assert.deepEqual(renderFrame({ type: "users", users: ["bob", "ann"], count: 2 }, VIEW), [
     "* 2 people here: ann, bob",
@@ -264,7 +258,7 @@ Deno.test("renderFrame() shows joined, left, users, welcome and error frames as 
     server: { name: "lan-chat", version: VERSION },
   };
   assert.deepEqual(renderFrame(welcome, VIEW), [
-    "* Joined lan-chat as ann. 2 people here: ann, bob",
+    "* Joined lan-chat as ann. 2 people in #lobby: ann, bob",
   ]);
   assert.deepEqual(renderFrame(errorFrame("name_taken", "The name is taken"), VIEW), [
     "! The name is taken",
@@ -306,14 +300,16 @@ Deno.test("renderFrame() never lets control characters or bidi overrides through
         assert.equal(
           unsafe,
           null,
-          `${JSON.stringify(line)} from ${frame.type} (color ${view.color}, plain ${view.plain})`,
+          `${
+            JSON.stringify(line)
+          } from ${frame.type} (color ${view.color}, skipOwn ${view.skipOwn})`,
         );
       }
     }
   }
   // What is printable is kept.
   const [first = ""] = renderFrame(NASTY_FRAMES[0]!, VIEW);
-  assert.match(first, /^09:05 bob\[2J\]0;pwned31mevil: hi\[2J\]0;pwned31mevil$/);
+  assert.match(first, /^\[09:05\] bob\[2J\]0;pwned31mevil: hi\[2J\]0;pwned31mevil$/);
 });
 
 Deno.test("renderFrame() with colour paints each name, the same name always the same colour", () => {
@@ -323,13 +319,15 @@ Deno.test("renderFrame() with colour paints each name, the same name always the 
   assert.ok(bob.includes(`\x1b[${nameColor("bob")}mbob\x1b[0m: hi`), JSON.stringify(bob));
   assert.ok(shouting.includes(`\x1b[${nameColor("bob")}mBOB\x1b[0m`), JSON.stringify(shouting));
   assert.ok(you.includes("You\x1b[0m: hi"), JSON.stringify(you));
-  assert.equal(you.replace(OWN_ANSI_REGEXP, ""), "09:05 You: hi");
-  assert.equal(bob.replace(OWN_ANSI_REGEXP, ""), "09:05 bob: hi");
+  assert.equal(you.replace(OWN_ANSI_REGEXP, ""), "[09:05] You: hi");
+  assert.equal(bob.replace(OWN_ANSI_REGEXP, ""), "[09:05] bob: hi");
   assert.equal(nameColor("bob"), nameColor("BOB"));
   assert.equal(nameColor("bob"), nameColor("bob"));
   const colors = new Set(["ann", "bob", "carol", "dave", "erin", "frank", "grace"].map(nameColor));
   assert.ok(colors.size > 1, "every name got the same colour");
-  for (const color of colors) assert.ok(color >= 31 && color <= 96, `odd colour code ${color}`);
+  for (const color of colors as Set<number>) {
+    assert.ok(color >= 31 && color <= 96, `odd colour code ${color}`);
+  }
 });
 
 // ==== displayWidth and suggestName ====

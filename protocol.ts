@@ -9,6 +9,9 @@
  * @module
  */
 
+import process from "node:process";
+import * as readline from "node:readline";
+
 // ==== Constants ====
 
 /** The product's version, reported by both programs and in the server's welcome. */
@@ -25,6 +28,12 @@ export const MAX_TEXT_LENGTH = 2000;
 export const MAX_INFO_LENGTH = 64;
 /** The longest `ref` a client may attach to a `say`. */
 export const MAX_REF_LENGTH = 64;
+/** The longest room name, in characters, not counting the `#`. */
+export const MAX_ROOM_LENGTH = 32;
+/** The longest topic or away message, in characters. */
+export const MAX_TOPIC_LENGTH = 200;
+/** The room everyone is in on arrival; it never disappears. */
+export const LOBBY = "#lobby";
 /** A `users` list names at most this many people; `count` gives the total. */
 export const MAX_LISTED_USERS = 500;
 /** How long a new connection has to send its hello, in milliseconds. */
@@ -40,6 +49,8 @@ export const RESERVED_NAMES: ReadonlySet<string> = new Set([
 
 /** Letters (any script), digits, `_` and `-`, one to {@linkcode MAX_NAME_LENGTH} of them. */
 const NAME_REGEXP = /^[\p{L}\p{N}_-]{1,24}$/u;
+/** `#` and then letters (any script), digits, `_` and `-`, one to {@linkcode MAX_ROOM_LENGTH}. */
+const ROOM_REGEXP = /^#[\p{L}\p{N}_-]{1,32}$/u;
 /** What a `ref` may contain: short, printable, no spaces. */
 const REF_REGEXP = /^[A-Za-z0-9_.:-]{1,64}$/;
 /** C0 controls except tab and newline, DEL, and C1 controls. */
@@ -63,10 +74,16 @@ export const ERROR_CODES = {
   name_taken: "Somebody else is using that name",
   hello_first: "The first frame must be a hello",
   bad_text: "The message text is empty, too long or made only of control characters",
+  bad_room: "The room name breaks the room rules",
+  not_in_room: "The command needs a room you are in",
+  no_such_user: "Nobody by that name is here",
+  not_allowed: "The server does not allow that",
   timeout: "No hello arrived in time (fatal)",
   too_many_errors: "Too many bad frames in a row (fatal)",
   too_slow: "The client stopped reading and its outgoing queue filled up (fatal)",
   shutting_down: "The server is shutting down (fatal)",
+  kicked: "The server's operator removed you (fatal)",
+  banned: "The server's operator has banned you or your address (fatal)",
 } as const;
 
 /** A stable error code, as sent in an `error` frame. */
@@ -79,6 +96,8 @@ export const FATAL_ERROR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   "too_many_errors",
   "too_slow",
   "shutting_down",
+  "kicked",
+  "banned",
 ]);
 
 // ==== Frames ====
@@ -99,15 +118,68 @@ export interface HelloFrame {
   name: string;
   client?: ClientInfo;
 }
-/** Client → server: a message for everyone; `ref` comes back in the message as an acknowledgement. */
+/**
+ * Client → server: a message for a room (by default the room the sender last joined or
+ * switched to); `ref` comes back in the message as an acknowledgement, `action` makes it an emote.
+ */
 export interface SayFrame {
   type: "say";
   text: string;
+  room?: string;
   ref?: string;
+  action?: boolean;
 }
-/** Client → server: asks for the list of people present. */
+/** Client → server: a private message to one person. */
+export interface MsgFrame {
+  type: "msg";
+  to: string;
+  text: string;
+  ref?: string;
+  action?: boolean;
+}
+/** Client → server: asks for the people in a room, or everyone present when `room` is absent. */
 export interface WhoFrame {
   type: "who";
+  room?: string;
+}
+/** Client → server: joins a room (creating it), or makes an already joined room current. */
+export interface JoinFrame {
+  type: "join";
+  room: string;
+}
+/** Client → server: leaves a room (by default the current one). */
+export interface LeaveFrame {
+  type: "leave";
+  room?: string;
+}
+/** Client → server: asks for the list of rooms. */
+export interface RoomsFrame {
+  type: "rooms";
+}
+/** Client → server: sets a room's topic, or asks for it when `topic` is absent. */
+export interface TopicFrame {
+  type: "topic";
+  room: string;
+  topic?: string;
+}
+/** Client → server: asks about one person. */
+export interface WhoisFrame {
+  type: "whois";
+  name: string;
+}
+/** Client → server: changes one's name. */
+export interface NickFrame {
+  type: "nick";
+  name: string;
+}
+/** Client → server: marks one away; the message is shown to whoever writes privately. */
+export interface AwayFrame {
+  type: "away";
+  message: string;
+}
+/** Client → server: no longer away. */
+export interface BackFrame {
+  type: "back";
 }
 /** Either direction: asks the peer to answer with a pong. */
 export interface PingFrame {
@@ -117,50 +189,144 @@ export interface PingFrame {
 export interface PongFrame {
   type: "pong";
 }
-/** Client → server: the client is leaving on purpose. */
+/** Client → server: the client is leaving on purpose, with an optional goodbye. */
 export interface ByeFrame {
   type: "bye";
+  message?: string;
 }
 
 /** Every frame a client may send. */
-export type ClientFrame = HelloFrame | SayFrame | WhoFrame | PingFrame | PongFrame | ByeFrame;
+export type ClientFrame =
+  | HelloFrame
+  | SayFrame
+  | MsgFrame
+  | WhoFrame
+  | JoinFrame
+  | LeaveFrame
+  | RoomsFrame
+  | TopicFrame
+  | WhoisFrame
+  | NickFrame
+  | AwayFrame
+  | BackFrame
+  | PingFrame
+  | PongFrame
+  | ByeFrame;
 
-/** Server → client: the hello was accepted. */
+/** Server → client: the hello was accepted; the member is in {@linkcode LOBBY}. */
 export interface WelcomeFrame {
   type: "welcome";
   name: string;
+  /** The people in the lobby. */
   users: string[];
-  /** How many people are present in all; `users` may list only the first {@linkcode MAX_LISTED_USERS}. */
+  /** How many people are in the lobby; `users` may list only the first {@linkcode MAX_LISTED_USERS}. */
   count?: number;
   server: { name: string; version: string };
+  /** The room the member starts in. */
+  room?: string;
+  /** The message of the day. */
+  motd?: string;
 }
-/** Server → client: a chat message, sent to everyone, its sender included. */
+/** Server → client: a message in a room, sent to the room's members, its sender included. */
 export interface MessageFrame {
   type: "message";
   id: number;
   ts: number;
   from: string;
   text: string;
+  room?: string;
   ref?: string;
+  action?: boolean;
 }
-/** Server → client: somebody arrived. */
+/** Server → client: a private message, sent to its recipient and (as acknowledgement) its sender. */
+export interface PrivateFrame {
+  type: "private";
+  id: number;
+  ts: number;
+  from: string;
+  to: string;
+  text: string;
+  ref?: string;
+  action?: boolean;
+}
+/** Server → client: somebody arrived in a room. */
 export interface JoinedFrame {
   type: "joined";
   name: string;
   ts: number;
+  room?: string;
 }
-/** Server → client: somebody went, and why. */
+/** Server → client: somebody left a room (or the server), and why. */
 export interface LeftFrame {
   type: "left";
   name: string;
   ts: number;
   reason: string;
+  room?: string;
 }
 /** Server → client: the answer to `who`. */
 export interface UsersFrame {
   type: "users";
   users: string[];
   count?: number;
+  room?: string;
+}
+/** Server → client: you are now in this room (after `join`, or a server-side switch). */
+export interface RoomFrame {
+  type: "room";
+  room: string;
+  topic: string;
+  users: string[];
+  count: number;
+}
+/** One line of a room list. */
+export interface RoomInfo {
+  room: string;
+  count: number;
+  topic: string;
+}
+/** Server → client: the answer to `rooms`. */
+export interface RoomListFrame {
+  type: "room_list";
+  rooms: RoomInfo[];
+}
+/** Server → client: a room's topic, when asked or when somebody (`by`) changes it. */
+export interface TopicInfoFrame {
+  type: "topic";
+  room: string;
+  topic: string;
+  by?: string;
+  ts?: number;
+}
+/** Server → client: somebody who shares a room with you changed their name. */
+export interface RenamedFrame {
+  type: "renamed";
+  from: string;
+  to: string;
+  ts: number;
+}
+/** Server → client: the answer to `whois`. */
+export interface WhoisInfoFrame {
+  type: "whois";
+  name: string;
+  rooms: string[];
+  /** Milliseconds since the person last said anything. */
+  idle: number;
+  /** When the person arrived. */
+  since: number;
+  away?: string;
+  client?: ClientInfo;
+}
+/** Server → client: a line for this person only (command replies, away notices). */
+export interface NoticeFrame {
+  type: "notice";
+  text: string;
+}
+/** Server → client: the server's operator speaking to everyone. */
+export interface AnnounceFrame {
+  type: "announce";
+  text: string;
+  ts: number;
 }
 /** Server → client: something the client did was refused, or the connection is about to close. */
 export interface ErrorFrame {
@@ -174,9 +340,17 @@ export interface ErrorFrame {
 export type ServerFrame =
   | WelcomeFrame
   | MessageFrame
+  | PrivateFrame
   | JoinedFrame
   | LeftFrame
   | UsersFrame
+  | RoomFrame
+  | RoomListFrame
+  | TopicInfoFrame
+  | RenamedFrame
+  | WhoisInfoFrame
+  | NoticeFrame
+  | AnnounceFrame
   | PingFrame
   | PongFrame
   | ErrorFrame;
@@ -260,10 +434,29 @@ function readClientInfo(o: JsonObject, key: string): ClientInfo {
   };
 }
 
+function readBoolean(o: JsonObject, key: string): boolean {
+  const value = o[key];
+  if (typeof value !== "boolean") throw badField(key, "true or false");
+  return value;
+}
+
 function readServerInfo(o: JsonObject, key: string): WelcomeFrame["server"] {
   const info = o[key];
   if (!isObject(info)) throw badField(key, "an object");
   return { name: readString(info, "name"), version: readString(info, "version") };
+}
+
+function readRoomInfos(o: JsonObject, key: string): RoomInfo[] {
+  const value = o[key];
+  if (!Array.isArray(value)) throw badField(key, "an array");
+  return value.map((item) => {
+    if (!isObject(item)) throw badField(key, "an array of objects");
+    return {
+      room: readString(item, "room"),
+      count: readInteger(item, "count"),
+      topic: readString(item, "topic"),
+    };
+  });
 }
 
 function readErrorCode(o: JsonObject, key: string): ErrorCode {
@@ -278,11 +471,36 @@ const CLIENT_FRAME_READERS: { [K in ClientFrame["type"]]: FrameReader<ClientFram
     name: readString(o, "name"),
     ...optional(o, "client", readClientInfo),
   }),
-  say: (o) => ({ type: "say", text: readString(o, "text"), ...optional(o, "ref", readString) }),
-  who: () => ({ type: "who" }),
+  say: (o) => ({
+    type: "say",
+    text: readString(o, "text"),
+    ...optional(o, "room", readString),
+    ...optional(o, "ref", readString),
+    ...optional(o, "action", readBoolean),
+  }),
+  msg: (o) => ({
+    type: "msg",
+    to: readString(o, "to"),
+    text: readString(o, "text"),
+    ...optional(o, "ref", readString),
+    ...optional(o, "action", readBoolean),
+  }),
+  who: (o) => ({ type: "who", ...optional(o, "room", readString) }),
+  join: (o) => ({ type: "join", room: readString(o, "room") }),
+  leave: (o) => ({ type: "leave", ...optional(o, "room", readString) }),
+  rooms: () => ({ type: "rooms" }),
+  topic: (o) => ({
+    type: "topic",
+    room: readString(o, "room"),
+    ...optional(o, "topic", readString),
+  }),
+  whois: (o) => ({ type: "whois", name: readString(o, "name") }),
+  nick: (o) => ({ type: "nick", name: readString(o, "name") }),
+  away: (o) => ({ type: "away", message: readString(o, "message") }),
+  back: () => ({ type: "back" }),
   ping: () => ({ type: "ping" }),
   pong: () => ({ type: "pong" }),
-  bye: () => ({ type: "bye" }),
+  bye: (o) => ({ type: "bye", ...optional(o, "message", readString) }),
 };
 
 const SERVER_FRAME_READERS: { [K in ServerFrame["type"]]: FrameReader<ServerFrame> } = {
@@ -292,6 +510,8 @@ const SERVER_FRAME_READERS: { [K in ServerFrame["type"]]: FrameReader<ServerFram
     users: readStringArray(o, "users"),
     ...optional(o, "count", readInteger),
     server: readServerInfo(o, "server"),
+    ...optional(o, "room", readString),
+    ...optional(o, "motd", readString),
   }),
   message: (o) => ({
     type: "message",
@@ -299,20 +519,71 @@ const SERVER_FRAME_READERS: { [K in ServerFrame["type"]]: FrameReader<ServerFram
     ts: readInteger(o, "ts"),
     from: readString(o, "from"),
     text: readString(o, "text"),
+    ...optional(o, "room", readString),
     ...optional(o, "ref", readString),
+    ...optional(o, "action", readBoolean),
   }),
-  joined: (o) => ({ type: "joined", name: readString(o, "name"), ts: readInteger(o, "ts") }),
+  private: (o) => ({
+    type: "private",
+    id: readInteger(o, "id"),
+    ts: readInteger(o, "ts"),
+    from: readString(o, "from"),
+    to: readString(o, "to"),
+    text: readString(o, "text"),
+    ...optional(o, "ref", readString),
+    ...optional(o, "action", readBoolean),
+  }),
+  joined: (o) => ({
+    type: "joined",
+    name: readString(o, "name"),
+    ts: readInteger(o, "ts"),
+    ...optional(o, "room", readString),
+  }),
   left: (o) => ({
     type: "left",
     name: readString(o, "name"),
     ts: readInteger(o, "ts"),
     reason: readString(o, "reason"),
+    ...optional(o, "room", readString),
   }),
   users: (o) => ({
     type: "users",
     users: readStringArray(o, "users"),
     ...optional(o, "count", readInteger),
+    ...optional(o, "room", readString),
   }),
+  room: (o) => ({
+    type: "room",
+    room: readString(o, "room"),
+    topic: readString(o, "topic"),
+    users: readStringArray(o, "users"),
+    count: readInteger(o, "count"),
+  }),
+  room_list: (o) => ({ type: "room_list", rooms: readRoomInfos(o, "rooms") }),
+  topic: (o) => ({
+    type: "topic",
+    room: readString(o, "room"),
+    topic: readString(o, "topic"),
+    ...optional(o, "by", readString),
+    ...optional(o, "ts", readInteger),
+  }),
+  renamed: (o) => ({
+    type: "renamed",
+    from: readString(o, "from"),
+    to: readString(o, "to"),
+    ts: readInteger(o, "ts"),
+  }),
+  whois: (o) => ({
+    type: "whois",
+    name: readString(o, "name"),
+    rooms: readStringArray(o, "rooms"),
+    idle: readInteger(o, "idle"),
+    since: readInteger(o, "since"),
+    ...optional(o, "away", readString),
+    ...optional(o, "client", readClientInfo),
+  }),
+  notice: (o) => ({ type: "notice", text: readString(o, "text") }),
+  announce: (o) => ({ type: "announce", text: readString(o, "text"), ts: readInteger(o, "ts") }),
   ping: () => ({ type: "ping" }),
   pong: () => ({ type: "pong" }),
   error: (o) => ({
@@ -405,6 +676,37 @@ export function checkName(name: string): { ok: true; name: string } | { ok: fals
   return { ok: true, name: normal };
 }
 
+/** The form two room names are compared in, like {@linkcode nameKey}. */
+export function roomKey(room: string): string {
+  return room.normalize("NFKC").toLowerCase();
+}
+
+/**
+ * Checks a room name and returns it in normal form, `#` first (`dev` becomes `#dev`), or an
+ * error message that says what to change.
+ */
+export function checkRoom(room: string): { ok: true; room: string } | { ok: false; error: string } {
+  const normal = (room.startsWith("#") ? room : `#${room}`).normalize("NFC");
+  if (!ROOM_REGEXP.test(normal)) {
+    return {
+      ok: false,
+      error: `Invalid room "${
+        sanitizeForTerminal(room).slice(0, 40)
+      }": use # and 1-${MAX_ROOM_LENGTH} letters, digits, _ or -`,
+    };
+  }
+  return { ok: true, room: normal };
+}
+
+/**
+ * Cleans a topic or an away message: one line, no control characters, at most
+ * {@linkcode MAX_TOPIC_LENGTH} characters (longer text is cut).
+ */
+export function cleanLine(text: string): string {
+  return Array.from(sanitizeForTerminal(text).toWellFormed().trim()).slice(0, MAX_TOPIC_LENGTH)
+    .join("");
+}
+
 /**
  * Cleans message text: control characters other than tab and newline are removed and lone
  * surrogates replaced. Returns the clean text, or an error when it is empty (or only white space)
@@ -486,6 +788,540 @@ export function parsePort(text: string): { ok: true; port: number } | { ok: fals
     return { ok: false, error: `Invalid port "${sanitizeForTerminal(text)}": use 1 to 65535` };
   }
   return { ok: true, port };
+}
+
+// ==== Rendering ====
+
+/** How frames are turned into lines of text for a person to read. */
+export interface RenderOptions {
+  /** The reader's own name: their messages show as `You`. Empty for a shared rendering. */
+  me: string;
+  /** Whether to use ANSI colours. */
+  color: boolean;
+  /** Whether lines start with the time, `[14:02]`. */
+  time: boolean;
+  /** Whether the reader's own messages are left out (scripts know what they sent). */
+  skipOwn: boolean;
+  /** The room the reader is looking at: its messages show without the room's name. */
+  room?: string;
+}
+
+const NAME_COLORS = [31, 32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96];
+// deno-lint-ignore no-control-regex -- matching the escape character is the point
+const ANSI_REGEXP = /\x1b\[[0-9;]*m/g;
+/** East Asian wide and full-width characters, and emoji shown as pictures: two columns each. */
+const WIDE_REGEXP =
+  /[\u1100-\u115F\u2E80-\uA4CF\uAC00-\uD7A3\uF900-\uFAFF\uFE30-\uFE4F\uFF00-\uFF60\uFFE0-\uFFE6\u{20000}-\u{3FFFD}]|\p{Emoji_Presentation}|\uFE0F/u;
+/** Marks and format characters that take no column of their own. */
+const ZERO_WIDTH_REGEXP = /^[\p{Mn}\p{Me}\p{Cf}]+$/u;
+const graphemes = new Intl.Segmenter();
+
+/** Wraps text in an ANSI style (`1` bold, `2` dim, `31` red...) when colour is on. */
+export function paint(text: string, style: number | string, color: boolean): string {
+  return color ? `\x1b[${style}m${text}\x1b[0m` : text;
+}
+
+/** A colour for a name that stays the same across runs and computers. */
+export function nameColor(name: string): number {
+  let hash = 0;
+  for (const char of nameKey(name)) hash = (hash * 31 + char.codePointAt(0)!) >>> 0;
+  return NAME_COLORS[hash % NAME_COLORS.length]!;
+}
+
+/**
+ * How many terminal columns text takes, counted per grapheme (what a person sees as one
+ * character): wide East Asian characters and emoji take two, combining marks none.
+ */
+export function displayWidth(text: string): number {
+  let width = 0;
+  for (const { segment } of graphemes.segment(text.replace(ANSI_REGEXP, ""))) {
+    width += ZERO_WIDTH_REGEXP.test(segment) ? 0 : WIDE_REGEXP.test(segment) ? 2 : 1;
+  }
+  return width;
+}
+
+/** Whether text mentions a name as a word of its own, ignoring case: `hi @ann!` mentions ann. */
+export function mentions(text: string, name: string): boolean {
+  if (name === "") return false;
+  const key = nameKey(name);
+  return nameKey(text).split(/[^\p{L}\p{N}_-]+/u).includes(key);
+}
+
+/** A span of milliseconds as people say it: `45s`, `12m`, `3h 5m`, `2d 4h`. */
+export function formatDuration(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+  return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`;
+}
+
+function clock(ts: number): string {
+  const date = new Date(ts);
+  const pad = (n: number) => String(n).padStart(2, "0");
+  return `[${pad(date.getHours())}:${pad(date.getMinutes())}]`;
+}
+
+function stamp(ts: number | undefined, options: RenderOptions): string {
+  return options.time && ts !== undefined ? `${paint(clock(ts), 2, options.color)} ` : "";
+}
+
+/** Joins a prefix and a possibly multi-line text, indenting the continuation lines under it. */
+function speech(prefix: string, text: string, style?: string): string[] {
+  const width = displayWidth(prefix);
+  const [first = "", ...rest] = text.split("\n").map(sanitizeForTerminal);
+  const body = (line: string) => style ? paint(line, style, true) : line;
+  return [`${prefix}${body(first)}`, ...rest.map((line) => " ".repeat(width) + body(line))];
+}
+
+function notice(text: string, ts: number | undefined, options: RenderOptions): string[] {
+  return [`${stamp(ts, options)}${paint(`* ${sanitizeForTerminal(text)}`, 2, options.color)}`];
+}
+
+function speaker(name: string, options: RenderOptions): string {
+  if (options.me !== "" && nameKey(name) === nameKey(options.me)) {
+    return paint("You", 1, options.color);
+  }
+  const clean = sanitizeForTerminal(name);
+  return paint(clean, nameColor(clean), options.color);
+}
+
+function listUsers(users: string[], count: number | undefined, where: string): string {
+  const total = count ?? users.length;
+  const names = users.map(sanitizeForTerminal).sort((a, b) => a.localeCompare(b)).join(", ");
+  const more = total > users.length ? ` and ${total - users.length} more` : "";
+  return `${total} ${total === 1 ? "person" : "people"} ${where}: ${names}${more}`;
+}
+
+function renderMessage(frame: MessageFrame, options: RenderOptions): string[] {
+  const mine = options.me !== "" && nameKey(frame.from) === nameKey(options.me);
+  if (mine && options.skipOwn) return [];
+  const room = frame.room !== undefined && frame.room !== options.room
+    ? `${paint(sanitizeForTerminal(frame.room), 36, options.color)} `
+    : "";
+  const highlight = !mine && options.color && mentions(frame.text, options.me) ? "1;33" : undefined;
+  const who = speaker(frame.from, options);
+  const prefix = frame.action
+    ? `${stamp(frame.ts, options)}${room}* ${who} `
+    : `${stamp(frame.ts, options)}${room}${who}: `;
+  return speech(prefix, frame.text, highlight);
+}
+
+function renderPrivate(frame: PrivateFrame, options: RenderOptions): string[] {
+  const mine = options.me !== "" && nameKey(frame.from) === nameKey(options.me);
+  if (mine && options.skipOwn) return [];
+  const tag = paint("(private)", 35, options.color);
+  const who = speaker(frame.from, options);
+  const to = options.me !== "" && !mine ? "" : ` → ${speaker(frame.to, options)}`;
+  const prefix = frame.action
+    ? `${stamp(frame.ts, options)}${tag} * ${who}${to} `
+    : `${stamp(frame.ts, options)}${tag} ${who}${to}: `;
+  return speech(prefix, frame.text);
+}
+
+function renderWhois(frame: WhoisInfoFrame): string {
+  const client = frame.client ?? {};
+  const parts = [
+    `in ${frame.rooms.join(" ") || "no room"}`,
+    `idle ${formatDuration(frame.idle)}`,
+    `here since ${clock(frame.since).slice(1, -1)}`,
+    ...(frame.away === undefined ? [] : [`away: ${frame.away}`]),
+    ...(client.app ? [`using ${client.app}${client.os ? ` on ${client.os}` : ""}`] : []),
+  ];
+  return `${frame.name}: ${parts.join("; ")}`;
+}
+
+/**
+ * The lines to show a person for a frame, already sanitised; an empty array for frames that show
+ * nothing. Everything a server or another person wrote passes through
+ * {@linkcode sanitizeForTerminal}, so no escape sequence reaches the terminal.
+ */
+export function renderFrame(frame: ServerFrame, options: RenderOptions): string[] {
+  switch (frame.type) {
+    case "message":
+      return renderMessage(frame, options);
+    case "private":
+      return renderPrivate(frame, options);
+    case "joined":
+      return notice(`${frame.name} joined${frame.room ? ` ${frame.room}` : ""}`, frame.ts, options);
+    case "left":
+      return notice(
+        `${frame.name} left${frame.room ? ` ${frame.room}` : ""} (${frame.reason})`,
+        frame.ts,
+        options,
+      );
+    case "renamed":
+      return notice(`${frame.from} is now known as ${frame.to}`, frame.ts, options);
+    case "users":
+      return notice(
+        listUsers(frame.users, frame.count, frame.room ? `in ${frame.room}` : "here"),
+        undefined,
+        options,
+      );
+    case "room":
+      return notice(
+        `You are in ${frame.room}${frame.topic ? ` (topic: ${frame.topic})` : ""}. ` +
+          listUsers(frame.users, frame.count, "here"),
+        undefined,
+        options,
+      );
+    case "room_list":
+      return [
+        ...notice(
+          `${frame.rooms.length} ${frame.rooms.length === 1 ? "room" : "rooms"}:`,
+          undefined,
+          options,
+        ),
+        ...frame.rooms.map((r) =>
+          `  ${sanitizeForTerminal(r.room)} (${r.count})${
+            r.topic ? ` ${sanitizeForTerminal(r.topic)}` : ""
+          }`
+        ),
+      ];
+    case "topic":
+      return notice(
+        frame.by !== undefined
+          ? `${frame.by} set the topic of ${frame.room}: ${frame.topic}`
+          : frame.topic
+          ? `Topic of ${frame.room}: ${frame.topic}`
+          : `${frame.room} has no topic`,
+        frame.ts,
+        options,
+      );
+    case "whois":
+      return notice(renderWhois(frame), undefined, options);
+    case "notice":
+      return notice(frame.text, undefined, options);
+    case "announce":
+      return speech(
+        `${stamp(frame.ts, options)}${paint("** server:", "1;35", options.color)} `,
+        frame.text,
+      );
+    case "welcome":
+      return [
+        ...notice(
+          `Joined ${frame.server.name} as ${frame.name}. ` +
+            listUsers(frame.users, frame.count, `in ${frame.room ?? LOBBY}`),
+          undefined,
+          options,
+        ),
+        ...(frame.motd ? notice(`Message of the day: ${frame.motd}`, undefined, options) : []),
+      ];
+    case "error":
+      return [paint(`! ${sanitizeForTerminal(frame.message)}`, 31, options.color)];
+    case "ping":
+    case "pong":
+      return [];
+    default: {
+      const unexpected: never = frame;
+      return unexpected;
+    }
+  }
+}
+
+// ==== Terminal ====
+
+/** Readline's editing state; its typings call it read-only, but redrawing needs to set it. */
+interface EditState {
+  line: string;
+  cursor: number;
+}
+
+/**
+ * Prints lines above the input line without disturbing what the person is typing. Readline
+ * remembers how many rows the typed line took, so the line is emptied and redrawn first (which
+ * also clears its wrapped rows), then the output is printed, then the typed text and the cursor
+ * are put back.
+ */
+export function printAbove(rl: readline.Interface, lines: string[]): void {
+  if (lines.length === 0) return;
+  const state = rl as unknown as EditState;
+  const { line, cursor } = state;
+  state.line = "";
+  state.cursor = 0;
+  rl.prompt(true);
+  readline.cursorTo(process.stdout, 0);
+  readline.clearLine(process.stdout, 0);
+  process.stdout.write(lines.join("\n") + "\n");
+  state.line = line;
+  state.cursor = cursor;
+  rl.prompt(true);
+}
+
+/** Clears the prompt and whatever is typed after it, leaving the cursor at the start of its row. */
+export function clearInputLine(rl: readline.Interface): void {
+  readline.moveCursor(process.stdout, 0, -rl.getCursorPos().rows);
+  readline.cursorTo(process.stdout, 0);
+  readline.clearScreenDown(process.stdout);
+}
+
+/**
+ * Removes a line the person just sent from the screen: the server's copy of the message, shown
+ * when it arrives, takes its place.
+ */
+export function eraseSubmitted(rl: readline.Interface, line: string): void {
+  const columns = process.stdout.columns || 80;
+  const rows = Math.floor((displayWidth(rl.getPrompt()) + displayWidth(line)) / columns) + 1;
+  readline.moveCursor(process.stdout, 0, -rows);
+  readline.clearScreenDown(process.stdout);
+}
+
+// ==== Chat commands ====
+
+/** What a command needs to know to build its frame. */
+export interface CommandContext {
+  /** The room plain input goes to. */
+  room: string;
+  /** Who last wrote privately, for `/reply`. */
+  lastPrivate?: string | undefined;
+}
+
+/** A command as people type it: `/name arguments`. */
+export interface CommandSpec {
+  /** The name, without the slash. */
+  name: string;
+  /** Other names for it. */
+  aliases: readonly string[];
+  /** Its arguments as the help shows them: `<name> <text>`, `[#room]`. */
+  args: string;
+  /** One line of help. */
+  help: string;
+  /**
+   * Builds the frame the command sends, or returns a message saying what is wrong with the
+   * arguments. Absent for commands that the program itself carries out (`/help`, `/ignore`...).
+   */
+  frame?: (args: string, context: CommandContext) => ClientFrame | string;
+}
+
+/** Splits off the first word: `"bob hi there"` → `["bob", "hi there"]`. */
+export function firstWord(text: string): [string, string] {
+  const match = /^\s*(\S*)\s*([\s\S]*)$/.exec(text)!;
+  return [match[1]!, match[2]!];
+}
+
+function usage(spec: string): string {
+  return `Usage: ${spec}`;
+}
+
+function joinCommand(args: string): ClientFrame | string {
+  const [room] = firstWord(args);
+  return room ? { type: "join", room } : usage("/join <#room>");
+}
+
+function leaveCommand(args: string, context: CommandContext): ClientFrame {
+  const [room] = firstWord(args);
+  return { type: "leave", room: room || context.room };
+}
+
+function topicCommand(args: string, context: CommandContext): ClientFrame {
+  const topic = args.trim();
+  return topic
+    ? { type: "topic", room: context.room, topic }
+    : { type: "topic", room: context.room };
+}
+
+function whoCommand(args: string): ClientFrame {
+  const [room] = firstWord(args);
+  return room ? { type: "who", room } : { type: "who" };
+}
+
+function whoisCommand(args: string): ClientFrame | string {
+  const [name] = firstWord(args);
+  return name ? { type: "whois", name } : usage("/whois <name>");
+}
+
+function msgCommand(args: string): ClientFrame | string {
+  const [to, text] = firstWord(args);
+  return to && text.trim() ? { type: "msg", to, text } : usage("/msg <name> <text>");
+}
+
+function replyCommand(args: string, context: CommandContext): ClientFrame | string {
+  if (!context.lastPrivate) return "Nobody has written to you privately yet";
+  return args.trim()
+    ? { type: "msg", to: context.lastPrivate, text: args }
+    : usage("/reply <text>");
+}
+
+function meCommand(args: string, context: CommandContext): ClientFrame | string {
+  return args.trim()
+    ? { type: "say", room: context.room, text: args, action: true }
+    : usage("/me <action>");
+}
+
+function nickCommand(args: string): ClientFrame | string {
+  const [name, rest] = firstWord(args);
+  return name && !rest ? { type: "nick", name } : usage("/nick <newname>");
+}
+
+function awayCommand(args: string): ClientFrame {
+  return { type: "away", message: args.trim() || "away" };
+}
+
+function quitCommand(args: string): ClientFrame {
+  const message = args.trim();
+  return message ? { type: "bye", message } : { type: "bye" };
+}
+
+/**
+ * Every command a chat user can type, described once: the client's `/help` and Tab completion
+ * and the server's handling of plain-text users all come from this table.
+ */
+export const CHAT_COMMANDS: readonly CommandSpec[] = [
+  { name: "help", aliases: ["?"], args: "[command]", help: "List the commands, or explain one" },
+  {
+    name: "join",
+    aliases: ["j"],
+    args: "<#room>",
+    help: "Join a room (creating it) and make it current",
+    frame: joinCommand,
+  },
+  { name: "leave", aliases: ["part"], args: "[#room]", help: "Leave a room", frame: leaveCommand },
+  {
+    name: "switch",
+    aliases: ["sw"],
+    args: "<#room>",
+    help: "Make another of your rooms current",
+  },
+  {
+    name: "rooms",
+    aliases: ["list"],
+    args: "",
+    help: "List the rooms, their sizes and topics",
+    frame: () => ({ type: "rooms" }),
+  },
+  {
+    name: "topic",
+    aliases: [],
+    args: "[text]",
+    help: "Show or set the current room's topic",
+    frame: topicCommand,
+  },
+  {
+    name: "who",
+    aliases: ["names"],
+    args: "[#room]",
+    help: "List the people here or in a room",
+    frame: whoCommand,
+  },
+  {
+    name: "whois",
+    aliases: [],
+    args: "<name>",
+    help: "Show someone's rooms, idle time, away message and client",
+    frame: whoisCommand,
+  },
+  {
+    name: "msg",
+    aliases: ["m", "tell"],
+    args: "<name> <text>",
+    help: "Send a private message",
+    frame: msgCommand,
+  },
+  {
+    name: "reply",
+    aliases: ["r"],
+    args: "<text>",
+    help: "Answer the last person who wrote to you privately",
+    frame: replyCommand,
+  },
+  {
+    name: "me",
+    aliases: [],
+    args: "<action>",
+    help: "Act something out: /me waves",
+    frame: meCommand,
+  },
+  {
+    name: "nick",
+    aliases: ["name"],
+    args: "<newname>",
+    help: "Change your name",
+    frame: nickCommand,
+  },
+  {
+    name: "away",
+    aliases: [],
+    args: "[message]",
+    help: "Mark yourself away; private messages get the message",
+    frame: awayCommand,
+  },
+  {
+    name: "back",
+    aliases: [],
+    args: "",
+    help: "You are no longer away",
+    frame: () => ({ type: "back" }),
+  },
+  { name: "ignore", aliases: [], args: "<name>", help: "Hide someone's messages from you" },
+  { name: "unignore", aliases: [], args: "<name>", help: "Show someone's messages again" },
+  { name: "bell", aliases: [], args: "[on|off]", help: "Ring on private messages and mentions" },
+  { name: "connect", aliases: ["server"], args: "<host[:port]>", help: "Move to another server" },
+  {
+    name: "quit",
+    aliases: ["exit", "bye"],
+    args: "[message]",
+    help: "Leave the chat, saying goodbye",
+    frame: quitCommand,
+  },
+];
+
+/** The commands of the server's operator console; the server carries them all out itself. */
+export const OPERATOR_COMMANDS: readonly CommandSpec[] = [
+  { name: "help", aliases: ["?"], args: "[command]", help: "List the commands, or explain one" },
+  { name: "who", aliases: [], args: "", help: "Everyone, with address, app, OS and host" },
+  { name: "kick", aliases: [], args: "<name> [reason]", help: "Disconnect someone" },
+  {
+    name: "ban",
+    aliases: [],
+    args: "<name|address> [minutes]",
+    help: "Keep a name or an IP address out (for good, or some minutes)",
+  },
+  { name: "unban", aliases: [], args: "<name|address>", help: "Lift a ban" },
+  { name: "bans", aliases: [], args: "", help: "List the bans" },
+  { name: "say", aliases: [], args: "<#room> <text>", help: "Speak in one room as the server" },
+  { name: "motd", aliases: [], args: "[text]", help: "Show or set the message of the day" },
+  { name: "shutdown", aliases: [], args: "[reason]", help: "Tell everyone, then stop the server" },
+];
+
+/**
+ * Splits a typed line into a command name and its arguments, or returns `undefined` for
+ * ordinary text. `//text` is text that starts with a slash.
+ */
+export function parseCommand(line: string): { name: string; args: string } | undefined {
+  if (!line.startsWith("/") || line.startsWith("//")) return undefined;
+  const [name, args] = firstWord(line.slice(1));
+  return { name: name.toLowerCase(), args };
+}
+
+/** Finds a command by name or alias. */
+export function findCommand(
+  table: readonly CommandSpec[],
+  name: string,
+): CommandSpec | undefined {
+  const wanted = name.toLowerCase();
+  return table.find((c) => c.name === wanted || c.aliases.includes(wanted));
+}
+
+/** The help for one command, or for all of them: generated from the table, so it never lies. */
+export function commandHelp(table: readonly CommandSpec[], name?: string): string[] {
+  const format = (c: CommandSpec, width: number) =>
+    `/${`${c.name} ${c.args}`.trim().padEnd(width)}  ${c.help}` +
+    (c.aliases.length ? ` (also ${c.aliases.map((a) => `/${a}`).join(", ")})` : "");
+  if (name !== undefined) {
+    const command = findCommand(table, name.replace(/^\//, ""));
+    return command
+      ? [format(command, 0)]
+      : [`Unknown command /${sanitizeForTerminal(name)}: type /help for the list`];
+  }
+  const width = Math.max(...table.map((c) => `${c.name} ${c.args}`.trim().length));
+  return table.map((c) => `  ${format(c, width)}`);
+}
+
+/** The one line an unknown command gets: nothing was sent. */
+export function unknownCommand(name: string): string {
+  return `Unknown command /${
+    sanitizeForTerminal(name).slice(0, 40)
+  }: type /help for the list (nothing was sent)`;
 }
 
 // ==== Command lines ====
