@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { ERROR_CODES, VERSION } from "./protocol.ts";
+import {
+  CHAT_COMMANDS,
+  type CommandSpec,
+  ERROR_CODES,
+  OPERATOR_COMMANDS,
+  VERSION,
+} from "./protocol.ts";
 
 const readme = await Deno.readTextFile(new URL("./README.md", import.meta.url));
 
@@ -12,7 +18,7 @@ function tableAfter(heading: string): string[][] {
   const rows = [];
   for (const line of lines.slice(first + 2)) {
     if (!line.startsWith("|")) break;
-    rows.push(line.split("|").slice(1, -1).map((cell) => cell.trim()));
+    rows.push(line.split(/(?<!\\)\|/).slice(1, -1).map((cell) => cell.trim()));
   }
   return rows;
 }
@@ -34,4 +40,33 @@ Deno.test("README gives the test command that CI runs", async () => {
 
 Deno.test("README shows the current version in its examples", () => {
   assert.match(readme, new RegExp(`Chat server ${VERSION.replaceAll(".", "\\.")} listening`));
+});
+
+function commandRows(table: readonly CommandSpec[]): Record<string, string> {
+  return Object.fromEntries(
+    table.map((c) => [`/${`${c.name} ${c.args}`.trim()}`, c.help]),
+  );
+}
+
+function documentedCommands(heading: string): Record<string, string | undefined> {
+  return Object.fromEntries(
+    tableAfter(heading).map(([command, meaning]) => [
+      command!.replaceAll("`", "").replaceAll("\\|", "|"),
+      meaning,
+    ]),
+  );
+}
+
+Deno.test("README lists every chat command as the command table describes it", () => {
+  assert.deepEqual(
+    documentedCommands("<!-- The table below is checked against CHAT_COMMANDS"),
+    commandRows(CHAT_COMMANDS),
+  );
+});
+
+Deno.test("README lists every operator command as the command table describes it", () => {
+  assert.deepEqual(
+    documentedCommands("<!-- The table below is checked against OPERATOR_COMMANDS"),
+    commandRows(OPERATOR_COMMANDS),
+  );
 });
