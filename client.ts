@@ -459,7 +459,7 @@ export function parseAddress(
 // ==== Interactive terminal ====
 
 /** What the terminal chat remembers between lines. */
-interface Session {
+export interface Session {
   client: ChatClient;
   view: RenderOptions;
   /** Where plain input goes. */
@@ -478,7 +478,8 @@ interface Session {
   next: ChatClient | undefined;
 }
 
-function newSession(client: ChatClient, previous?: Session): Session {
+/** A fresh session for a client; `previous` carries the ignore list and bell setting over. */
+export function newSession(client: ChatClient, previous?: Session): Session {
   return {
     client,
     view: { me: client.name, color: useColor(), time: true, skipOwn: false, room: LOBBY },
@@ -628,7 +629,7 @@ async function chat(rl: readline.Interface, session: Session): Promise<CloseInfo
  * Updates the session from a frame and says whether to show it (`false` for ignored people and
  * for fatal errors, which are told once as the reason for disconnecting), and whether to ring.
  */
-function follow(session: Session, frame: ServerFrame): boolean | "bell" {
+export function follow(session: Session, frame: ServerFrame): boolean | "bell" {
   const me = session.client.name;
   switch (frame.type) {
     case "room":
@@ -694,10 +695,18 @@ function onInput(
   rl.prompt();
 }
 
-type InputResult = string[] | "sent" | { quit: string | undefined } | { connect: ServerAddress };
+/**
+ * What a typed line led to: lines to show, `sent` (the server's copy will show it), or a request
+ * to quit or to move to another server.
+ */
+export type InputResult =
+  | string[]
+  | "sent"
+  | { quit: string | undefined }
+  | { connect: ServerAddress };
 
 /** Works out what a typed line means, doing what can be done at once. */
-function handleInput(session: Session, line: string): InputResult {
+export function handleInput(session: Session, line: string): InputResult {
   if (line.trim() === "") return [];
   const { client } = session;
   const parsed = parseCommand(line);

@@ -1,0 +1,135 @@
+/**
+ * The terminal client's commands that it carries out itself (`/reply`, `/ignore`, `/switch`,
+ * `/bell`, `/connect`, `/help`), driven through a real session against a real server.
+ */
+import assert from "node:assert/strict";
+import { ChatClient, follow, handleInput, newSession, type Session } from "./client.ts";
+import type { ServerFrame } from "./protocol.ts";
+import { type ChatServer, startServer } from "./server.ts";
+
+async function withChat(fn: (server: ChatServer, ann: Session, bob: ChatClient) => Promise<void>) {
+  const server = startServer({ hostname: "127.0.0.1", port: 0 });
+  const ann = await ChatClient.connect({
+    hostname: "127.0.0.1",
+    port: server.addr.port,
+    name: "ann",
+  });
+  const bob = await ChatClient.connect({
+    hostname: "127.0.0.1",
+    port: server.addr.port,
+    name: "bob",
+  });
+  try {
+    await fn(server, newSession(ann), bob);
+  } finally {
+    await ann.close();
+    await bob.close();
+    await server.close();
+  }
+}
+
+/** Feeds ann's frames through `follow` until one matches; returns it with what follow said. */
+async function seen(
+  session: Session,
+  match: (frame: ServerFrame) => boolean,
+): Promise<{ frame: ServerFrame; shown: boolean | "bell" }> {
+  while (true) {
+    const frame = await session.client.next();
+    if (frame === undefined) throw new Error("connection ended");
+    const shown = follow(session, frame);
+    if (match(frame)) return { frame, shown };
+  }
+}
+
+Deno.test("/reply answers the last person who wrote privately, and rings", async () => {
+  await withChat(async (_server, ann, bob) => {
+    assert.deepEqual(handleInput(ann, "/reply hi"), ["Nobody has written to you privately yet"]);
+    bob.send({ type: "msg", to: "ann", text: "psst" });
+    const { shown } = await seen(ann, (f) => f.type === "private");
+    assert.equal(shown, "bell");
+    assert.equal(handleInput(ann, "/reply got it"), "sent");
+    while (true) {
+      const frame = await bob.next();
+      if (frame?.type === "private" && frame.from === "ann") {
+        assert.equal(frame.to, "bob");
+        assert.equal(frame.text, "got it");
+        break;
+      }
+    }
+  });
+});
+
+Deno.test("/ignore hides someone's messages and /unignore shows them again", async () => {
+  await withChat(async (_server, ann, bob) => {
+    assert.match((handleInput(ann, "/ignore BOB") as string[])[0]!, /Ignoring BOB/);
+    await bob.say("first");
+    assert.equal((await seen(ann, (f) => f.type === "message" && f.text === "first")).shown, false);
+    handleInput(ann, "/unignore bob");
+    await bob.say("second");
+    assert.equal((await seen(ann, (f) => f.type === "message" && f.text === "second")).shown, true);
+  });
+});
+
+Deno.test("a mention rings the bell until /bell off", async () => {
+  await withChat(async (_server, ann, bob) => {
+    await bob.say("hey ann, look");
+    assert.equal((await seen(ann, (f) => f.type === "message")).shown, "bell");
+    assert.deepEqual(handleInput(ann, "/bell off"), ["Bell off for private messages and mentions"]);
+    await bob.say("ann again");
+    assert.equal((await seen(ann, (f) => f.type === "message")).shown, true);
+    assert.deepEqual(handleInput(ann, "/bell maybe"), ["Usage: /bell [on|off]"]);
+  });
+});
+
+Deno.test("/switch moves plain input between joined rooms only", async () => {
+  await withChat(async (_server, ann, bob) => {
+    assert.deepEqual(handleInput(ann, "/switch #dev"), ["You are not in #dev: /join it first"]);
+    assert.deepEqual(handleInput(ann, "/join dev"), []);
+    await seen(ann, (f) => f.type === "room");
+    assert.equal(ann.room, "#dev");
+    assert.deepEqual(handleInput(ann, "/switch #LOBBY"), ["Now talking in #lobby"]);
+    assert.equal(handleInput(ann, "to the lobby"), "sent");
+    const said = await seen(ann, (f) => f.type === "message");
+    assert.ok(said.frame.type === "message" && said.frame.room === "#lobby");
+    assert.equal(bob.name, "bob");
+  });
+});
+
+Deno.test("mistyped commands send nothing and say how to use them", async () => {
+  await withChat(async (_server, ann, bob) => {
+    assert.deepEqual(handleInput(ann, "/nick"), ["Usage: /nick <newname>"]);
+    assert.deepEqual(handleInput(ann, "/nick two words"), ["Usage: /nick <newname>"]);
+    assert.deepEqual(handleInput(ann, "/msg bob"), ["Usage: /msg <name> <text>"]);
+    assert.match((handleInput(ann, "/nikc annie") as string[])[0]!, /Unknown command \/nikc/);
+    assert.deepEqual(handleInput(ann, "/connect 999.1.1.1"), [
+      'Invalid IPv4 address "999.1.1.1": use four numbers from 0 to 255',
+    ]);
+    assert.deepEqual(handleInput(ann, "/connect chat.lan:6000"), {
+      connect: { hostname: "chat.lan", port: 6000 },
+    });
+    assert.deepEqual(handleInput(ann, "/quit see you"), { quit: "see you" });
+    // Nothing of that reached bob: the next thing he sees is this message.
+    await ann.client.say("only this");
+    while (true) {
+      const frame = await bob.next();
+      assert.ok(frame?.type !== "renamed" && frame?.type !== "private");
+      if (frame?.type === "message") {
+        assert.equal(frame.text, "only this");
+        break;
+      }
+    }
+  });
+});
+
+Deno.test("/help is generated from the command table", async () => {
+  await withChat((_server, ann) => {
+    const help = handleInput(ann, "/help") as string[];
+    for (const command of ["/join", "/msg", "/ignore", "/connect", "/quit"]) {
+      assert.ok(help.some((line) => line.includes(command)), command);
+    }
+    assert.deepEqual(handleInput(ann, "/help r"), [
+      "/reply <text>  Answer the last person who wrote to you privately (also /r)",
+    ]);
+    return Promise.resolve();
+  });
+});
