@@ -74,7 +74,7 @@ export const ERROR_CODES = {
   name_taken: "Somebody else is using that name",
   hello_first: "The first frame must be a hello",
   bad_text: "The message text is empty, too long or made only of control characters",
-  bad_room: "The room name breaks the room rules",
+  bad_room: "The room name breaks the room rules, or there is no such room",
   not_in_room: "The command needs a room you are in",
   no_such_user: "Nobody by that name is here",
   not_allowed: "The server does not allow that",

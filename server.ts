@@ -181,6 +181,11 @@ export interface ChatCoreOptions {
    * @default {Date.now}
    */
   now?: () => number;
+  /**
+   * Says whether a name is kept out (banned); such a name cannot be taken by renaming either.
+   * @default {no name is kept out}
+   */
+  isNameBanned?: (name: string) => boolean;
 }
 
 /** The outcome of a hello: the new member, or an error frame for the peer alone. */
@@ -202,6 +207,7 @@ export class ChatCore {
   #serverName: string;
   #log: (line: string) => void;
   #now: () => number;
+  #isNameBanned: (name: string) => boolean;
   #nextMessageId = 1;
   #quiet = false;
 
@@ -210,6 +216,7 @@ export class ChatCore {
     this.motd = options.motd ?? "";
     this.#log = options.log ?? (() => {});
     this.#now = options.now ?? Date.now;
+    this.#isNameBanned = options.isNameBanned ?? (() => false);
     this.#lobby = this.#room(LOBBY);
   }
 
@@ -449,7 +456,12 @@ export class ChatCore {
       return undefined;
     }
     const room = this.room(roomName);
-    if (!room) return errorFrame("bad_room", `There is no room ${sanitizeForTerminal(roomName)}`);
+    if (!room) {
+      return errorFrame(
+        "bad_room",
+        `There is no room ${sanitizeForTerminal(roomName).slice(0, 40)}`,
+      );
+    }
     this.#sendTo(member, { type: "users", ...userList(room.members), room: room.name });
     return undefined;
   }
@@ -490,7 +502,11 @@ export class ChatCore {
       room: room.name,
     });
     this.#exitRoom(member, room);
-    if (member.current === room) member.current = [...member.rooms].at(-1)!;
+    if (member.current === room) {
+      // Input now goes to the room joined last: say so, as a join would.
+      member.current = [...member.rooms].at(-1)!;
+      this.#sendTo(member, this.#roomFrame(member.current));
+    }
     this.#log(`${member.peer.address} ${member.name} left ${room.name}`);
     return undefined;
   }
@@ -541,6 +557,9 @@ export class ChatCore {
     if (!checked.ok) return errorFrame("bad_name", checked.error);
     const holder = this.member(checked.name);
     if (holder && holder !== member) return nameTaken(checked.name);
+    if (this.#isNameBanned(checked.name)) {
+      return errorFrame("not_allowed", `The name "${checked.name}" is banned from this server`);
+    }
     const old = member.name;
     if (old === checked.name) return undefined;
     this.#members.delete(nameKey(old));
@@ -760,8 +779,8 @@ export function startServer(options: ServerOptions = {}): ChatServer {
     hostname: options.hostname ?? DEFAULT_HOST,
     port: options.port ?? DEFAULT_PORT,
   });
-  const core = new ChatCore(options);
   const bans = new Bans(options.now);
+  const core = new ChatCore({ ...options, isNameBanned: (name) => bans.has("name", name) });
   const log = options.log ?? (() => {});
   const settings: ConnectionSettings = {
     helloTimeoutMs: options.helloTimeoutMs ?? HELLO_TIMEOUT_MS,

@@ -1,26 +1,63 @@
+/**
+ * Tests for the chat server: {@linkcode ChatCore} as a unit with fake peers; the network layer,
+ * rooms, private messages, names, plain-text (`nc`/`telnet`) clients and the operator's commands
+ * against a real in-process server on 127.0.0.1; and `server.ts` run as a subprocess with its
+ * console reading standard input.
+ *
+ * Run with `deno test --sanitize-ops --sanitize-resources --allow-net --allow-read --allow-run
+ * --allow-env --allow-sys server_test.ts`.
+ *
+ * @module
+ */
+
 import assert from "node:assert/strict";
 import { ChatClient } from "./client.ts";
 import {
   type ClientFrame,
+  type ClientInfo,
   decodeServerFrame,
   encodeFrame,
+  type ErrorCode,
+  type ErrorFrame,
+  type MessageFrame,
   readLines,
   type ServerFrame,
+  VERSION,
 } from "./protocol.ts";
-import { ChatCore, type ChatServer, type Member, type Peer, startServer } from "./server.ts";
+import {
+  ChatCore,
+  type ChatServer,
+  type Member,
+  Outgoing,
+  type Peer,
+  runOperatorCommand,
+  type ServerOptions,
+  startServer,
+} from "./server.ts";
 
 // ==== Helpers ====
 
-/** A peer for the chat core that keeps what it is sent. */
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+/** The longest any single wait may take: a missing frame fails the test instead of hanging it. */
+const WAIT_MS = 10_000;
+/** `server.ts`, for running it as a subprocess. */
+const SERVER_PATH = new URL("./server.ts", import.meta.url).pathname;
+
+/** A peer for the chat core that keeps what it is sent and how it was ended. */
 class FakePeer implements Peer {
   readonly address = "192.0.2.1";
-  readonly sent: Uint8Array[] = [];
-  send(bytes: Uint8Array): void {
-    this.sent.push(bytes);
+  readonly sent: Outgoing[] = [];
+  ended: { error: ErrorFrame; reason: string } | undefined;
+  send(out: Outgoing): void {
+    this.sent.push(out);
+  }
+  end(error: ErrorFrame, reason: string): void {
+    this.ended = { error, reason };
   }
   frames(): ServerFrame[] {
-    return this.sent.map((bytes) => {
-      const decoded = decodeServerFrame(new TextDecoder().decode(bytes).trimEnd());
+    return this.sent.map((out) => {
+      const decoded = decodeServerFrame(decoder.decode(out.json).trimEnd());
       assert.ok(decoded.ok, "the core sent an invalid frame");
       return decoded.frame;
     });
@@ -37,19 +74,104 @@ function joinCore(core: ChatCore, name: string): { peer: FakePeer; member: Membe
   return { peer, member: result.member };
 }
 
+/** Resolves like `promise`, or rejects once {@linkcode WAIT_MS} have passed without an answer. */
+async function within<T>(promise: Promise<T>, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Timed out waiting for ${what}`)), WAIT_MS);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 type FrameOf<T extends ServerFrame["type"]> = Extract<ServerFrame, { type: T }>;
+
+/** Anything frames can be read from: a {@linkcode ChatClient} or a {@linkcode RawClient}. */
+interface FrameSource {
+  next(): Promise<ServerFrame | undefined>;
+}
 
 /** Reads frames until one of the given type (matching `match`) arrives; fails if the stream ends. */
 async function until<T extends ServerFrame["type"]>(
-  source: { next(): Promise<ServerFrame | undefined> },
+  source: FrameSource,
   type: T,
   match: (frame: FrameOf<T>) => boolean = () => true,
 ): Promise<FrameOf<T>> {
   while (true) {
-    const frame = await source.next();
+    const frame = await within(source.next(), `a ${type} frame`);
     if (frame === undefined) throw new Error(`Connection ended while waiting for ${type}`);
     if (frame.type === type && match(frame as FrameOf<T>)) return frame as FrameOf<T>;
   }
+}
+
+/** Reads frames until one matches; returns all of them, the match last. */
+async function framesUntil(
+  source: FrameSource,
+  match: (frame: ServerFrame) => boolean,
+): Promise<ServerFrame[]> {
+  const frames: ServerFrame[] = [];
+  while (true) {
+    const frame = await within(source.next(), "a frame");
+    if (frame === undefined) throw new Error("Connection ended while waiting for a frame");
+    frames.push(frame);
+    if (match(frame)) return frames;
+  }
+}
+
+/**
+ * Everything the server queued for a client before now: sends a ping and returns the frames
+ * that arrive before its pong. The server handles frames in order, so anything it would have
+ * sent by the time it reads the ping is in the list.
+ */
+async function framesBeforePong(client: ChatClient): Promise<ServerFrame[]> {
+  client.send({ type: "ping" });
+  return (await framesUntil(client, (f) => f.type === "pong")).slice(0, -1);
+}
+
+/** Waits for the next error frame and checks its code. */
+async function expectError(source: FrameSource, code: ErrorCode): Promise<ErrorFrame> {
+  const error = await until(source, "error");
+  assert.equal(error.code, code, `expected ${code}, got ${error.code}: ${error.message}`);
+  return error;
+}
+
+let nextRef = 1;
+
+/**
+ * Sends a `say` (to `room` when given) and resolves with the server's copy of the message,
+ * matched by its `ref`, so it works after a rename too. Fails if the server refuses it.
+ */
+async function sayIn(
+  client: ChatClient,
+  room: string | undefined,
+  text: string,
+  options: { action?: boolean } = {},
+): Promise<MessageFrame> {
+  const ref = `t${nextRef++}`;
+  client.send({ type: "say", text, ref, ...(room === undefined ? {} : { room }), ...options });
+  while (true) {
+    const frame = await within(client.next(), `the server's copy of "${text}"`);
+    if (frame === undefined) throw new Error(`Connection ended before "${text}" was sent`);
+    if (frame.type === "error" && frame.ref === ref) {
+      throw new Error(`"${text}" was refused: ${frame.code}: ${frame.message}`);
+    }
+    if (frame.type === "message" && frame.ref === ref) return frame;
+  }
+}
+
+/** Joins a room and waits for the server's `room` answer. */
+async function joinRoom(client: ChatClient, room: string): Promise<FrameOf<"room">> {
+  client.send({ type: "join", room });
+  return await until(client, "room");
+}
+
+/** Leaves a room and waits for the server's confirmation (the leaver's own `left`). */
+async function leaveRoom(client: ChatClient, room: string): Promise<void> {
+  client.send({ type: "leave", room });
+  await until(client, "left", (f) => f.name === client.name && f.room === room);
 }
 
 /** A client on a bare socket, for sending what a real client never would. */
@@ -65,7 +187,7 @@ class RawClient {
   }
   async write(data: string | Uint8Array | ClientFrame): Promise<void> {
     const bytes = typeof data === "string"
-      ? new TextEncoder().encode(data)
+      ? encoder.encode(data)
       : data instanceof Uint8Array
       ? data
       : encodeFrame(data);
@@ -87,7 +209,49 @@ class RawClient {
   }
   /** Resolves once the server has closed the connection, skipping frames until then. */
   async closedByServer(): Promise<void> {
-    while (await this.next() !== undefined);
+    while (await within(this.next(), "the server to close the connection") !== undefined);
+  }
+  close(): void {
+    try {
+      this.#conn.close();
+    } catch (error) {
+      if (!(error instanceof Deno.errors.BadResource)) throw error;
+    }
+  }
+}
+
+/** A person on `nc` or `telnet`: writes raw bytes, reads lines of text. */
+class TextClient {
+  #conn: Deno.TcpConn;
+  #lines: AsyncGenerator<string>;
+  private constructor(conn: Deno.TcpConn) {
+    this.#conn = conn;
+    this.#lines = readLines(conn);
+  }
+  static async open(server: ChatServer): Promise<TextClient> {
+    return new TextClient(await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port }));
+  }
+  /** Writes text and byte values, in order, as one chunk. */
+  async write(...parts: (string | number[])[]): Promise<void> {
+    const chunks = parts.map((p) => typeof p === "string" ? encoder.encode(p) : new Uint8Array(p));
+    const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+    let offset = 0;
+    for (const chunk of chunks) {
+      bytes.set(chunk, offset);
+      offset += chunk.length;
+    }
+    offset = 0;
+    while (offset < bytes.length) offset += await this.#conn.write(bytes.subarray(offset));
+  }
+  /** Reads lines until one matches; returns all of them, the match last. */
+  async linesUntil(match: (line: string) => boolean): Promise<string[]> {
+    const lines: string[] = [];
+    while (true) {
+      const { value, done } = await within(this.#lines.next(), `a line; so far: ${lines}`);
+      if (done) throw new Error(`Connection ended; lines so far:\n${lines.join("\n")}`);
+      lines.push(value);
+      if (match(value)) return lines;
+    }
   }
   close(): void {
     try {
@@ -100,7 +264,7 @@ class RawClient {
 
 async function withServer(
   fn: (server: ChatServer) => Promise<void>,
-  options: Parameters<typeof startServer>[0] = {},
+  options: ServerOptions = {},
 ): Promise<void> {
   const server = startServer({ hostname: "127.0.0.1", port: 0, ...options });
   try {
@@ -110,8 +274,38 @@ async function withServer(
   }
 }
 
-function connect(server: ChatServer, name: string): Promise<ChatClient> {
-  return ChatClient.connect({ hostname: "127.0.0.1", port: server.addr.port, name });
+function connect(server: ChatServer, name: string, info?: ClientInfo): Promise<ChatClient> {
+  return ChatClient.connect({
+    hostname: "127.0.0.1",
+    port: server.addr.port,
+    name,
+    ...(info ? { info } : {}),
+  });
+}
+
+/**
+ * Runs `fn` with a server and one connected client per name (connected in that order, so each
+ * sees the later ones join), and closes them all afterwards.
+ */
+async function withChat<const N extends string>(
+  names: readonly N[],
+  fn: (clients: Record<N, ChatClient>, server: ChatServer) => Promise<void>,
+  options: ServerOptions = {},
+): Promise<void> {
+  await withServer(async (server) => {
+    const connected: ChatClient[] = [];
+    try {
+      const clients = {} as Record<N, ChatClient>;
+      for (const name of names) {
+        const client = await connect(server, name);
+        connected.push(client);
+        clients[name] = client;
+      }
+      await fn(clients, server);
+    } finally {
+      await Promise.all(connected.map((c) => c.close()));
+    }
+  }, options);
 }
 
 /** Proves two clients can still talk: `from` says something and `to` receives it. */
@@ -121,9 +315,48 @@ async function assertChatWorks(from: ChatClient, to: ChatClient, text: string): 
   assert.equal(seen.id, sent.id);
 }
 
+/** A port nobody listens on right now. */
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr;
+  listener.close();
+  return port;
+}
+
+/** Collects a subprocess's output as it arrives, so a test can wait for a line. */
+class OutputWatcher {
+  text = "";
+  readonly done: Promise<void>;
+  #ended = false;
+  #waiters: (() => void)[] = [];
+  constructor(stream: ReadableStream<Uint8Array>) {
+    this.done = (async () => {
+      for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+        this.text += chunk;
+        this.#wake();
+      }
+      this.#ended = true;
+      this.#wake();
+    })();
+  }
+  /** Resolves once the output contains `text`; fails if the output ends first. */
+  async waitFor(text: string): Promise<void> {
+    while (!this.text.includes(text)) {
+      if (this.#ended) throw new Error(`Output ended without "${text}":\n${this.text}`);
+      await within(
+        new Promise<void>((resolve) => this.#waiters.push(resolve)),
+        `"${text}" in:\n${this.text}`,
+      );
+    }
+  }
+  #wake(): void {
+    for (const wake of this.#waiters.splice(0)) wake();
+  }
+}
+
 // ==== Chat core (no sockets) ====
 
-Deno.test("ChatCore welcomes a member and tells the others it joined", () => {
+Deno.test("ChatCore welcomes a member to the lobby and tells the others it joined", () => {
   const core = new ChatCore({ serverName: "test", now: () => 1000 });
   const ann = joinCore(core, "ann");
   const bob = joinCore(core, "bob");
@@ -132,10 +365,19 @@ Deno.test("ChatCore welcomes a member and tells the others it joined", () => {
     name: "bob",
     users: ["ann", "bob"],
     count: 2,
-    server: { name: "test", version: bob.peer.frames()[0]!.type === "welcome" ? "0.1.0" : "" },
+    server: { name: "test", version: VERSION },
+    room: "#lobby",
   }]);
-  assert.deepEqual(ann.peer.last(), { type: "joined", name: "bob", ts: 1000 });
+  assert.deepEqual(ann.peer.last(), { type: "joined", name: "bob", ts: 1000, room: "#lobby" });
   assert.equal(core.size, 2);
+});
+
+Deno.test("ChatCore sends the message of the day in the welcome", () => {
+  const core = new ChatCore({ motd: "Be kind" });
+  const ann = joinCore(core, "ann");
+  const welcome = ann.peer.last();
+  assert.ok(welcome?.type === "welcome");
+  assert.equal(welcome.motd, "Be kind");
 });
 
 Deno.test("ChatCore refuses a taken name in any case and a name breaking the rules", () => {
@@ -154,7 +396,7 @@ Deno.test("ChatCore refuses a taken name in any case and a name breaking the rul
   assert.equal(core.size, 1);
 });
 
-Deno.test("ChatCore encodes a message once and sends the same bytes to everyone", () => {
+Deno.test("ChatCore encodes a message once and sends the same Outgoing to everyone", () => {
   let now = 5;
   const core = new ChatCore({ now: () => now++ });
   const ann = joinCore(core, "ann");
@@ -167,13 +409,16 @@ Deno.test("ChatCore encodes a message once and sends the same bytes to everyone"
   );
   const copies = [ann, bob, cy].map((m, i) => m.peer.sent.slice(sentBefore[i]));
   for (const sent of copies) assert.equal(sent.length, 1);
-  assert.ok(copies.every(([bytes]) => bytes === copies[0]![0]), "one encoding for all");
+  const out = copies[0]![0]!;
+  assert.ok(copies.every(([each]) => each === out), "one Outgoing for all");
+  assert.equal(out.json, out.json, "the JSON is encoded once and kept");
   assert.deepEqual(bob.peer.last(), {
     type: "message",
     id: 1,
     ts: 8,
     from: "ann",
     text: "hi all",
+    room: "#lobby",
     ref: "r1",
   });
 });
@@ -204,19 +449,20 @@ Deno.test("ChatCore answers who, ping, and a second hello", () => {
   assert.equal(core.receive(ann.member, { type: "hello", name: "x" })?.code, "bad_frame");
 });
 
-Deno.test("ChatCore announces a leave once, with its reason, and frees the name", () => {
+Deno.test("ChatCore announces a removal once per room, with its reason, and frees the name", () => {
   const core = new ChatCore({ now: () => 7 });
   const ann = joinCore(core, "ann");
   const bob = joinCore(core, "bob");
-  core.leave(bob.member, "quit");
-  core.leave(bob.member, "quit");
+  core.remove(bob.member, "quit");
+  core.remove(bob.member, "quit");
   assert.deepEqual(ann.peer.frames().filter((f) => f.type === "left"), [
-    { type: "left", name: "bob", ts: 7, reason: "quit" },
+    { type: "left", name: "bob", ts: 7, reason: "quit", room: "#lobby" },
   ]);
   joinCore(core, "BOB");
   core.quiet();
-  core.leave(ann.member, "server shutting down");
+  core.remove(ann.member, "server shutting down");
   assert.equal(ann.peer.frames().filter((f) => f.type === "left").length, 1);
+  assert.equal(ann.peer.ended, undefined, "removing is not ending the connection");
 });
 
 Deno.test("ChatCore lists at most 500 names but counts everyone", () => {
@@ -328,10 +574,11 @@ Deno.test("five bad frames in a row close the connection with too_many_errors", 
   await withServer(async (server) => {
     const raw = await RawClient.open(server);
     try {
-      await raw.write("nope\n".repeat(5));
+      // A first line that is not JSON would make this a plain-text client: look like JSON.
+      await raw.write("{nope\n".repeat(5));
       const codes = [];
       let frame;
-      while ((frame = await raw.next()) !== undefined) {
+      while ((frame = await within(raw.next(), "a frame")) !== undefined) {
         if (frame.type === "error") codes.push(frame.code);
       }
       assert.deepEqual(codes, [...Array(5).fill("bad_frame"), "too_many_errors"]);
@@ -405,7 +652,7 @@ Deno.test("shutting down tells every client and closes every connection", async 
   const waiting = await RawClient.open(server);
   try {
     await server.close("Back in five minutes");
-    const info = await ann.closed;
+    const info = await within(ann.closed, "ann to be disconnected");
     assert.equal(info.by, "server");
     assert.equal(info.error?.code, "shutting_down");
     assert.equal(info.error?.message, "Back in five minutes");
@@ -434,4 +681,635 @@ Deno.test("a bye ends the membership with reason quit", async () => {
       await ann.close();
     }
   });
+});
+
+Deno.test("a bye with a message tells the others it quit with that message", async () => {
+  await withChat(["ann", "bob"], async ({ ann, bob }) => {
+    bob.send({ type: "bye", message: "gotta go" });
+    assert.equal((await within(bob.closed, "bob to be disconnected")).by, "server");
+    const left = await until(ann, "left", (f) => f.name === "bob");
+    assert.equal(left.reason, "quit: gotta go");
+    assert.equal(left.room, "#lobby");
+  });
+});
+
+// ==== Rooms ====
+
+Deno.test("join creates a room, answers with a room frame and tells the room's members", async () => {
+  await withChat(["ann", "bob"], async ({ ann, bob }) => {
+    assert.deepEqual(await joinRoom(ann, "#a"), {
+      type: "room",
+      room: "#a",
+      topic: "",
+      users: ["ann"],
+      count: 1,
+    });
+    assert.deepEqual(await joinRoom(bob, "#A"), {
+      type: "room",
+      room: "#a",
+      topic: "",
+      users: ["ann", "bob"],
+      count: 2,
+    });
+    const joined = await until(ann, "joined", (f) => f.room === "#a");
+    assert.equal(joined.name, "bob");
+    assert.equal(typeof joined.ts, "number");
+  });
+});
+
+Deno.test("joining a room one is already in makes it current without a joined notice", async () => {
+  await withChat(["ann", "bob"], async ({ ann, bob }) => {
+    await joinRoom(ann, "#a");
+    assert.equal((await sayIn(ann, undefined, "to the current room")).room, "#a");
+    const again = await joinRoom(ann, "#lobby");
+    assert.equal(again.room, "#lobby");
+    assert.deepEqual(again.users, ["ann", "bob"]);
+    assert.equal((await sayIn(ann, undefined, "back in the lobby")).room, "#lobby");
+    const bobSaw = await framesBeforePong(bob);
+    assert.ok(!bobSaw.some((f) => f.type === "joined" && f.name === "ann"), "no joined notice");
+  });
+});
+
+Deno.test("join with a bad room name is refused with bad_room", async () => {
+  await withChat(["ann"], async ({ ann }) => {
+    for (const room of ["#", "#two words", `#${"x".repeat(33)}`, "#no!"]) {
+      ann.send({ type: "join", room });
+      await expectError(ann, "bad_room");
+    }
+    ann.send({ type: "rooms" });
+    assert.deepEqual((await until(ann, "room_list")).rooms, [
+      { room: "#lobby", count: 1, topic: "" },
+    ]);
+  });
+});
+
+Deno.test("a message in a room reaches only that room's members", async () => {
+  await withChat(["ann", "bob", "cy"], async ({ ann, bob, cy }) => {
+    await joinRoom(ann, "#a");
+    await joinRoom(bob, "#b");
+    await joinRoom(cy, "#a");
+    await joinRoom(cy, "#b");
+    assert.equal((await sayIn(ann, "#a", "only for a")).room, "#a");
+    await sayIn(ann, "#lobby", "for everyone");
+    // Bob gets the later lobby message; nothing from #a may come before it.
+    const bobSaw = await framesUntil(bob, (f) => f.type === "message" && f.text === "for everyone");
+    assert.deepEqual(bobSaw.filter((f) => f.type === "message" && f.room !== "#lobby"), []);
+    // Cy, in both rooms, sees both.
+    const inA = await until(cy, "message", (m) => m.text === "only for a");
+    assert.equal(inA.room, "#a");
+    await sayIn(bob, "#b", "only for b");
+    const inB = await until(cy, "message", (m) => m.text === "only for b");
+    assert.equal(inB.room, "#b");
+    assert.ok(!(await framesBeforePong(ann)).some((f) => f.type === "message"));
+  });
+});
+
+Deno.test("saying something in a room one is not in is refused with not_in_room", async () => {
+  await withChat(["ann", "bob"], async ({ ann, bob }) => {
+    await joinRoom(ann, "#a");
+    bob.send({ type: "say", room: "#a", text: "let me in", ref: "x1" });
+    const refused = await expectError(bob, "not_in_room");
+    assert.equal(refused.ref, "x1");
+    bob.send({ type: "say", room: "#nowhere", text: "hello?", ref: "x2" });
+    assert.equal((await expectError(bob, "not_in_room")).ref, "x2");
+    assert.ok(!(await framesBeforePong(ann)).some((f) => f.type === "message"));
+  });
+});
+
+Deno.test("leaving a room tells its members and the leaver, with reason left", async () => {
+  await withChat(["ann", "bob"], async ({ ann, bob }) => {
+    await joinRoom(ann, "#x");
+    await joinRoom(bob, "#x");
+    bob.send({ type: "leave", room: "#x" });
+    for (const client of [ann, bob]) {
+      const left = await until(client, "left");
+      assert.deepEqual({ ...left, ts: 0 }, {
+        type: "left",
+        name: "bob",
+        ts: 0,
+        reason: "left",
+        room: "#x",
+      });
+    }
+    await sayIn(bob, "#lobby", "still here");
+    bob.send({ type: "say", room: "#x", text: "gone", ref: "g1" });
+    await expectError(bob, "not_in_room");
+  });
+});
+
+Deno.test("leaving one's last room is refused with not_allowed", async () => {
+  await withChat(["ann"], async ({ ann }) => {
+    ann.send({ type: "leave" });
+    await expectError(ann, "not_allowed");
+    await joinRoom(ann, "#x");
+    await leaveRoom(ann, "#lobby");
+    ann.send({ type: "leave", room: "#x" });
+    await expectError(ann, "not_allowed");
+    assert.equal((await sayIn(ann, undefined, "still in #x")).room, "#x");
+  });
+});
+
+Deno.test("an empty room disappears from the room list but the lobby stays", async () => {
+  await withChat(["ann", "bob"], async ({ ann, bob }) => {
+    await joinRoom(ann, "#x");
+    await joinRoom(ann, "#y");
+    await joinRoom(bob, "#y");
+    await leaveRoom(ann, "#x");
+    await leaveRoom(ann, "#lobby");
+    await leaveRoom(bob, "#lobby");
+    ann.send({ type: "rooms" });
+    assert.deepEqual((await until(ann, "room_list")).rooms, [
+      { room: "#lobby", count: 0, topic: "" },
+      { room: "#y", count: 2, topic: "" },
+    ]);
+  });
+});
+
+Deno.test("rooms lists every room, sorted, with its count and topic", async () => {
+  await withChat(["ann", "bob"], async ({ ann, bob }) => {
+    await joinRoom(ann, "#zeta");
+    await joinRoom(ann, "#alpha");
+    await joinRoom(bob, "#alpha");
+    ann.send({ type: "topic", room: "#alpha", topic: "release plans" });
+    await until(ann, "topic");
+    bob.send({ type: "rooms" });
+    assert.deepEqual((await until(bob, "room_list")).rooms, [
+      { room: "#alpha", count: 2, topic: "release plans" },
+      { room: "#lobby", count: 2, topic: "" },
+      { room: "#zeta", count: 1, topic: "" },
+    ]);
+  });
+});
+
+Deno.test("setting a topic tells the room who set it, and asking answers with it", async () => {
+  await withChat(["ann", "bob", "cy"], async ({ ann, bob, cy }) => {
+    await joinRoom(ann, "#a");
+    await joinRoom(bob, "#a");
+    ann.send({ type: "topic", room: "#a", topic: "  release plans  " });
+    for (const client of [ann, bob]) {
+      const topic = await until(client, "topic");
+      assert.equal(typeof topic.ts, "number");
+      assert.deepEqual({ ...topic, ts: 0 }, {
+        type: "topic",
+        room: "#a",
+        topic: "release plans",
+        by: "ann",
+        ts: 0,
+      });
+    }
+    bob.send({ type: "topic", room: "#a" });
+    assert.deepEqual(await until(bob, "topic"), {
+      type: "topic",
+      room: "#a",
+      topic: "release plans",
+    });
+    assert.ok(!(await framesBeforePong(cy)).some((f) => f.type === "topic"), "cy is not in #a");
+  });
+});
+
+Deno.test("the topic of a room one is not in is refused with not_in_room", async () => {
+  await withChat(["ann", "bob"], async ({ ann, bob }) => {
+    await joinRoom(ann, "#a");
+    bob.send({ type: "topic", room: "#a", topic: "hijacked" });
+    await expectError(bob, "not_in_room");
+    bob.send({ type: "topic", room: "#a" });
+    await expectError(bob, "not_in_room");
+    ann.send({ type: "topic", room: "#a" });
+    assert.equal((await until(ann, "topic")).topic, "");
+  });
+});
+
+Deno.test("who with a room lists that room, without one everyone", async () => {
+  await withChat(["ann", "bob", "cy"], async ({ ann, bob }) => {
+    await joinRoom(bob, "#x");
+    ann.send({ type: "who", room: "#x" });
+    assert.deepEqual(await until(ann, "users"), {
+      type: "users",
+      users: ["bob"],
+      count: 1,
+      room: "#x",
+    });
+    ann.send({ type: "who" });
+    assert.deepEqual(await until(ann, "users"), {
+      type: "users",
+      users: ["ann", "bob", "cy"],
+      count: 3,
+    });
+  });
+});
+
+// ==== Private messages, emotes, away ====
+
+Deno.test("a private message reaches its recipient and its sender, nobody else", async () => {
+  await withChat(["ann", "bob", "cy"], async ({ ann, bob, cy }) => {
+    ann.send({ type: "msg", to: "BOB", text: "psst", ref: "p1" });
+    const got = await until(bob, "private");
+    const echo = await until(ann, "private");
+    assert.deepEqual(echo, got);
+    assert.equal(typeof got.id, "number");
+    assert.deepEqual({ ...got, id: 0, ts: 0 }, {
+      type: "private",
+      id: 0,
+      ts: 0,
+      from: "ann",
+      to: "bob",
+      text: "psst",
+      ref: "p1",
+    });
+    const cySaw = await framesBeforePong(cy);
+    assert.ok(!cySaw.some((f) => f.type === "private" || f.type === "message"));
+  });
+});
+
+Deno.test("a private message to somebody absent is refused with no_such_user", async () => {
+  await withChat(["ann", "bob"], async ({ ann, bob }) => {
+    ann.send({ type: "msg", to: "nobody", text: "hello?", ref: "p2" });
+    assert.equal((await expectError(ann, "no_such_user")).ref, "p2");
+    await bob.close();
+    await until(ann, "left", (f) => f.name === "bob");
+    ann.send({ type: "msg", to: "bob", text: "are you gone?" });
+    await expectError(ann, "no_such_user");
+  });
+});
+
+Deno.test("writing privately to somebody away also tells the sender the away message", async () => {
+  await withChat(["ann", "bob"], async ({ ann, bob }) => {
+    bob.send({ type: "away", message: "at lunch" });
+    assert.equal((await until(bob, "notice")).text, "You are away: at lunch");
+    ann.send({ type: "msg", to: "bob", text: "are you there?" });
+    await until(ann, "private");
+    const notice = await until(ann, "notice");
+    assert.match(notice.text, /at lunch/);
+    assert.equal((await until(bob, "private")).text, "are you there?");
+
+    bob.send({ type: "back" });
+    assert.equal((await until(bob, "notice")).text, "You are back");
+    ann.send({ type: "msg", to: "bob", text: "welcome back" });
+    await until(ann, "private", (f) => f.text === "welcome back");
+    assert.ok(!(await framesBeforePong(ann)).some((f) => f.type === "notice"), "no away notice");
+  });
+});
+
+Deno.test("an emote arrives as a message with action true", async () => {
+  await withChat(["ann", "bob"], async ({ ann, bob }) => {
+    const sent = await sayIn(ann, undefined, "waves", { action: true });
+    assert.equal(sent.action, true);
+    const seen = await until(bob, "message", (m) => m.text === "waves");
+    assert.equal(seen.action, true);
+    assert.equal(seen.from, "ann");
+    await sayIn(ann, undefined, "plain words");
+    const plain = await until(bob, "message", (m) => m.text === "plain words");
+    assert.equal(plain.action, undefined);
+  });
+});
+
+// ==== Names ====
+
+Deno.test("a rename reaches everyone sharing a room once, and nobody else", async () => {
+  await withChat(["ann", "bob", "cy", "dan"], async ({ ann, bob, cy, dan }) => {
+    // Bob shares two rooms with ann, cy one, dan none.
+    await joinRoom(ann, "#x");
+    await joinRoom(bob, "#x");
+    await joinRoom(dan, "#far");
+    await leaveRoom(dan, "#lobby");
+    ann.send({ type: "nick", name: "anna" });
+    for (const client of [ann, bob, cy]) {
+      const frames = [
+        ...await framesUntil(client, (f) => f.type === "renamed"),
+        ...await framesBeforePong(client),
+      ];
+      const renamed = frames.filter((f) => f.type === "renamed");
+      assert.equal(renamed.length, 1, `${client.welcome.name} hears it once`);
+      assert.deepEqual({ ...renamed[0]!, ts: 0 }, {
+        type: "renamed",
+        from: "ann",
+        to: "anna",
+        ts: 0,
+      });
+    }
+    assert.ok(!(await framesBeforePong(dan)).some((f) => f.type === "renamed"));
+  });
+});
+
+Deno.test("after a rename messages come from the new name and the old name is free", async () => {
+  await withChat(["ann", "bob"], async ({ ann, bob }, server) => {
+    ann.send({ type: "nick", name: "anna" });
+    await until(ann, "renamed");
+    await sayIn(ann, undefined, "new name, same me");
+    const seen = await until(bob, "message", (m) => m.text === "new name, same me");
+    assert.equal(seen.from, "anna");
+    bob.send({ type: "whois", name: "ann" });
+    await expectError(bob, "no_such_user");
+    const newcomer = await connect(server, "ann");
+    await newcomer.close();
+  });
+});
+
+Deno.test("renaming to a taken name (in any case) or a bad one is refused", async () => {
+  await withChat(["ann", "bob"], async ({ ann, bob }) => {
+    ann.send({ type: "nick", name: "BOB" });
+    await expectError(ann, "name_taken");
+    for (const name of ["two words", "server", "x".repeat(25)]) {
+      ann.send({ type: "nick", name });
+      await expectError(ann, "bad_name");
+    }
+    assert.ok(!(await framesBeforePong(bob)).some((f) => f.type === "renamed"));
+    assert.equal((await sayIn(ann, undefined, "still ann")).from, "ann");
+  });
+});
+
+Deno.test("ChatClient.say() still resolves after the client renamed itself", async () => {
+  await withChat(["ann"], async ({ ann }) => {
+    ann.send({ type: "nick", name: "anna" });
+    await until(ann, "renamed");
+    let resolved = false;
+    const said = ann.say("acknowledged?");
+    said.then(() => resolved = true, () => {});
+    // The client settles say() before it queues the frame, so it is settled by now.
+    await until(ann, "message", (m) => m.text === "acknowledged?");
+    assert.ok(resolved, "say() never resolved: the client matched its old name");
+    assert.equal((await said).from, "anna");
+  });
+});
+
+Deno.test("whois tells rooms, idle time, arrival, away message and client", async () => {
+  await withServer(async (server) => {
+    const start = Date.now();
+    const info = { app: "test-app 1.0", os: "linux", host: "box" };
+    const ann = await connect(server, "ann", info);
+    const bob = await connect(server, "bob");
+    try {
+      await joinRoom(ann, "#x");
+      ann.send({ type: "away", message: "brb" });
+      await until(ann, "notice");
+      bob.send({ type: "whois", name: "ANN" });
+      const whois = await until(bob, "whois");
+      assert.equal(whois.name, "ann");
+      assert.deepEqual(whois.rooms, ["#lobby", "#x"]);
+      assert.ok(Number.isInteger(whois.idle) && whois.idle >= 0, `idle ${whois.idle}`);
+      assert.ok(whois.since >= start && whois.since <= Date.now(), `since ${whois.since}`);
+      assert.equal(whois.away, "brb");
+      assert.deepEqual(whois.client, info);
+      bob.send({ type: "whois", name: "ghost" });
+      await expectError(bob, "no_such_user");
+    } finally {
+      await ann.close();
+      await bob.close();
+    }
+  });
+});
+
+// ==== Operator commands ====
+
+Deno.test("a client cannot use operator commands: kick is an unknown frame type", async () => {
+  await withServer(async (server) => {
+    const bob = await connect(server, "bob");
+    const raw = await RawClient.open(server);
+    try {
+      await raw.write({ type: "hello", name: "mallory" });
+      await until(raw, "welcome");
+      await raw.write('{"type":"kick","name":"bob"}\n');
+      const refused = await expectError(raw, "bad_frame");
+      assert.match(refused.message, /kick/);
+      assert.ok(!(await framesBeforePong(bob)).some((f) => f.type === "error"));
+      assert.ok(bob.connected);
+      assert.ok(server.core.member("bob"));
+    } finally {
+      raw.close();
+      await bob.close();
+    }
+  });
+});
+
+Deno.test("operator: plain text is announced to everyone", async () => {
+  await withChat(["ann", "bob"], async ({ ann, bob }, server) => {
+    assert.deepEqual(runOperatorCommand(server, "Maintenance at noon"), { lines: [] });
+    for (const client of [ann, bob]) {
+      const announce = await until(client, "announce");
+      assert.equal(announce.text, "Maintenance at noon");
+      assert.equal(typeof announce.ts, "number");
+    }
+  });
+});
+
+Deno.test("operator: /kick disconnects with kicked and tells the others why", async () => {
+  await withChat(["ann", "bob"], async ({ ann, bob }, server) => {
+    assert.deepEqual(runOperatorCommand(server, "/kick bob spam").lines, ["Kicked bob"]);
+    const closed = await within(bob.closed, "bob to be disconnected");
+    assert.equal(closed.by, "server");
+    assert.equal(closed.error?.code, "kicked");
+    assert.match(closed.error?.message ?? "", /spam/);
+    assert.equal((await until(ann, "left", (f) => f.name === "bob")).reason, "kicked: spam");
+    assert.equal(runOperatorCommand(server, "/kick bob").lines.length, 1, "already gone");
+  });
+});
+
+Deno.test("operator: /ban of a name disconnects it and keeps it out until /unban", async () => {
+  await withChat(["ann", "bob"], async ({ ann, bob }, server) => {
+    const [banned] = runOperatorCommand(server, "/ban bob").lines;
+    assert.match(banned ?? "", /^Banned bob/);
+    assert.equal((await within(bob.closed, "bob to be disconnected")).error?.code, "banned");
+    assert.equal((await until(ann, "left", (f) => f.name === "bob")).reason, "banned");
+    await assert.rejects(connect(server, "BOB"), { name: "ChatError", code: "banned" });
+    const bans = runOperatorCommand(server, "/bans").lines;
+    assert.equal(bans.length, 1);
+    assert.match(bans[0]!, /bob \(name\) for good/);
+    assert.deepEqual(runOperatorCommand(server, "/unban bob").lines, ["Unbanned bob"]);
+    assert.deepEqual(runOperatorCommand(server, "/bans").lines, ["No bans"]);
+    const back = await connect(server, "bob");
+    await back.close();
+  });
+});
+
+Deno.test("operator: a banned name cannot be taken by renaming either", async () => {
+  await withChat(["ann", "bob2"], async ({ ann, bob2 }, server) => {
+    runOperatorCommand(server, "/ban bob");
+    bob2.send({ type: "nick", name: "BOB" });
+    const answer = (await framesUntil(bob2, (f) => f.type === "error" || f.type === "renamed"))
+      .at(-1);
+    assert.deepEqual(answer?.type === "error" ? answer.code : answer, "not_allowed");
+    assert.ok(!(await framesBeforePong(ann)).some((f) => f.type === "renamed"));
+    assert.equal(server.core.member("bob"), undefined);
+  });
+});
+
+Deno.test("operator: /ban of an address refuses new connections from it", async () => {
+  await withChat(["ann"], async ({ ann }, server) => {
+    const [banned] = runOperatorCommand(server, "/ban 127.0.0.1 5").lines;
+    assert.match(banned ?? "", /^Banned 127\.0\.0\.1 for 5 minutes; disconnected 1/);
+    assert.equal(
+      (await within(ann.closed, "ann to be disconnected")).error?.code,
+      "banned",
+      "the address's connections go too",
+    );
+    await assert.rejects(connect(server, "cy"), { name: "ChatError", code: "banned" });
+    const bans = runOperatorCommand(server, "/bans").lines;
+    assert.match(bans[0] ?? "", /127\.0\.0\.1 \(address\) until /);
+    runOperatorCommand(server, "/unban 127.0.0.1");
+    const cy = await connect(server, "cy");
+    await cy.close();
+  });
+});
+
+Deno.test("operator: /say speaks in one room as the server", async () => {
+  await withChat(["ann", "bob"], async ({ ann, bob }, server) => {
+    await joinRoom(bob, "#x");
+    assert.deepEqual(runOperatorCommand(server, "/say #lobby hi all").lines, []);
+    for (const client of [ann, bob]) {
+      const message = await until(client, "message");
+      assert.equal(message.from, "server");
+      assert.equal(message.room, "#lobby");
+      assert.equal(message.text, "hi all");
+    }
+    assert.match(runOperatorCommand(server, "/say #nowhere hi").lines[0] ?? "", /no room/);
+  });
+});
+
+Deno.test("operator: /motd sets the message of the day later joiners get", async () => {
+  await withChat(["ann"], async (_, server) => {
+    assert.deepEqual(runOperatorCommand(server, "/motd Be kind").lines, [
+      "Message of the day: Be kind",
+    ]);
+    const bob = await connect(server, "bob");
+    try {
+      assert.equal(bob.welcome.motd, "Be kind");
+    } finally {
+      await bob.close();
+    }
+  });
+});
+
+Deno.test("operator: /who lists names with their addresses", async () => {
+  await withChat(["ann", "bob"], (_, server) => {
+    const lines = runOperatorCommand(server, "/who").lines;
+    assert.equal(lines[0], "2 connected:");
+    assert.ok(
+      lines.some((l) => /^ {2}ann from 127\.0\.0\.1\b.* in #lobby/.test(l)),
+      lines.join("\n"),
+    );
+    assert.ok(lines.some((l) => /^ {2}bob from 127\.0\.0\.1\b/.test(l)), lines.join("\n"));
+    return Promise.resolve();
+  });
+});
+
+Deno.test("operator: /shutdown asks to stop and an unknown command gets one line", async () => {
+  await withServer((server) => {
+    assert.deepEqual(runOperatorCommand(server, "/shutdown bye"), {
+      lines: ["Shutting down"],
+      shutdown: "bye",
+    });
+    const unknown = runOperatorCommand(server, "/frobnicate now");
+    assert.equal(unknown.lines.length, 1);
+    assert.match(unknown.lines[0]!, /Unknown command \/frobnicate/);
+    assert.deepEqual(runOperatorCommand(server, "   "), { lines: [] });
+    return Promise.resolve();
+  });
+});
+
+// ==== Plain-text clients (nc, telnet) ====
+
+Deno.test("a person on nc or telnet is asked for a name and chats in readable lines", async () => {
+  await withServer(async (server) => {
+    const carol = await TextClient.open(server);
+    let dave: ChatClient | undefined;
+    try {
+      const prompt = await carol.linesUntil((l) => l.startsWith("Type your name"));
+      assert.match(prompt[0]!, /^Welcome to test/);
+      // Telnet's option negotiation (IAC WILL ECHO, IAC DO SUPPRESS-GO-AHEAD), then the name.
+      await carol.write([0xff, 0xfb, 0x01, 0xff, 0xfd, 0x03], "carol\r\n");
+      const greeting = await carol.linesUntil((l) => l.startsWith("Hello carol"));
+      assert.ok(greeting.some((l) => l.includes("Joined test as carol")), greeting.join("\n"));
+      assert.ok(greeting.every((l) => !l.trimStart().startsWith("{")), "no JSON for people");
+
+      dave = await connect(server, "dave");
+      await carol.linesUntil((l) => l.includes("dave joined #lobby"));
+      await dave.say("hi carol");
+      const heard = (await carol.linesUntil((l) => l.includes("hi carol"))).at(-1)!;
+      assert.match(heard, /^\[\d\d:\d\d\] #lobby dave: hi carol$/);
+
+      await carol.write("hello dave\r\n");
+      const hello = await until(dave, "message", (m) => m.from === "carol");
+      assert.equal(hello.text, "hello dave");
+      assert.equal(hello.room, "#lobby");
+
+      await joinRoom(dave, "#x");
+      await carol.write("/join #x\r\n");
+      await carol.linesUntil((l) => l.includes("You are in #x"));
+      await carol.write("bad ", [0x80], " byte\r\n");
+      const bad = await until(dave, "message", (m) => m.from === "carol");
+      assert.equal(bad.text, "bad \uFFFD byte");
+      assert.equal(bad.room, "#x");
+
+      await carol.write("/msg dave psst\r\n");
+      const secret = await until(dave, "private");
+      assert.deepEqual([secret.from, secret.to, secret.text], ["carol", "dave", "psst"]);
+      await carol.linesUntil((l) => l.includes("psst"));
+
+      await carol.write("/foo\r\n/switch #lobby\r\n");
+      const answer = await carol.linesUntil((l) => l.includes("You are in #lobby"));
+      assert.equal(answer.length, 2, answer.join("\n"));
+      assert.match(answer[0]!, /^! Unknown command \/foo/);
+      const daveSaw = await framesBeforePong(dave);
+      assert.ok(!daveSaw.some((f) => f.type === "message" || f.type === "private"));
+    } finally {
+      carol.close();
+      await dave?.close();
+    }
+  }, { promptDelayMs: 20, serverName: "test" });
+});
+
+// ==== Command line ====
+
+Deno.test("the operator console reads commands from standard input", async () => {
+  const port = freePort();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net",
+      "--allow-sys=hostname,networkInterfaces",
+      SERVER_PATH,
+      "--host",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--console",
+      "on",
+    ],
+    env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stdout = new OutputWatcher(child.stdout);
+  const stderr = new OutputWatcher(child.stderr);
+  const stdin = child.stdin.getWriter();
+  let bob: ChatClient | undefined;
+  let status: Deno.CommandStatus | undefined;
+  try {
+    await stdout.waitFor("listening on");
+    bob = await ChatClient.connect({ hostname: "127.0.0.1", port, name: "bob" });
+    await stdin.write(encoder.encode("hello everyone\n"));
+    assert.equal((await until(bob, "announce")).text, "hello everyone");
+    await stdin.write(encoder.encode("/kick bob\n"));
+    assert.equal((await within(bob.closed, "bob to be disconnected")).error?.code, "kicked");
+    await stdout.waitFor("Kicked bob");
+    await stdin.write(encoder.encode("/shutdown\n"));
+    status = await within(child.status, "the server to exit");
+    assert.equal(status.code, 0, `stdout:\n${stdout.text}\nstderr:\n${stderr.text}`);
+  } finally {
+    await bob?.close();
+    await stdin.close().catch(() => {});
+    if (status === undefined) {
+      try {
+        child.kill();
+      } catch {
+        // It has exited already.
+      }
+      await child.status;
+    }
+    await stdout.done;
+    await stderr.done;
+  }
+  assert.match(stdout.text, /stopped/);
+  assert.equal(stderr.text, "");
 });
