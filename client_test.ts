@@ -26,12 +26,11 @@ import {
   VERSION,
   writeAll,
 } from "./protocol.ts";
-import { type ChatServer, startServer } from "./server.ts";
+import { startServer } from "./server.ts";
+import { connect, within, withServer } from "./test_util.ts";
 
 // ==== Helpers ====
 
-/** The longest any single wait in these tests may take, in milliseconds. */
-const WAIT_MS = 10_000;
 /** The project directory, where `client.ts` and `deno.json` are. */
 const PROJECT_DIR = new URL(".", import.meta.url).pathname;
 /** Everything a terminal could act on; rendered output must contain none of it. */
@@ -44,19 +43,6 @@ const STACK_TRACE_REGEXP = /^\s+at |Uncaught|error: /m;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-/** Resolves like `promise`, or rejects once `ms` have passed without an answer. */
-async function within<T>(promise: Promise<T>, what: string, ms = WAIT_MS): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Timed out waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** Reads frames, skipping others, until one matches; fails if the connection ends first. */
 function waitForFrame<F extends ServerFrame>(
@@ -92,20 +78,6 @@ async function assertChatError(
   assert.equal(error.code, code);
   if (message) assert.match(error.message, message);
   return error;
-}
-
-/** Starts a server on a free loopback port, runs `fn`, and always closes the server. */
-async function withServer(fn: (server: ChatServer) => Promise<void>): Promise<void> {
-  const server = startServer({ hostname: "127.0.0.1", port: 0 });
-  try {
-    await fn(server);
-  } finally {
-    await server.close();
-  }
-}
-
-function connect(server: ChatServer, name: string): Promise<ChatClient> {
-  return ChatClient.connect({ hostname: "127.0.0.1", port: server.addr.port, name });
 }
 
 /** A loopback port nobody listens on (it was free a moment ago). */

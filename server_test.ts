@@ -14,7 +14,6 @@ import assert from "node:assert/strict";
 import { ChatClient } from "./client.ts";
 import {
   type ClientFrame,
-  type ClientInfo,
   decodeServerFrame,
   encodeFrame,
   type ErrorCode,
@@ -34,13 +33,12 @@ import {
   type ServerOptions,
   startServer,
 } from "./server.ts";
+import { connect, within, withServer } from "./test_util.ts";
 
 // ==== Helpers ====
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-/** The longest any single wait may take: a missing frame fails the test instead of hanging it. */
-const WAIT_MS = 10_000;
 /** `server.ts`, for running it as a subprocess. */
 const SERVER_PATH = new URL("./server.ts", import.meta.url).pathname;
 
@@ -72,19 +70,6 @@ function joinCore(core: ChatCore, name: string): { peer: FakePeer; member: Membe
   const result = core.join(peer, { type: "hello", name });
   assert.ok(result.ok, `join ${name}`);
   return { peer, member: result.member };
-}
-
-/** Resolves like `promise`, or rejects once {@linkcode WAIT_MS} have passed without an answer. */
-async function within<T>(promise: Promise<T>, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Timed out waiting for ${what}`)), WAIT_MS);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 type FrameOf<T extends ServerFrame["type"]> = Extract<ServerFrame, { type: T }>;
@@ -260,27 +245,6 @@ class TextClient {
       if (!(error instanceof Deno.errors.BadResource)) throw error;
     }
   }
-}
-
-async function withServer(
-  fn: (server: ChatServer) => Promise<void>,
-  options: ServerOptions = {},
-): Promise<void> {
-  const server = startServer({ hostname: "127.0.0.1", port: 0, ...options });
-  try {
-    await fn(server);
-  } finally {
-    await server.close();
-  }
-}
-
-function connect(server: ChatServer, name: string, info?: ClientInfo): Promise<ChatClient> {
-  return ChatClient.connect({
-    hostname: "127.0.0.1",
-    port: server.addr.port,
-    name,
-    ...(info ? { info } : {}),
-  });
 }
 
 /**

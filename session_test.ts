@@ -3,29 +3,22 @@
  * `/bell`, `/connect`, `/help`), driven through a real session against a real server.
  */
 import assert from "node:assert/strict";
-import { ChatClient, follow, handleInput, newSession, type Session } from "./client.ts";
+import { type ChatClient, follow, handleInput, newSession, type Session } from "./client.ts";
 import type { ServerFrame } from "./protocol.ts";
-import { type ChatServer, startServer } from "./server.ts";
+import type { ChatServer } from "./server.ts";
+import { connect, withServer } from "./test_util.ts";
 
 async function withChat(fn: (server: ChatServer, ann: Session, bob: ChatClient) => Promise<void>) {
-  const server = startServer({ hostname: "127.0.0.1", port: 0 });
-  const ann = await ChatClient.connect({
-    hostname: "127.0.0.1",
-    port: server.addr.port,
-    name: "ann",
+  await withServer(async (server) => {
+    const ann = await connect(server, "ann");
+    const bob = await connect(server, "bob");
+    try {
+      await fn(server, newSession(ann), bob);
+    } finally {
+      await ann.close();
+      await bob.close();
+    }
   });
-  const bob = await ChatClient.connect({
-    hostname: "127.0.0.1",
-    port: server.addr.port,
-    name: "bob",
-  });
-  try {
-    await fn(server, newSession(ann), bob);
-  } finally {
-    await ann.close();
-    await bob.close();
-    await server.close();
-  }
 }
 
 /** Feeds ann's frames through `follow` until one matches; returns it with what follow said. */

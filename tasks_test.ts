@@ -12,30 +12,16 @@
 import assert from "node:assert/strict";
 import { ChatClient } from "./client.ts";
 import type { MessageFrame, ServerFrame } from "./protocol.ts";
+import { within } from "./test_util.ts";
 
 // ==== Helpers ====
 
-/** The longest any single wait in these tests may take, in milliseconds. */
-const WAIT_MS = 10_000;
 /** The project directory, where the scripts and `deno.json` are. */
 const PROJECT_DIR = new URL(".", import.meta.url).pathname;
 /** What Deno prints when a permission is missing. */
 const PERMISSION_ERROR_REGEXP = /PermissionDenied|Requires /;
 
 const encoder = new TextEncoder();
-
-/** Resolves like `promise`, or rejects once `WAIT_MS` have passed without an answer. */
-async function within<T>(promise: Promise<T>, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Timed out waiting for ${what}`)), WAIT_MS);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** The `tasks` of `deno.json`. */
 async function readTasks(): Promise<Record<string, string>> {
