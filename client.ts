@@ -51,6 +51,7 @@ import {
   parsePort,
   printAbove,
   READ_BUFFER_BYTES,
+  readCommandLine,
   readLines,
   renderFrame,
   type RenderOptions,
@@ -956,22 +957,8 @@ function clientInfo(): ClientInfo {
 
 /** Runs the client's command line; resolves to the exit code. */
 export async function main(args: string[]): Promise<number> {
-  let options: CliOptions;
-  try {
-    options = parseCli(args);
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    console.error(`client: ${error.message}\nRun with --help for usage.`);
-    return 2;
-  }
-  if (options.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  if (options.version) {
-    console.log(`chat client ${VERSION}`);
-    return 0;
-  }
+  const options = readCommandLine("client", args, parseCli, USAGE);
+  if (typeof options === "number") return options;
   try {
     if (Deno.stdin.isTerminal()) return await runInteractive(options.address, options.name);
     const client = await ChatClient.connect({

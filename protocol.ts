@@ -1334,6 +1334,37 @@ export class UsageError extends Error {
   }
 }
 
+/**
+ * What both command lines share: parses the arguments, prints the usage for `--help` and the
+ * version for `--version`, and turns a {@linkcode UsageError} into one line on standard error.
+ * Returns the options to run with, or the exit code when there is nothing more to do (0 after help
+ * or version, 2 after a usage error).
+ */
+export function readCommandLine<T extends { help: boolean; version: boolean }>(
+  program: "client" | "server",
+  args: string[],
+  parse: (args: string[]) => T,
+  usage: string,
+): T | number {
+  let options: T;
+  try {
+    options = parse(args);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`${program}: ${error.message}\nRun with --help for usage.`);
+    return 2;
+  }
+  if (options.help) {
+    console.log(usage);
+    return 0;
+  }
+  if (options.version) {
+    console.log(`chat ${program} ${VERSION}`);
+    return 0;
+  }
+  return options;
+}
+
 /** The first sentence of an error's message, e.g. of `parseArgs`'s long explanations. */
 export function firstSentence(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);

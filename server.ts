@@ -56,6 +56,7 @@ import {
   parsePort,
   printAbove,
   READ_BUFFER_BYTES,
+  readCommandLine,
   renderFrame,
   type RenderOptions,
   type RoomInfo,
@@ -1535,22 +1536,8 @@ function startConsole(
 
 /** Runs the server's command line; resolves to the exit code. */
 export async function main(args: string[]): Promise<number> {
-  let options: CliOptions;
-  try {
-    options = parseCli(args);
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    console.error(`server: ${error.message}\nRun with --help for usage.`);
-    return 2;
-  }
-  if (options.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  if (options.version) {
-    console.log(`chat server ${VERSION}`);
-    return 0;
-  }
+  const options = readCommandLine("server", args, parseCli, USAGE);
+  if (typeof options === "number") return options;
   let screen: OperatorScreen = { print: (lines) => console.log(lines.join("\n")) };
   const log = (line: string) => screen.print([`${timestamp()} ${sanitizeForTerminal(line)}`]);
   let server: ChatServer;
