@@ -33,31 +33,41 @@ import {
   eraseSubmitted,
   type ErrorCode,
   type ErrorFrame,
+  errorFrame,
   FATAL_ERROR_CODES,
   findCommand,
   firstSentence,
   firstWord,
   FrameTooLargeError,
+  HEARTBEAT_MS,
+  type HelloFrame,
   isDisconnectError,
   LineSplitter,
   LOBBY,
   MAX_NAME_LENGTH,
+  MAX_TEXT_LENGTH,
   mentions,
   type MessageFrame,
+  type MsgFrame,
   nameKey,
   Outbox,
   paint,
   parseCommand,
   parsePort,
   printAbove,
+  type PrivateFrame,
   READ_BUFFER_BYTES,
   readCommandLine,
   readLines,
+  RECONNECT_ERROR_CODES,
   renderFrame,
   type RenderOptions,
   roomKey,
   sanitizeForTerminal,
+  type SayFrame,
   type ServerFrame,
+  stripAnsi,
+  TokenBucket,
   unknownCommand,
   UsageError,
   VERSION,
@@ -115,6 +125,33 @@ export interface ChatClientOptions {
    * @default {10000}
    */
   timeoutMs?: number;
+  /**
+   * Whether to reconnect (and resume the session) on its own when the connection is lost. While
+   * reconnecting, messages are kept and sent once back.
+   * @default {false}
+   */
+  reconnect?: boolean;
+  /**
+   * The first wait before reconnecting, in milliseconds; it doubles on each failure.
+   * @default {500}
+   */
+  retryMinMs?: number;
+  /**
+   * The longest wait between reconnection attempts, in milliseconds.
+   * @default {30000}
+   */
+  retryMaxMs?: number;
+  /**
+   * How long the server may be silent before it is pinged, and then before the connection is
+   * given up as dead, in milliseconds.
+   * @default {30000}
+   */
+  heartbeatMs?: number;
+  /**
+   * The most messages kept waiting to be sent (while offline, or paced by the server's limits).
+   * @default {1000}
+   */
+  maxUnsent?: number;
 }
 
 /** How a connection ended. */
@@ -133,48 +170,89 @@ export interface SayOptions {
   action?: boolean;
 }
 
-interface PendingSay {
-  resolve: (message: MessageFrame) => void;
+/**
+ * What a reconnecting client reports between frames: the connection was lost (or an attempt
+ * failed) and the next attempt is in `delayMs`; or it is back, with its session (`resumed`) or
+ * as a new arrival.
+ */
+export type ConnectionEvent =
+  | { type: "reconnecting"; attempt: number; delayMs: number; reason: string }
+  | { type: "reconnected"; resumed: boolean; welcome: WelcomeFrame };
+
+/** Everything {@linkcode ChatClient.next} yields: the server's frames and the client's own news. */
+export type ChatEvent = ServerFrame | ConnectionEvent;
+
+type ResolvedOptions = Required<Omit<ChatClientOptions, "info">> & { info: ClientInfo };
+
+/** A message (or private message) waiting for the server's acknowledgement. */
+interface Tracked {
+  frame: SayFrame | MsgFrame;
+  resolve: (frame: MessageFrame | PrivateFrame) => void;
   reject: (error: ChatError) => void;
 }
 
+/** One frame waiting to go out: a tracked message, or any other frame. */
+type Queued = { tracked: Tracked } | { frame: ClientFrame };
+
+/** Error codes after which trying to reconnect is pointless: the server would refuse again. */
+const FINAL_CONNECT_CODES: ReadonlySet<ChatErrorCode> = new Set<ChatErrorCode>([
+  "bad_name",
+  "name_taken",
+  "banned",
+  "kicked",
+  "replaced",
+]);
+
 /**
  * A connection to a chat server under one name. Frames from the server are read continuously:
- * pings are answered and `say` acknowledgements matched here, and every frame is also queued for
+ * pings are answered and acknowledgements matched here, and every frame is also queued for
  * {@linkcode ChatClient.next} and `for await`. When the consumer falls behind by
  * {@linkcode MAX_QUEUED_EVENTS} frames, reading pauses (TCP then slows the server down).
+ *
+ * Everything sent is paced to the rate the server announced, so the server never has to refuse
+ * it. With `reconnect`, a lost connection is re-established with backoff and the session resumed:
+ * same name, same rooms, and exactly the messages missed; messages said meanwhile are kept and
+ * sent once back, each with an id the server deduplicates, so none shows twice.
  */
-export class ChatClient implements AsyncIterable<ServerFrame> {
+export class ChatClient implements AsyncIterable<ChatEvent> {
   #name: string;
-  /** The server's welcome. */
-  readonly welcome: WelcomeFrame;
-  /** Resolves once the connection has ended. */
+  #welcome: WelcomeFrame;
+  /** Resolves once the client is finished: closed by us, or the connection lost for good. */
   readonly closed: Promise<CloseInfo>;
-  #conn: Deno.TcpConn;
-  #outbox: Outbox;
-  #reader: FrameReader;
-  #pending = new Map<string, PendingSay>();
+  #options: ResolvedOptions;
+  #link: Link;
+  #events: ChatEvent[] = [];
+  #consumers: (() => void)[] = [];
+  #wakeReader: (() => void) | undefined;
+  #outgoing: Queued[] = [];
+  #inFlight = new Map<string, Tracked>();
+  #bucket: TokenBucket;
+  #pumpTimer: ReturnType<typeof setTimeout> | undefined;
+  #heartbeat: ReturnType<typeof setInterval>;
+  #retry: { timer: ReturnType<typeof setTimeout>; wake: () => void } | undefined;
+  #session = crypto.randomUUID().slice(0, 8);
   #nextRef = 1;
+  #lastSeen: number | undefined;
+  #rooms: string[];
+  #closing = false;
+  #finished = false;
+  #finish: (info: CloseInfo) => void;
 
-  private constructor(
-    conn: Deno.TcpConn,
-    reader: FrameReader,
-    outbox: Outbox,
-    welcome: WelcomeFrame,
-  ) {
-    this.#conn = conn;
-    this.#reader = reader;
-    this.#outbox = outbox;
-    this.welcome = welcome;
+  private constructor(link: Link, welcome: WelcomeFrame, options: ResolvedOptions) {
+    this.#options = options;
+    this.#link = link;
+    this.#welcome = welcome;
     this.#name = welcome.name;
-    reader.onFrame = (frame) => this.#track(frame);
-    this.closed = reader.done.then((info) => {
-      for (const pending of this.#pending.values()) {
-        pending.reject(new ChatError("disconnected", disconnectText(info)));
-      }
-      this.#pending.clear();
-      return info;
-    });
+    this.#rooms = [welcome.room ?? LOBBY];
+    this.#bucket = paceFor(welcome);
+    const { promise, resolve } = Promise.withResolvers<CloseInfo>();
+    this.closed = promise;
+    this.#finish = resolve;
+    this.#heartbeat = setInterval(
+      () => this.#checkHeartbeat(),
+      Math.max(10, Math.floor(options.heartbeatMs / 4)),
+    );
+    this.#attach(link);
   }
 
   /**
@@ -182,20 +260,424 @@ export class ChatClient implements AsyncIterable<ServerFrame> {
    * @throws {ChatError} `unreachable`, `no_answer`, or the server's refusal (`name_taken`, ...).
    */
   static async connect(options: ChatClientOptions): Promise<ChatClient> {
-    const hostname = options.hostname ?? "localhost";
-    const port = options.port ?? DEFAULT_PORT;
-    const timeoutMs = options.timeoutMs ?? CONNECT_TIMEOUT_MS;
-    const conn = await openConnection(hostname, port, timeoutMs);
-    conn.setNoDelay(true);
-    const outbox = new Outbox(conn, { onError: () => closeQuietly(conn) });
-    const reader = new FrameReader(conn);
-    outbox.push(encodeFrame({ type: "hello", name: options.name, client: options.info ?? {} }));
-    const first = await withTimeout(reader.next(), timeoutMs);
-    if (first !== "timeout" && first?.type === "welcome") {
-      return new ChatClient(conn, reader, outbox, first);
+    const full = {
+      hostname: options.hostname ?? "localhost",
+      port: options.port ?? DEFAULT_PORT,
+      name: options.name,
+      info: options.info ?? {},
+      timeoutMs: options.timeoutMs ?? CONNECT_TIMEOUT_MS,
+      reconnect: options.reconnect ?? false,
+      retryMinMs: options.retryMinMs ?? RETRY_MIN_MS,
+      retryMaxMs: options.retryMaxMs ?? RETRY_MAX_MS,
+      heartbeatMs: options.heartbeatMs ?? HEARTBEAT_MS,
+      maxUnsent: options.maxUnsent ?? MAX_UNSENT,
+    };
+    const { link, welcome } = await Link.open(full, {
+      type: "hello",
+      name: options.name,
+      client: full.info,
+    });
+    return new ChatClient(link, welcome, full);
+  }
+
+  /** Our name: the one the server gave us, or the latest after a `renamed`. */
+  get name(): string {
+    return this.#name;
+  }
+
+  /** The server's latest welcome (a new one after each reconnection). */
+  get welcome(): WelcomeFrame {
+    return this.#welcome;
+  }
+
+  /** The id of the newest message seen, if any: what a resumed session continues after. */
+  get lastSeen(): number | undefined {
+    return this.#lastSeen;
+  }
+
+  /** Whether the connection is open now (it may be reconnecting when not). */
+  get connected(): boolean {
+    return !this.#link.ended && !this.#finished;
+  }
+
+  /** How many messages wait to be sent or acknowledged. */
+  get unsent(): number {
+    return this.#inFlight.size + this.#outgoing.filter((q) => "tracked" in q).length;
+  }
+
+  /**
+   * Sends a message to a room (by default the room joined last). Resolves with the server's copy
+   * (its id and time) once the server has stored it. While reconnecting it waits to be sent.
+   * @throws {ChatError} `bad_text` or `not_in_room` when refused, `disconnected` when the client
+   * is finished first or too many messages are already waiting.
+   */
+  say(text: string, options: SayOptions = {}): Promise<MessageFrame> {
+    return this.#track({
+      type: "say",
+      text,
+      ...(options.room === undefined ? {} : { room: options.room }),
+      ...(options.action ? { action: true } : {}),
+    }) as Promise<MessageFrame>;
+  }
+
+  /**
+   * Sends a private message. Resolves with the server's copy once stored; like
+   * {@linkcode ChatClient.say}, it waits while reconnecting.
+   * @throws {ChatError} `no_such_user` or `bad_text` when refused, `disconnected` as for `say`.
+   */
+  tell(to: string, text: string, options: { action?: boolean } = {}): Promise<PrivateFrame> {
+    return this.#track({
+      type: "msg",
+      to,
+      text,
+      ...(options.action ? { action: true } : {}),
+    }) as Promise<PrivateFrame>;
+  }
+
+  /** Asks for the list of people present; the answer arrives as a `users` frame. */
+  who(): void {
+    this.send({ type: "who" });
+  }
+
+  /**
+   * Sends any client frame as it is, paced to the server's rate. Returns `false` (sending
+   * nothing) while not connected: only messages wait for a reconnection.
+   */
+  send(frame: ClientFrame): boolean {
+    if (!this.connected) return false;
+    this.#outgoing.push({ frame });
+    this.#pump();
+    return true;
+  }
+
+  /** The next frame or event, or `undefined` once the client is finished. */
+  async next(): Promise<ChatEvent | undefined> {
+    while (this.#events.length === 0) {
+      if (this.#finished) return undefined;
+      const { promise, resolve } = Promise.withResolvers<void>();
+      this.#consumers.push(resolve);
+      await promise;
     }
-    closeQuietly(conn);
-    await reader.done;
+    const event = this.#events.shift();
+    if (this.#events.length < MAX_QUEUED_EVENTS) this.#wakeReader?.();
+    return event;
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<ChatEvent> {
+    let event;
+    while ((event = await this.next()) !== undefined) yield event;
+  }
+
+  /** Says goodbye (with a message for everyone), waits briefly for it to be written, closes. */
+  async close(message?: string): Promise<void> {
+    if (!this.#closing) {
+      this.#closing = true;
+      this.#retry?.wake();
+      const link = this.#link;
+      if (!link.ended) {
+        link.closing = true;
+        link.outbox.push(encodeFrame(message ? { type: "bye", message } : { type: "bye" }));
+        await withTimeout(link.outbox.drained(), CLOSE_TIMEOUT_MS);
+        closeQuietly(link.conn);
+      } else {
+        this.#end({ by: "client" });
+      }
+    }
+    await this.closed;
+  }
+
+  #track(frame: SayFrame | MsgFrame): Promise<MessageFrame | PrivateFrame> {
+    const { promise, resolve, reject } = Promise.withResolvers<MessageFrame | PrivateFrame>();
+    if (this.#finished || this.#closing) {
+      reject(new ChatError("disconnected", "Not connected"));
+    } else if (this.unsent >= this.#options.maxUnsent) {
+      reject(
+        new ChatError(
+          "disconnected",
+          `${this.unsent} messages already wait to be sent: this one was not kept`,
+        ),
+      );
+    } else {
+      // One id serves as both: `ref` for the acknowledgement, `cid` against duplicates.
+      const id = `${this.#session}.${this.#nextRef++}`;
+      this.#outgoing.push({ tracked: { frame: { ...frame, ref: id, cid: id }, resolve, reject } });
+      this.#pump();
+    }
+    return promise;
+  }
+
+  /** Sends what waits, as fast as the server's rate allows and while connected. */
+  #pump(): void {
+    if (this.#pumpTimer !== undefined) return;
+    while (this.#outgoing.length > 0 && !this.#link.ended) {
+      const wait = this.#bucket.wait();
+      if (wait > 0) {
+        this.#pumpTimer = setTimeout(() => {
+          this.#pumpTimer = undefined;
+          this.#pump();
+        }, wait);
+        return;
+      }
+      this.#bucket.take();
+      const next = this.#outgoing.shift()!;
+      if ("tracked" in next) this.#inFlight.set(next.tracked.frame.ref!, next.tracked);
+      this.#link.outbox.push(encodeFrame("tracked" in next ? next.tracked.frame : next.frame));
+    }
+  }
+
+  /** Takes a link into use: its frames come to us, and its end decides what happens next. */
+  #attach(link: Link): void {
+    this.#link = link;
+    link.attach({
+      frame: (frame) => this.#receive(frame),
+      hasRoom: () => this.#events.length < MAX_QUEUED_EVENTS,
+      waitRoom: () => new Promise<void>((resolve) => this.#wakeReader = resolve),
+    });
+    link.done.then((info) => this.#onLinkEnd(link, info));
+  }
+
+  #receive(frame: ServerFrame): void {
+    this.#follow(frame);
+    this.#emit(frame);
+  }
+
+  #emit(event: ChatEvent): void {
+    this.#events.push(event);
+    for (const wake of this.#consumers.splice(0)) wake();
+  }
+
+  #follow(frame: ServerFrame): void {
+    switch (frame.type) {
+      case "renamed":
+        if (frame.from === this.#name) this.#name = frame.to;
+        return;
+      case "ping":
+        this.#link.outbox.push(encodeFrame({ type: "pong" }));
+        return;
+      case "room":
+        this.#rooms = [
+          ...this.#rooms.filter((r) => roomKey(r) !== roomKey(frame.room)),
+          frame.room,
+        ];
+        return;
+      case "left":
+        if (frame.name === this.#name && frame.room !== undefined) {
+          this.#rooms = this.#rooms.filter((r) => roomKey(r) !== roomKey(frame.room!));
+        }
+        return;
+      case "message":
+      case "private":
+        if (frame.type === "private" || !frame.history) {
+          this.#lastSeen = Math.max(this.#lastSeen ?? 0, frame.id);
+        }
+        if (frame.ref !== undefined && nameKey(frame.from) === nameKey(this.#name)) {
+          this.#inFlight.get(frame.ref)?.resolve(frame);
+          this.#inFlight.delete(frame.ref);
+        }
+        return;
+      case "error":
+        if (frame.ref !== undefined) {
+          this.#inFlight.get(frame.ref)?.reject(new ChatError(frame.code, frame.message));
+          this.#inFlight.delete(frame.ref);
+        }
+        return;
+    }
+  }
+
+  #onLinkEnd(link: Link, info: CloseInfo): void {
+    if (link !== this.#link || this.#finished) return;
+    const retryable = info.error === undefined || RECONNECT_ERROR_CODES.has(info.error.code);
+    if (this.#closing || !this.#options.reconnect || !retryable || info.by === "client") {
+      this.#end(info);
+      return;
+    }
+    this.#reconnect(info.error ? info.error.message : "the connection was lost");
+  }
+
+  async #reconnect(firstReason: string): Promise<void> {
+    let reason = firstReason;
+    for (let attempt = 1; !this.#closing; attempt++) {
+      const delayMs = backoff(attempt, this.#options.retryMinMs, this.#options.retryMaxMs);
+      this.#emit({ type: "reconnecting", attempt, delayMs, reason });
+      await this.#sleep(delayMs);
+      if (this.#closing) break;
+      try {
+        const { link, welcome } = await Link.open(this.#options, this.#resumeHello());
+        if (this.#closing) {
+          closeQuietly(link.conn);
+          await link.done;
+          break;
+        }
+        this.#resumed(link, welcome);
+        return;
+      } catch (error) {
+        if (!(error instanceof ChatError)) throw error;
+        if (FINAL_CONNECT_CODES.has(error.code)) {
+          this.#end({ by: "server", error: errorFrame(error.code as ErrorCode, error.message) });
+          return;
+        }
+        reason = error.message;
+      }
+    }
+    this.#end({ by: "client" });
+  }
+
+  #resumeHello(): HelloFrame {
+    return {
+      type: "hello",
+      name: this.#name,
+      client: this.#options.info,
+      ...(this.#welcome.resume === undefined ? {} : { resume: this.#welcome.resume }),
+      ...(this.#lastSeen === undefined ? {} : { last: this.#lastSeen }),
+    };
+  }
+
+  /** Back on a new link: rejoin rooms if the session was not kept, then resend what waits. */
+  #resumed(link: Link, welcome: WelcomeFrame): void {
+    this.#welcome = welcome;
+    this.#name = welcome.name;
+    this.#bucket = paceFor(welcome);
+    const rooms = this.#rooms;
+    // Messages sent but not acknowledged go again, first and in order: duplicates are dropped.
+    this.#outgoing = [
+      ...[...this.#inFlight.values()].map((tracked) => ({ tracked })),
+      ...this.#outgoing.filter((q) => "tracked" in q),
+    ];
+    this.#inFlight.clear();
+    this.#emit({ type: "reconnected", resumed: welcome.resumed === true, welcome });
+    this.#rooms = [welcome.room ?? LOBBY];
+    this.#attach(link);
+    if (!welcome.resumed) {
+      const joins = rooms.filter((r) => roomKey(r) !== roomKey(LOBBY) || rooms.at(-1) === r);
+      this.#outgoing.unshift(...joins.map((room) => ({ frame: { type: "join", room } as const })));
+    }
+    this.#pump();
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(this.#retry?.timer);
+        this.#retry = undefined;
+        resolve();
+      };
+      this.#retry = { timer: setTimeout(wake, ms), wake };
+    });
+  }
+
+  #checkHeartbeat(): void {
+    const link = this.#link;
+    if (link.ended) return;
+    const silent = performance.now() - link.lastHeard;
+    if (silent >= 2 * this.#options.heartbeatMs) {
+      closeQuietly(link.conn); // the server is gone without a word: treat it as a drop
+    } else if (silent >= this.#options.heartbeatMs && !link.pinged) {
+      link.pinged = true;
+      link.outbox.push(encodeFrame({ type: "ping" }));
+    }
+  }
+
+  #end(info: CloseInfo): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    clearInterval(this.#heartbeat);
+    clearTimeout(this.#pumpTimer);
+    this.#retry?.wake();
+    const error = new ChatError("disconnected", disconnectText(info));
+    for (const tracked of this.#inFlight.values()) tracked.reject(error);
+    for (const queued of this.#outgoing) if ("tracked" in queued) queued.tracked.reject(error);
+    this.#inFlight.clear();
+    this.#outgoing = [];
+    for (const wake of this.#consumers.splice(0)) wake();
+    this.#finish(info);
+  }
+}
+
+/** The first wait before reconnecting, in milliseconds. */
+export const RETRY_MIN_MS = 500;
+/** The longest wait between reconnection attempts, in milliseconds. */
+export const RETRY_MAX_MS = 30_000;
+/** The most messages kept waiting to be sent. */
+export const MAX_UNSENT = 1000;
+
+/**
+ * The wait before reconnection attempt `attempt` (from 1): `minMs` doubling up to `maxMs`, with
+ * jitter (between half and all of it) so that many clients dropped at once do not return at once.
+ */
+export function backoff(attempt: number, minMs: number, maxMs: number): number {
+  const full = Math.min(maxMs, minMs * 2 ** Math.min(attempt - 1, 30));
+  return Math.round(full / 2 + Math.random() * full / 2);
+}
+
+/**
+ * A bucket a little slower than the server's announced limits, so that network jitter never
+ * makes paced frames arrive too fast.
+ */
+function paceFor(welcome: WelcomeFrame): TokenBucket {
+  const limits = welcome.limits;
+  if (!limits || limits.rate === 0) return new TokenBucket({ rate: 0, burst: 1 });
+  return new TokenBucket({
+    rate: limits.rate * 0.8,
+    burst: Math.max(1, Math.floor(limits.burst / 2)),
+  });
+}
+
+/** Where a link hands its frames once attached, and how it learns the consumer is behind. */
+interface LinkSink {
+  frame(frame: ServerFrame): void;
+  hasRoom(): boolean;
+  waitRoom(): Promise<void>;
+}
+
+/**
+ * One TCP connection to the server: its outbox and a reader that runs in the background. Until a
+ * client attaches, the frames read are held, so nothing that arrives right behind the welcome is
+ * lost. Lines that are not valid server frames are skipped: a newer server may send types this
+ * version does not know.
+ */
+class Link {
+  readonly conn: Deno.TcpConn;
+  readonly outbox: Outbox;
+  /** Resolves when the connection has ended, with how. */
+  readonly done: Promise<CloseInfo>;
+  /** Set when our own side is closing, so the end counts as ours. */
+  closing = false;
+  ended = false;
+  /** When anything last arrived, on the `performance.now()` clock. */
+  lastHeard = performance.now();
+  /** Whether a ping went out since anything last arrived. */
+  pinged = false;
+  #held: ServerFrame[] = [];
+  #sink: LinkSink | undefined;
+  #firstFrame = Promise.withResolvers<ServerFrame | undefined>();
+  #lastError: ErrorFrame | undefined;
+
+  private constructor(conn: Deno.TcpConn) {
+    this.conn = conn;
+    conn.setNoDelay(true);
+    conn.setKeepAlive(true);
+    this.outbox = new Outbox(conn, { onError: () => closeQuietly(conn) });
+    this.done = this.#run();
+  }
+
+  /**
+   * Connects and sends the hello; resolves once the server has welcomed us.
+   * @throws {ChatError} `unreachable`, `no_answer`, or the server's refusal.
+   */
+  static async open(
+    options: { hostname: string; port: number; timeoutMs: number },
+    hello: HelloFrame,
+  ): Promise<{ link: Link; welcome: WelcomeFrame }> {
+    const { hostname, port, timeoutMs } = options;
+    const link = new Link(await openConnection(hostname, port, timeoutMs));
+    link.outbox.push(encodeFrame(hello));
+    const first = await withTimeout(link.#firstFrame.promise, timeoutMs);
+    if (first !== "timeout" && first?.type === "welcome") {
+      link.#held.shift();
+      return { link, welcome: first };
+    }
+    closeQuietly(link.conn);
+    await link.done;
     if (first === "timeout") {
       throw new ChatError("no_answer", `${hostname}:${port} did not answer: is it a chat server?`);
     }
@@ -206,119 +688,10 @@ export class ChatClient implements AsyncIterable<ServerFrame> {
     throw new ChatError("bad_frame", `${hostname}:${port} sent ${first.type} instead of welcome`);
   }
 
-  /** Our name: the one the server gave us, or the latest after a `renamed`. */
-  get name(): string {
-    return this.#name;
-  }
-
-  /**
-   * Sends a message to a room (by default the room joined last). Resolves with the server's copy
-   * (its id and time) once the server has accepted it.
-   * @throws {ChatError} `bad_text` or `not_in_room` when refused, `disconnected` when the
-   * connection ends first.
-   */
-  say(text: string, options: SayOptions = {}): Promise<MessageFrame> {
-    const ref = `m${this.#nextRef++}`;
-    const { promise, resolve, reject } = Promise.withResolvers<MessageFrame>();
-    if (this.#reader.ended) {
-      reject(new ChatError("disconnected", "Not connected"));
-      return promise;
-    }
-    this.#pending.set(ref, { resolve, reject });
-    this.send({
-      type: "say",
-      text,
-      ref,
-      ...(options.room === undefined ? {} : { room: options.room }),
-      ...(options.action ? { action: true } : {}),
-    });
-    return promise;
-  }
-
-  /** Whether the connection is still open. */
-  get connected(): boolean {
-    return !this.#reader.ended;
-  }
-
-  /** Asks for the list of people present; the answer arrives as a `users` frame. */
-  who(): void {
-    this.send({ type: "who" });
-  }
-
-  /** Sends any client frame as it is. */
-  send(frame: ClientFrame): void {
-    this.#outbox.push(encodeFrame(frame));
-  }
-
-  /** The next frame from the server, or `undefined` once the connection has ended. */
-  next(): Promise<ServerFrame | undefined> {
-    return this.#reader.next();
-  }
-
-  async *[Symbol.asyncIterator](): AsyncIterator<ServerFrame> {
-    let frame;
-    while ((frame = await this.next()) !== undefined) yield frame;
-  }
-
-  /** Says goodbye (with a message for everyone), waits briefly for it to be written, closes. */
-  async close(message?: string): Promise<void> {
-    if (!this.#reader.ended) {
-      this.#reader.closing = true;
-      this.send(message ? { type: "bye", message } : { type: "bye" });
-      await withTimeout(this.#outbox.drained(), CLOSE_TIMEOUT_MS);
-      closeQuietly(this.#conn);
-    }
-    await this.closed;
-  }
-
-  #track(frame: ServerFrame): void {
-    if (frame.type === "renamed" && frame.from === this.#name) {
-      this.#name = frame.to;
-    } else if (frame.type === "ping") {
-      this.send({ type: "pong" });
-    } else if (frame.type === "message" && frame.ref !== undefined && frame.from === this.name) {
-      this.#pending.get(frame.ref)?.resolve(frame);
-      this.#pending.delete(frame.ref);
-    } else if (frame.type === "error" && frame.ref !== undefined) {
-      this.#pending.get(frame.ref)?.reject(new ChatError(frame.code, frame.message));
-      this.#pending.delete(frame.ref);
-    }
-  }
-}
-
-/**
- * Reads frames off the socket in the background and queues them, pausing while the queue is
- * full. Lines that are not valid server frames are skipped: a newer server may send types this
- * version does not know.
- */
-class FrameReader {
-  /** Called for every frame as it arrives, before it is queued. */
-  onFrame: (frame: ServerFrame) => void = () => {};
-  /** Set when our own side is closing, so the end counts as ours. */
-  closing = false;
-  ended = false;
-  readonly done: Promise<CloseInfo>;
-  #conn: Deno.TcpConn;
-  #queue: ServerFrame[] = [];
-  #consumers: (() => void)[] = [];
-  #wakeReader: (() => void) | undefined;
-  #lastError: ErrorFrame | undefined;
-
-  constructor(conn: Deno.TcpConn) {
-    this.#conn = conn;
-    this.done = this.#run();
-  }
-
-  async next(): Promise<ServerFrame | undefined> {
-    while (this.#queue.length === 0) {
-      if (this.ended) return undefined;
-      const { promise, resolve } = Promise.withResolvers<void>();
-      this.#consumers.push(resolve);
-      await promise;
-    }
-    const frame = this.#queue.shift();
-    this.#wakeReader?.();
-    return frame;
+  /** Hands the frames held so far, and every later one, to `sink`. */
+  attach(sink: LinkSink): void {
+    this.#sink = sink;
+    for (const frame of this.#held.splice(0)) sink.frame(frame);
   }
 
   async #run(): Promise<CloseInfo> {
@@ -327,26 +700,22 @@ class FrameReader {
     const onLine = (line: string) => this.#onLine(line);
     try {
       while (true) {
-        if (this.#queue.length >= MAX_QUEUED_EVENTS) await this.#roomInQueue();
-        const n = await this.#conn.read(buffer);
+        if (this.#sink && !this.#sink.hasRoom()) await this.#sink.waitRoom();
+        const n = await this.conn.read(buffer);
         if (n === null) break;
+        this.lastHeard = performance.now();
+        this.pinged = false;
         splitter.push(buffer.subarray(0, n), onLine);
       }
     } catch (error) {
       if (!isDisconnectError(error) && !(error instanceof FrameTooLargeError)) throw error;
     } finally {
-      closeQuietly(this.#conn);
+      closeQuietly(this.conn);
       this.ended = true;
-      this.#wakeConsumers();
+      this.#firstFrame.resolve(undefined);
     }
     const by = this.closing ? "client" : "server";
     return this.#lastError ? { by, error: this.#lastError } : { by };
-  }
-
-  #roomInQueue(): Promise<void> {
-    const { promise, resolve } = Promise.withResolvers<void>();
-    this.#wakeReader = resolve;
-    return promise;
   }
 
   #onLine(line: string): void {
@@ -354,13 +723,9 @@ class FrameReader {
     if (!decoded.ok) return;
     const frame = decoded.frame;
     if (frame.type === "error") this.#lastError = frame;
-    this.onFrame(frame);
-    this.#queue.push(frame);
-    this.#wakeConsumers();
-  }
-
-  #wakeConsumers(): void {
-    for (const wake of this.#consumers.splice(0)) wake();
+    this.#firstFrame.resolve(frame);
+    if (this.#sink) this.#sink.frame(frame);
+    else this.#held.push(frame);
   }
 }
 
@@ -459,6 +824,68 @@ export function parseAddress(
 
 // ==== Interactive terminal ====
 
+/** A transcript file: every line shown is appended to it, without colours. */
+export class Transcript {
+  #file: Deno.FsFile | undefined;
+  #path: string;
+  #encoder = new TextEncoder();
+
+  private constructor(file: Deno.FsFile, path: string) {
+    this.#file = file;
+    this.#path = path;
+  }
+
+  /**
+   * Opens (creating) a file to append to.
+   * @throws {TranscriptError} when it cannot be opened for writing.
+   */
+  static open(path: string): Transcript {
+    try {
+      return new Transcript(Deno.openSync(path, { append: true, create: true }), path);
+    } catch (error) {
+      const why = error instanceof Deno.errors.PermissionDenied
+        ? "permission denied"
+        : error instanceof Deno.errors.NotFound
+        ? "its folder does not exist"
+        : firstSentence(error);
+      throw new TranscriptError(`Cannot write the log ${path}: ${why}`);
+    }
+  }
+
+  /** Appends lines; after a failed write (disk full...) it says so once and stops. */
+  write(lines: readonly string[]): void {
+    if (!this.#file || lines.length === 0) return;
+    try {
+      const text = lines.map((line) => stripAnsi(line) + "\n").join("");
+      const bytes = this.#encoder.encode(text);
+      let written = 0;
+      while (written < bytes.length) written += this.#file.writeSync(bytes.subarray(written));
+    } catch (error) {
+      console.error(`client: stopped writing the log ${this.#path}: ${firstSentence(error)}`);
+      this.close();
+    }
+  }
+
+  /** Closes the file; later writes do nothing. */
+  close(): void {
+    this.#file?.close();
+    this.#file = undefined;
+  }
+}
+
+/** The line a transcript starts each session with: when, and which server. */
+function transcriptHeader(address: ServerAddress): string {
+  return `--- ${new Date().toString()}: ${address.hostname}:${address.port} ---`;
+}
+
+/** A log file that cannot be opened. */
+export class TranscriptError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "TranscriptError";
+  }
+}
+
 /** What the terminal chat remembers between lines. */
 export interface Session {
   client: ChatClient;
@@ -475,6 +902,8 @@ export interface Session {
   /** Name keys of people whose messages are hidden. */
   ignored: Set<string>;
   bell: boolean;
+  /** Per room key, the oldest message id shown as history: where `/history` goes on from. */
+  oldest: Map<string, number>;
   /** Set by /connect: the client to carry on with once this one has closed. */
   next: ChatClient | undefined;
 }
@@ -491,13 +920,15 @@ export function newSession(client: ChatClient, previous?: Session): Session {
     lastPrivate: undefined,
     ignored: previous?.ignored ?? new Set(),
     bell: previous?.bell ?? true,
+    oldest: new Map(),
     next: undefined,
   };
 }
 
 function promptText(session: Session): string {
   const { color } = session.view;
-  return `${paint(session.client.name, 1, color)} ${paint(session.room, 36, color)}> `;
+  const offline = session.client.connected ? "" : ` ${paint("(offline)", 31, color)}`;
+  return `${paint(session.client.name, 1, color)} ${paint(session.room, 36, color)}${offline}> `;
 }
 
 function completer(session: () => Session): (line: string) => [string[], string] {
@@ -554,7 +985,12 @@ async function connectAsking(
   let wanted: string | undefined = name;
   while (wanted !== undefined) {
     try {
-      return await ChatClient.connect({ ...address, name: wanted, info: clientInfo() });
+      return await ChatClient.connect({
+        ...address,
+        name: wanted,
+        info: clientInfo(),
+        reconnect: true,
+      });
     } catch (error) {
       if (
         !(error instanceof ChatError && (error.code === "name_taken" || error.code === "bad_name"))
@@ -568,8 +1004,62 @@ async function connectAsking(
   return undefined;
 }
 
+/** How long typed lines are gathered before sending: lines pasted at once arrive within it. */
+const PASTE_MS = 15;
+
+/**
+ * Gathers lines that arrive together (a paste) and hands them over as one batch, so that a
+ * pasted block becomes one multi-line message.
+ */
+function gatherLines(onBatch: (lines: string[]) => void): (line: string) => void {
+  let batch: string[] = [];
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return (line) => {
+    batch.push(line);
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      const lines = batch;
+      batch = [];
+      onBatch(lines);
+    }, PASTE_MS);
+  };
+}
+
+/**
+ * Splits a pasted block into messages: lines stay together while they fit in
+ * {@linkcode MAX_TEXT_LENGTH} characters, and a longer line is cut.
+ */
+export function splitMessage(text: string): string[] {
+  const messages: string[] = [];
+  let current: string[] = [];
+  for (const line of text.split("\n")) {
+    for (const piece of chunk(Array.from(line), MAX_TEXT_LENGTH)) {
+      const joined = [...current, piece].join("\n");
+      if (Array.from(joined).length > MAX_TEXT_LENGTH) {
+        messages.push(current.join("\n"));
+        current = [piece];
+      } else {
+        current.push(piece);
+      }
+    }
+  }
+  if (current.join("").trim() !== "") messages.push(current.join("\n"));
+  return messages.filter((m) => m.trim() !== "");
+}
+
+function chunk(chars: string[], size: number): string[] {
+  if (chars.length === 0) return [""];
+  const pieces: string[] = [];
+  for (let i = 0; i < chars.length; i += size) pieces.push(chars.slice(i, i + size).join(""));
+  return pieces;
+}
+
 /** Runs the interactive chat; resolves to the exit code. */
-async function runInteractive(address: ServerAddress | undefined, name: string | undefined) {
+async function runInteractive(
+  address: ServerAddress | undefined,
+  name: string | undefined,
+  transcript: Transcript | undefined,
+) {
   let session: Session | undefined;
   const rl = readline.createInterface({
     input: process.stdin,
@@ -578,6 +1068,10 @@ async function runInteractive(address: ServerAddress | undefined, name: string |
     historySize: 500,
     terminal: true,
   });
+  const show = (lines: string[]) => {
+    printAbove(rl, lines);
+    transcript?.write(lines);
+  };
   try {
     address ??= await askAddress(rl);
     name ??= address && await askName(rl, suggestName(osUserName() ?? "guest"));
@@ -585,6 +1079,7 @@ async function runInteractive(address: ServerAddress | undefined, name: string |
     const client = await connectAsking(rl, address, name);
     if (client === undefined) return 0;
     session = newSession(client);
+    transcript?.write([transcriptHeader(address)]);
     let quitting = false;
     const quit = (message?: string) => {
       quitting = true;
@@ -592,16 +1087,18 @@ async function runInteractive(address: ServerAddress | undefined, name: string |
     };
     rl.on("SIGINT", () => quit());
     rl.on("close", () => quit());
-    rl.on("line", (line) => onInput(rl, session!, line, quit));
+    rl.on("line", gatherLines((lines) => onInput(rl, session!, lines, quit, show)));
     while (true) {
-      const info = await chat(rl, session);
+      const info = await chat(rl, session, show);
       if (session.next) {
         session = newSession(session.next, session);
         continue;
       }
       clearInputLine(rl);
       if (quitting) return 0;
-      process.stdout.write(paint(disconnectText(info), 31, session.view.color) + "\n");
+      const text = paint(disconnectText(info), 31, session.view.color);
+      process.stdout.write(text + "\n");
+      transcript?.write([text]);
       return 1;
     }
   } finally {
@@ -609,88 +1106,134 @@ async function runInteractive(address: ServerAddress | undefined, name: string |
   }
 }
 
-/** Shows the frames of one connection until it ends. */
-async function chat(rl: readline.Interface, session: Session): Promise<CloseInfo> {
+/** Shows the frames and events of one client until it is finished. */
+async function chat(
+  rl: readline.Interface,
+  session: Session,
+  show: (lines: string[]) => void,
+): Promise<CloseInfo> {
   rl.setPrompt(promptText(session));
-  printAbove(rl, renderFrame(session.client.welcome, session.view));
-  for await (const frame of session.client) {
-    const lines = follow(session, frame);
+  show(renderFrame(session.client.welcome, session.view));
+  for await (const event of session.client) {
+    const shown = follow(session, event);
     rl.setPrompt(promptText(session));
-    if (lines === "bell") {
-      process.stdout.write("\x07");
-      printAbove(rl, renderFrame(frame, session.view));
-    } else if (lines) {
-      printAbove(rl, renderFrame(frame, session.view));
-    }
+    if (shown === "bell") process.stdout.write("\x07");
+    if (shown) show(renderEvent(event, session.view));
+    else rl.prompt(true);
   }
   return await session.client.closed;
 }
 
+/** The lines to show for a frame, or for one of the client's own connection events. */
+export function renderEvent(event: ChatEvent, view: RenderOptions): string[] {
+  switch (event.type) {
+    case "reconnecting": {
+      const seconds = (event.delayMs / 1000).toFixed(1);
+      const text = event.attempt === 1
+        ? `! ${sanitizeForTerminal(event.reason)}: reconnecting in ${seconds} s ` +
+          "(what you type is kept and sent once back; /quit to give up)"
+        : `! Still offline (${sanitizeForTerminal(event.reason)}): next try in ${seconds} s`;
+      return [paint(text, 33, view.color)];
+    }
+    case "reconnected":
+      return [
+        paint(
+          event.resumed
+            ? `* Reconnected as ${event.welcome.name}: anything you missed follows`
+            : `* Reconnected as ${event.welcome.name}, as a new arrival (the server forgot ` +
+              "the session): rejoining your rooms",
+          32,
+          view.color,
+        ),
+      ];
+    default:
+      return renderFrame(event, view);
+  }
+}
+
 /**
- * Updates the session from a frame and says whether to show it (`false` for ignored people and
- * for fatal errors, which are told once as the reason for disconnecting), and whether to ring.
+ * Updates the session from a frame or event and says whether to show it (`false` for ignored
+ * people and for fatal errors, which are told once as the reason for disconnecting), and whether
+ * to ring.
  */
-export function follow(session: Session, frame: ServerFrame): boolean | "bell" {
+export function follow(session: Session, event: ChatEvent): boolean | "bell" {
   const me = session.client.name;
-  switch (frame.type) {
+  switch (event.type) {
+    case "reconnected":
+      session.view.me = event.welcome.name;
+      return true;
     case "room":
-      if (!session.rooms.includes(frame.room)) session.rooms.push(frame.room);
-      session.room = frame.room;
-      session.view.room = frame.room;
-      for (const user of frame.users) session.users.add(user);
+      if (!session.rooms.includes(event.room)) session.rooms.push(event.room);
+      session.room = event.room;
+      session.view.room = event.room;
+      for (const user of event.users) session.users.add(user);
       return true;
     case "left":
-      if (frame.name === me && frame.room !== undefined) {
-        session.rooms = session.rooms.filter((r) => r !== frame.room);
-        if (session.room === frame.room) session.room = session.rooms.at(-1) ?? LOBBY;
+      if (event.name === me && event.room !== undefined) {
+        session.rooms = session.rooms.filter((r) => r !== event.room);
+        if (session.room === event.room) session.room = session.rooms.at(-1) ?? LOBBY;
         session.view.room = session.room;
       }
       return true;
     case "joined":
-      session.users.add(frame.name);
+      session.users.add(event.name);
       return true;
     case "users":
-      for (const user of frame.users) session.users.add(user);
+      for (const user of event.users) session.users.add(user);
       return true;
     case "room_list":
-      for (const info of frame.rooms) session.knownRooms.add(info.room);
+      for (const info of event.rooms) session.knownRooms.add(info.room);
       return true;
     case "renamed":
-      session.users.delete(frame.from);
-      session.users.add(frame.to);
+      session.users.delete(event.from);
+      session.users.add(event.to);
       session.view.me = me;
       return true;
-    case "message":
-      if (session.ignored.has(nameKey(frame.from))) return false;
-      return frame.from !== me && session.bell && mentions(frame.text, me) ? "bell" : true;
+    case "message": {
+      if (event.history) {
+        const key = roomKey(event.room ?? LOBBY);
+        session.oldest.set(key, Math.min(session.oldest.get(key) ?? Infinity, event.id));
+      }
+      if (session.ignored.has(nameKey(event.from))) return false;
+      const rings = !event.history && event.from !== me && mentions(event.text, me);
+      return rings && session.bell ? "bell" : true;
+    }
     case "private":
-      if (frame.from === me) return true;
-      if (session.ignored.has(nameKey(frame.from))) return false;
-      session.lastPrivate = frame.from;
+      if (event.from === me) return true;
+      if (session.ignored.has(nameKey(event.from))) return false;
+      session.lastPrivate = event.from;
       return session.bell ? "bell" : true;
     case "error":
-      return !FATAL_ERROR_CODES.has(frame.code);
+      return !FATAL_ERROR_CODES.has(event.code);
     default:
       return true;
   }
 }
 
-/** Acts on one typed line: a message for the current room, or a command. */
+/** Acts on typed lines: one message or command, or a pasted block sent as one message. */
 function onInput(
   rl: readline.Interface,
   session: Session,
-  line: string,
+  lines: string[],
   quit: (message?: string) => void,
+  show: (lines: string[]) => void,
 ): void {
-  const reply = handleInput(session, line);
-  if (reply === "sent") {
-    eraseSubmitted(rl, line);
-  } else if (typeof reply === "object" && "quit" in reply) {
-    return quit(reply.quit);
-  } else if (typeof reply === "object" && "connect" in reply) {
-    switchServer(rl, session, reply.connect);
-  } else {
-    printAbove(rl, reply.map((l) => paint(l, 2, session.view.color)));
+  const pasted = lines.length > 1 && lines.every((line) => parseCommand(line) === undefined);
+  const inputs = pasted ? [lines.join("\n")] : lines;
+  let erased = false;
+  for (const input of inputs) {
+    const reply = handleInput(session, input);
+    if (reply === "sent") {
+      // The server's copy replaces what was typed.
+      if (!erased) eraseSubmitted(rl, lines);
+      erased = true;
+    } else if (typeof reply === "object" && "quit" in reply) {
+      return quit(reply.quit);
+    } else if (typeof reply === "object" && "connect" in reply) {
+      switchServer(rl, session, reply.connect, show);
+    } else {
+      show(reply.map((l) => paint(l, 2, session.view.color)));
+    }
   }
   rl.setPrompt(promptText(session));
   rl.prompt();
@@ -706,17 +1249,21 @@ export type InputResult =
   | { quit: string | undefined }
   | { connect: ServerAddress };
 
-/** Works out what a typed line means, doing what can be done at once. */
+/** Works out what a typed line (or pasted block) means, doing what can be done at once. */
 export function handleInput(session: Session, line: string): InputResult {
   if (line.trim() === "") return [];
   const { client } = session;
   const parsed = parseCommand(line);
   if (parsed === undefined) {
-    const checked = checkText(line.startsWith("//") ? line.slice(1) : line);
-    if (!checked.ok) return [checked.error];
-    // The server's copy of the message shows it; a refusal arrives as an error frame.
-    client.say(checked.text, { room: session.room }).catch(() => {});
-    return "sent";
+    const text = line.startsWith("//") ? line.slice(1) : line;
+    const messages = text.includes("\n") ? splitMessage(text) : [text];
+    for (const message of messages) {
+      const checked = checkText(message);
+      if (!checked.ok) return [checked.error];
+      // The server's copy of the message shows it; a refusal arrives as an error frame.
+      client.say(checked.text, { room: session.room }).catch(() => {});
+    }
+    return whenOffline(client, messages.length);
   }
   const command = findCommand(CHAT_COMMANDS, parsed.name);
   if (command === undefined) return [unknownCommand(parsed.name)];
@@ -747,15 +1294,29 @@ export function handleInput(session: Session, line: string): InputResult {
   const frame = command.frame?.(parsed.args, {
     room: session.room,
     lastPrivate: session.lastPrivate,
+    oldest: session.oldest.get(roomKey(session.room)),
   });
   if (frame === undefined) return [unknownCommand(parsed.name)];
   if (typeof frame === "string") return [frame];
   if (frame.type === "say") {
     client.say(frame.text, { room: session.room, action: frame.action ?? false }).catch(() => {});
-    return "sent";
+    return whenOffline(client, 1);
   }
-  client.send(frame);
-  return frame.type === "msg" ? "sent" : [];
+  if (frame.type === "msg") {
+    client.tell(frame.to, frame.text).catch(() => {});
+    return whenOffline(client, 1);
+  }
+  return client.send(frame) ? [] : ["Not connected: try again once reconnected"];
+}
+
+/** `sent` while connected; offline, a word that the message is kept for later. */
+function whenOffline(client: ChatClient, count: number): InputResult {
+  if (client.connected) return "sent";
+  return [
+    `Offline: ${
+      count === 1 ? "the message is" : `${count} messages are`
+    } kept and will be sent once reconnected`,
+  ];
 }
 
 function switchRoom(session: Session, room: string): string[] {
@@ -781,28 +1342,42 @@ function ignore(session: Session, on: boolean, name: string): string[] {
 }
 
 /** `/connect`: joins the other server under the same name, then leaves this one. */
-function switchServer(rl: readline.Interface, session: Session, address: ServerAddress): void {
+function switchServer(
+  rl: readline.Interface,
+  session: Session,
+  address: ServerAddress,
+  show: (lines: string[]) => void,
+): void {
   const where = `${address.hostname}:${address.port}`;
-  printAbove(rl, [paint(`* Connecting to ${where}...`, 2, session.view.color)]);
-  ChatClient.connect({ ...address, name: session.client.name, info: clientInfo() }).then(
+  show([paint(`* Connecting to ${where}...`, 2, session.view.color)]);
+  ChatClient.connect({
+    ...address,
+    name: session.client.name,
+    info: clientInfo(),
+    reconnect: true,
+  }).then(
     (next) => {
       session.next = next;
       session.client.close();
     },
     (error: ChatError) => {
-      printAbove(rl, [paint(`! ${sanitizeForTerminal(error.message)}`, 31, session.view.color)]);
+      show([paint(`! ${sanitizeForTerminal(error.message)}`, 31, session.view.color)]);
+      rl.prompt(true);
     },
   );
 }
 
 // ==== Scripting ====
 
+/** How many messages a script may have waiting for acknowledgement before reading more input. */
+const SCRIPT_WINDOW = 100;
+
 /**
  * Sends each line of standard input as a message and prints what others say as plain lines.
  * Resolves to the exit code once every message sent was acknowledged, or as soon as the
  * connection ends.
  */
-async function runScript(client: ChatClient): Promise<number> {
+async function runScript(client: ChatClient, transcript: Transcript | undefined): Promise<number> {
   const view: RenderOptions = {
     me: client.name,
     color: false,
@@ -811,11 +1386,12 @@ async function runScript(client: ChatClient): Promise<number> {
     room: client.welcome.room ?? LOBBY,
   };
   const printing = (async () => {
-    for await (const frame of client) {
+    for await (const event of client) {
       // A fatal error is told once, as the reason for the disconnection.
-      if (frame.type === "error" && FATAL_ERROR_CODES.has(frame.code)) continue;
-      const lines = renderFrame(frame, view);
-      if (frame.type === "error") console.error(lines.join("\n"));
+      if (event.type === "error" && FATAL_ERROR_CODES.has(event.code)) continue;
+      const lines = renderEvent(event, view);
+      transcript?.write(lines);
+      if (event.type === "error") console.error(lines.join("\n"));
       else if (lines.length > 0) console.log(lines.join("\n"));
     }
   })();
@@ -831,17 +1407,23 @@ async function runScript(client: ChatClient): Promise<number> {
 }
 
 /**
- * Sends every line of standard input, stopping early if the connection ends. Resolves to whether
- * every line was sent and accepted.
+ * Sends every line of standard input, stopping early if the connection ends. At most
+ * {@linkcode SCRIPT_WINDOW} messages wait for acknowledgement at a time, so a long input is read
+ * as fast as the server takes it. Resolves to whether every line was sent and accepted.
  */
 async function sendInput(client: ChatClient): Promise<boolean> {
   const lines = readLines(Deno.stdin);
   const disconnected = client.closed.then(() => "disconnected" as const);
   // Each outcome is settled as it happens, so no refusal is ever an unhandled rejection.
   const outcomes: Promise<boolean>[] = [];
+  let settled = 0;
   let ok = true;
   try {
     while (true) {
+      if (outcomes.length - settled >= SCRIPT_WINDOW) {
+        await Promise.race([outcomes[settled], disconnected]);
+        settled++;
+      }
       const next = await Promise.race([lines.next(), disconnected]);
       if (next === "disconnected" || next.done) break;
       const checked = checkText(next.value);
@@ -878,16 +1460,19 @@ ARGUMENTS:
 OPTIONS:
   -n, --name NAME    Your name: 1-${MAX_NAME_LENGTH} letters, digits, _ or -
                                               (default: your user name)
+      --log FILE     Append every line shown to FILE, as plain text
   -h, --help         Show this help and exit
   -V, --version      Show the version and exit
 
-In the chat, type /help for commands.`;
+On a terminal, a lost connection is re-established on its own and the session
+resumed, with what you missed. In the chat, type /help for commands.`;
 
 interface CliOptions {
   help: boolean;
   version: boolean;
   address: ServerAddress | undefined;
   name: string | undefined;
+  log: string | undefined;
 }
 
 function parseCli(args: string[]): CliOptions {
@@ -897,6 +1482,7 @@ function parseCli(args: string[]): CliOptions {
       args,
       options: {
         name: { type: "string", short: "n" },
+        log: { type: "string" },
         help: { type: "boolean", short: "h", default: false },
         version: { type: "boolean", short: "V", default: false },
       },
@@ -922,7 +1508,10 @@ function parseCli(args: string[]): CliOptions {
     if (!checked.ok) throw new UsageError(checked.error);
     name = checked.name;
   }
-  return { help: values.help, version: values.version, address, name };
+  if (values.log !== undefined && values.log.trim() === "") {
+    throw new UsageError("--log needs a file name");
+  }
+  return { help: values.help, version: values.version, address, name, log: values.log };
 }
 
 function useColor(): boolean {
@@ -959,18 +1548,26 @@ function clientInfo(): ClientInfo {
 export async function main(args: string[]): Promise<number> {
   const options = readCommandLine("client", args, parseCli, USAGE);
   if (typeof options === "number") return options;
+  let transcript: Transcript | undefined;
   try {
-    if (Deno.stdin.isTerminal()) return await runInteractive(options.address, options.name);
+    if (options.log !== undefined) transcript = Transcript.open(options.log);
+    if (Deno.stdin.isTerminal()) {
+      return await runInteractive(options.address, options.name, transcript);
+    }
+    const address = options.address ?? { hostname: "localhost", port: DEFAULT_PORT };
     const client = await ChatClient.connect({
-      ...(options.address ?? { hostname: "localhost", port: DEFAULT_PORT }),
+      ...address,
       name: options.name ?? suggestName(osUserName() ?? "guest"),
       info: clientInfo(),
     });
-    return await runScript(client);
+    transcript?.write([transcriptHeader(address)]);
+    return await runScript(client, transcript);
   } catch (error) {
-    if (!(error instanceof ChatError)) throw error;
+    if (!(error instanceof ChatError || error instanceof TranscriptError)) throw error;
     console.error(`client: ${sanitizeForTerminal(error.message)}`);
     return 1;
+  } finally {
+    transcript?.close();
   }
 }
 

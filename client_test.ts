@@ -10,7 +10,14 @@
  */
 
 import assert from "node:assert/strict";
-import { ChatClient, ChatError, type ChatErrorCode, parseAddress, suggestName } from "./client.ts";
+import {
+  ChatClient,
+  ChatError,
+  type ChatErrorCode,
+  type ChatEvent,
+  parseAddress,
+  suggestName,
+} from "./client.ts";
 import {
   DEFAULT_PORT,
   displayWidth,
@@ -45,10 +52,10 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /** Reads frames, skipping others, until one matches; fails if the connection ends first. */
-function waitForFrame<F extends ServerFrame>(
+function waitForFrame<F extends ChatEvent>(
   client: ChatClient,
   what: string,
-  match: (frame: ServerFrame) => frame is F,
+  match: (frame: ChatEvent) => frame is F,
 ): Promise<F> {
   return within(
     (async () => {
@@ -62,7 +69,7 @@ function waitForFrame<F extends ServerFrame>(
   );
 }
 
-function isMessageFrom(from: string): (frame: ServerFrame) => frame is MessageFrame {
+function isMessageFrom(from: string): (frame: ChatEvent) => frame is MessageFrame {
   return (frame): frame is MessageFrame => frame.type === "message" && frame.from === from;
 }
 
@@ -530,7 +537,7 @@ Deno.test("ChatClient.close() makes the others see a left frame with reason quit
       const left = await waitForFrame(
         ann,
         "bob's left frame",
-        (frame): frame is Extract<ServerFrame, { type: "left" }> => frame.type === "left",
+        (frame): frame is Extract<ChatEvent, { type: "left" }> => frame.type === "left",
       );
       assert.equal(left.name, "bob");
       assert.equal(left.reason, "quit");

@@ -38,6 +38,12 @@ export const LOBBY = "#lobby";
 export const MAX_LISTED_USERS = 500;
 /** How long a new connection has to send its hello, in milliseconds. */
 export const HELLO_TIMEOUT_MS = 10_000;
+/** How long either side waits in silence before it pings, and then for an answer, in milliseconds. */
+export const HEARTBEAT_MS = 30_000;
+/** The most messages one `history` request returns. */
+export const MAX_HISTORY_PAGE = 200;
+/** How many messages `/history` asks for when not told. */
+export const HISTORY_PAGE = 50;
 /** Names nobody may take, compared case-insensitively. */
 export const RESERVED_NAMES: ReadonlySet<string> = new Set([
   "server",
@@ -78,12 +84,18 @@ export const ERROR_CODES = {
   not_in_room: "The command needs a room you are in",
   no_such_user: "Nobody by that name is here",
   not_allowed: "The server does not allow that",
-  timeout: "No hello arrived in time (fatal)",
+  timeout: "No hello, or no answer to a ping, arrived in time (fatal)",
   too_many_errors: "Too many bad frames in a row (fatal)",
   too_slow: "The client stopped reading and its outgoing queue filled up (fatal)",
   shutting_down: "The server is shutting down (fatal)",
   kicked: "The server's operator removed you (fatal)",
   banned: "The server's operator has banned you or your address (fatal)",
+  rate_limited: "Too many frames too fast: the frame was dropped; slow down",
+  flooding: "Kept sending too fast after being told to slow down (fatal)",
+  server_full:
+    "The server, or its limit for your address, has no room for another connection (fatal)",
+  replaced: "The same session connected again from elsewhere (fatal)",
+  storage_failed: "The server could not store the message: it was not sent; try again",
 } as const;
 
 /** A stable error code, as sent in an `error` frame. */
@@ -98,6 +110,20 @@ export const FATAL_ERROR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   "shutting_down",
   "kicked",
   "banned",
+  "flooding",
+  "server_full",
+  "replaced",
+]);
+
+/**
+ * The fatal codes that say nothing against trying again: a client that was cut off for one of
+ * these reconnects (and resumes) on its own.
+ */
+export const RECONNECT_ERROR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  "timeout",
+  "too_slow",
+  "shutting_down",
+  "server_full",
 ]);
 
 // ==== Frames ====
@@ -112,29 +138,40 @@ export interface ClientInfo {
   host?: string;
 }
 
-/** Client → server: the first frame, claiming a name. */
+/**
+ * Client → server: the first frame, claiming a name. After a disconnection a client sends the
+ * `resume` token from its welcome and the id of the `last` message it saw: the server gives it its
+ * name and rooms back and sends exactly the messages it missed.
+ */
 export interface HelloFrame {
   type: "hello";
   name: string;
   client?: ClientInfo;
+  resume?: string;
+  last?: number;
 }
 /**
  * Client → server: a message for a room (by default the room the sender last joined or
  * switched to); `ref` comes back in the message as an acknowledgement, `action` makes it an emote.
+ * `cid` is an id the client chose for this message: the server stores a message with a given
+ * `cid` once per sender, so sending it again after an unclear failure only repeats the
+ * acknowledgement.
  */
 export interface SayFrame {
   type: "say";
   text: string;
   room?: string;
   ref?: string;
+  cid?: string;
   action?: boolean;
 }
-/** Client → server: a private message to one person. */
+/** Client → server: a private message to one person; `ref` and `cid` as in {@linkcode SayFrame}. */
 export interface MsgFrame {
   type: "msg";
   to: string;
   text: string;
   ref?: string;
+  cid?: string;
   action?: boolean;
 }
 /** Client → server: asks for the people in a room, or everyone present when `room` is absent. */
@@ -194,6 +231,16 @@ export interface ByeFrame {
   type: "bye";
   message?: string;
 }
+/**
+ * Client → server: asks for a room's earlier messages (by default the current room's): at most
+ * `limit` of them, all older than message id `before` (by default the newest).
+ */
+export interface HistoryFrame {
+  type: "history";
+  room?: string;
+  before?: number;
+  limit?: number;
+}
 
 /** Every frame a client may send. */
 export type ClientFrame =
@@ -211,7 +258,8 @@ export type ClientFrame =
   | BackFrame
   | PingFrame
   | PongFrame
-  | ByeFrame;
+  | ByeFrame
+  | HistoryFrame;
 
 /** Server → client: the hello was accepted; the member is in {@linkcode LOBBY}. */
 export interface WelcomeFrame {
@@ -226,8 +274,18 @@ export interface WelcomeFrame {
   room?: string;
   /** The message of the day. */
   motd?: string;
+  /** The token that lets this session resume after a disconnection; keep it secret. */
+  resume?: string;
+  /** Present and true when a `resume` in the hello gave back an earlier session. */
+  resumed?: boolean;
+  /** How fast the client may send: `rate` frames a second after a `burst`; 0 means no limit. */
+  limits?: { rate: number; burst: number };
 }
-/** Server → client: a message in a room, sent to the room's members, its sender included. */
+/**
+ * Server → client: a message in a room, sent to the room's members, its sender included. Ids grow
+ * with time across rooms and restarts. `history` marks an earlier message sent after a `history`
+ * frame rather than live.
+ */
 export interface MessageFrame {
   type: "message";
   id: number;
@@ -237,6 +295,7 @@ export interface MessageFrame {
   room?: string;
   ref?: string;
   action?: boolean;
+  history?: boolean;
 }
 /** Server → client: a private message, sent to its recipient and (as acknowledgement) its sender. */
 export interface PrivateFrame {
@@ -328,6 +387,26 @@ export interface AnnounceFrame {
   text: string;
   ts: number;
 }
+/**
+ * Server → client: a page of a room's history follows: `count` messages marked `history`, oldest
+ * first. `more` says whether earlier ones exist.
+ */
+export interface HistoryInfoFrame {
+  type: "history";
+  room: string;
+  count: number;
+  more: boolean;
+}
+/**
+ * Server → client: somebody who shares a room with you lost their connection and is `away` for
+ * now (their name is held for them), or (no `away`) is back.
+ */
+export interface PresenceFrame {
+  type: "presence";
+  name: string;
+  ts: number;
+  away?: string;
+}
 /** Server → client: something the client did was refused, or the connection is about to close. */
 export interface ErrorFrame {
   type: "error";
@@ -351,6 +430,8 @@ export type ServerFrame =
   | WhoisInfoFrame
   | NoticeFrame
   | AnnounceFrame
+  | HistoryInfoFrame
+  | PresenceFrame
   | PingFrame
   | PongFrame
   | ErrorFrame;
@@ -440,6 +521,20 @@ function readBoolean(o: JsonObject, key: string): boolean {
   return value;
 }
 
+function readLimits(o: JsonObject, key: string): { rate: number; burst: number } {
+  const limits = o[key];
+  if (!isObject(limits)) throw badField(key, "an object");
+  return { rate: readNumber(limits, "rate"), burst: readNumber(limits, "burst") };
+}
+
+function readNumber(o: JsonObject, key: string): number {
+  const value = o[key];
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
+    throw badField(key, "a number of at least 0");
+  }
+  return value;
+}
+
 function readServerInfo(o: JsonObject, key: string): WelcomeFrame["server"] {
   const info = o[key];
   if (!isObject(info)) throw badField(key, "an object");
@@ -470,12 +565,15 @@ const CLIENT_FRAME_READERS: { [K in ClientFrame["type"]]: FrameReader<ClientFram
     type: "hello",
     name: readString(o, "name"),
     ...optional(o, "client", readClientInfo),
+    ...optional(o, "resume", readString),
+    ...optional(o, "last", readInteger),
   }),
   say: (o) => ({
     type: "say",
     text: readString(o, "text"),
     ...optional(o, "room", readString),
     ...optional(o, "ref", readString),
+    ...optional(o, "cid", readString),
     ...optional(o, "action", readBoolean),
   }),
   msg: (o) => ({
@@ -483,6 +581,7 @@ const CLIENT_FRAME_READERS: { [K in ClientFrame["type"]]: FrameReader<ClientFram
     to: readString(o, "to"),
     text: readString(o, "text"),
     ...optional(o, "ref", readString),
+    ...optional(o, "cid", readString),
     ...optional(o, "action", readBoolean),
   }),
   who: (o) => ({ type: "who", ...optional(o, "room", readString) }),
@@ -501,6 +600,12 @@ const CLIENT_FRAME_READERS: { [K in ClientFrame["type"]]: FrameReader<ClientFram
   ping: () => ({ type: "ping" }),
   pong: () => ({ type: "pong" }),
   bye: (o) => ({ type: "bye", ...optional(o, "message", readString) }),
+  history: (o) => ({
+    type: "history",
+    ...optional(o, "room", readString),
+    ...optional(o, "before", readInteger),
+    ...optional(o, "limit", readInteger),
+  }),
 };
 
 const SERVER_FRAME_READERS: { [K in ServerFrame["type"]]: FrameReader<ServerFrame> } = {
@@ -512,6 +617,9 @@ const SERVER_FRAME_READERS: { [K in ServerFrame["type"]]: FrameReader<ServerFram
     server: readServerInfo(o, "server"),
     ...optional(o, "room", readString),
     ...optional(o, "motd", readString),
+    ...optional(o, "resume", readString),
+    ...optional(o, "resumed", readBoolean),
+    ...optional(o, "limits", readLimits),
   }),
   message: (o) => ({
     type: "message",
@@ -522,6 +630,7 @@ const SERVER_FRAME_READERS: { [K in ServerFrame["type"]]: FrameReader<ServerFram
     ...optional(o, "room", readString),
     ...optional(o, "ref", readString),
     ...optional(o, "action", readBoolean),
+    ...optional(o, "history", readBoolean),
   }),
   private: (o) => ({
     type: "private",
@@ -584,6 +693,18 @@ const SERVER_FRAME_READERS: { [K in ServerFrame["type"]]: FrameReader<ServerFram
   }),
   notice: (o) => ({ type: "notice", text: readString(o, "text") }),
   announce: (o) => ({ type: "announce", text: readString(o, "text"), ts: readInteger(o, "ts") }),
+  history: (o) => ({
+    type: "history",
+    room: readString(o, "room"),
+    count: readInteger(o, "count"),
+    more: readBoolean(o, "more"),
+  }),
+  presence: (o) => ({
+    type: "presence",
+    name: readString(o, "name"),
+    ts: readInteger(o, "ts"),
+    ...optional(o, "away", readString),
+  }),
   ping: () => ({ type: "ping" }),
   pong: () => ({ type: "pong" }),
   error: (o) => ({
@@ -816,6 +937,11 @@ const WIDE_REGEXP =
 const ZERO_WIDTH_REGEXP = /^[\p{Mn}\p{Me}\p{Cf}]+$/u;
 const graphemes = new Intl.Segmenter();
 
+/** Removes the colour codes {@linkcode paint} adds, for a plain-text copy of what was shown. */
+export function stripAnsi(text: string): string {
+  return text.replace(ANSI_REGEXP, "");
+}
+
 /** Wraps text in an ANSI style (`1` bold, `2` dim, `31` red...) when colour is on. */
 export function paint(text: string, style: number | string, color: boolean): string {
   return color ? `\x1b[${style}m${text}\x1b[0m` : text;
@@ -862,6 +988,14 @@ function clock(ts: number): string {
   return `[${pad(date.getHours())}:${pad(date.getMinutes())}]`;
 }
 
+/** `[14:02]` for today, `[Nov 20 14:02]` for an earlier day: history can be days old. */
+function dayClock(ts: number): string {
+  const date = new Date(ts);
+  if (date.toDateString() === new Date().toDateString()) return clock(ts);
+  const day = date.toLocaleString("en", { month: "short", day: "numeric" });
+  return `[${day} ${clock(ts).slice(1)}`;
+}
+
 function stamp(ts: number | undefined, options: RenderOptions): string {
   return options.time && ts !== undefined ? `${paint(clock(ts), 2, options.color)} ` : "";
 }
@@ -901,10 +1035,16 @@ function renderMessage(frame: MessageFrame, options: RenderOptions): string[] {
     : "";
   const highlight = !mine && options.color && mentions(frame.text, options.me) ? "1;33" : undefined;
   const who = speaker(frame.from, options);
-  const prefix = frame.action
-    ? `${stamp(frame.ts, options)}${room}* ${who} `
-    : `${stamp(frame.ts, options)}${room}${who}: `;
-  return speech(prefix, frame.text, highlight);
+  const time = frame.history && options.time
+    ? `${paint(dayClock(frame.ts), 2, options.color)} `
+    : stamp(frame.ts, options);
+  const prefix = frame.action ? `${time}${room}* ${who} ` : `${time}${room}${who}: `;
+  // Earlier messages read dimmer than live ones.
+  return speech(
+    prefix,
+    frame.text,
+    highlight ?? (frame.history && options.color ? "2" : undefined),
+  );
 }
 
 function renderPrivate(frame: PrivateFrame, options: RenderOptions): string[] {
@@ -992,6 +1132,23 @@ export function renderFrame(frame: ServerFrame, options: RenderOptions): string[
       return notice(renderWhois(frame), undefined, options);
     case "notice":
       return notice(frame.text, undefined, options);
+    case "history":
+      return notice(
+        frame.count === 0
+          ? `No earlier messages in ${frame.room}`
+          : `${frame.count} earlier ${
+            frame.count === 1 ? "message" : "messages"
+          } in ${frame.room}` +
+            (frame.more ? " (/history for more):" : ":"),
+        undefined,
+        options,
+      );
+    case "presence":
+      return notice(
+        frame.away === undefined ? `${frame.name} is back` : `${frame.name} is away: ${frame.away}`,
+        frame.ts,
+        options,
+      );
     case "announce":
       return speech(
         `${stamp(frame.ts, options)}${paint("** server:", "1;35", options.color)} `,
@@ -1056,12 +1213,17 @@ export function clearInputLine(rl: readline.Interface): void {
 }
 
 /**
- * Removes a line the person just sent from the screen: the server's copy of the message, shown
- * when it arrives, takes its place.
+ * Removes the lines the person just sent (one typed line, or several pasted at once, the first
+ * after the prompt) from the screen: the server's copy of the message, shown when it arrives,
+ * takes their place.
  */
-export function eraseSubmitted(rl: readline.Interface, line: string): void {
+export function eraseSubmitted(rl: readline.Interface, lines: readonly string[]): void {
   const columns = process.stdout.columns || 80;
-  const rows = Math.floor((displayWidth(rl.getPrompt()) + displayWidth(line)) / columns) + 1;
+  let rows = 0;
+  lines.forEach((line, i) => {
+    const width = (i === 0 ? displayWidth(rl.getPrompt()) : 0) + displayWidth(line);
+    rows += Math.floor(width / columns) + 1;
+  });
   readline.moveCursor(process.stdout, 0, -rows);
   readline.clearScreenDown(process.stdout);
 }
@@ -1074,6 +1236,8 @@ export interface CommandContext {
   room: string;
   /** Who last wrote privately, for `/reply`. */
   lastPrivate?: string | undefined;
+  /** The oldest message id seen in the room, for `/history` to page back from. */
+  oldest?: number | undefined;
 }
 
 /** A command as people type it: `/name arguments`. */
@@ -1157,6 +1321,20 @@ function awayCommand(args: string): ClientFrame {
   return { type: "away", message: args.trim() || "away" };
 }
 
+function historyCommand(args: string, context: CommandContext): ClientFrame | string {
+  const text = args.trim();
+  const limit = text === "" ? HISTORY_PAGE : Number(text);
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_HISTORY_PAGE) {
+    return usage(`/history [count]: count is 1-${MAX_HISTORY_PAGE}`);
+  }
+  return {
+    type: "history",
+    room: context.room,
+    limit,
+    ...(context.oldest === undefined ? {} : { before: context.oldest }),
+  };
+}
+
 function quitCommand(args: string): ClientFrame {
   const message = args.trim();
   return message ? { type: "bye", message } : { type: "bye" };
@@ -1195,6 +1373,13 @@ export const CHAT_COMMANDS: readonly CommandSpec[] = [
     args: "[text]",
     help: "Show or set the current room's topic",
     frame: topicCommand,
+  },
+  {
+    name: "history",
+    aliases: ["h"],
+    args: "[count]",
+    help: "Show earlier messages of the current room, further back each time",
+    frame: historyCommand,
   },
   {
     name: "who",
@@ -1509,6 +1694,64 @@ export function isDisconnectError(error: unknown): boolean {
     error instanceof Deno.errors.Interrupted ||
     error instanceof Deno.errors.BadResource ||
     error instanceof Deno.errors.NotConnected;
+}
+
+// ==== Rate limiting ====
+
+/** Options for {@linkcode TokenBucket}. */
+export interface TokenBucketOptions {
+  /** Tokens added per second; 0 means no limit at all. */
+  rate: number;
+  /** The most tokens held, which is the largest burst allowed after a quiet spell. */
+  burst: number;
+  /**
+   * The clock, in milliseconds.
+   * @default {performance.now}
+   */
+  now?: () => number;
+}
+
+/**
+ * A token bucket: each action takes a token, tokens come back at `rate` a second, and at most
+ * `burst` are saved up. The server uses one per connection to refuse floods; the client uses one
+ * to pace what it sends so that the server never has to.
+ */
+export class TokenBucket {
+  #rate: number;
+  #burst: number;
+  #now: () => number;
+  #tokens: number;
+  #at: number;
+
+  constructor(options: TokenBucketOptions) {
+    this.#rate = options.rate;
+    this.#burst = Math.max(1, options.burst);
+    this.#now = options.now ?? (() => performance.now());
+    this.#tokens = this.#burst;
+    this.#at = this.#now();
+  }
+
+  /** Takes a token if one is there; returns whether it did. */
+  take(): boolean {
+    if (this.#rate === 0) return true;
+    this.#refill();
+    if (this.#tokens < 1) return false;
+    this.#tokens -= 1;
+    return true;
+  }
+
+  /** How long until a token is there, in milliseconds (0 when one is there now). */
+  wait(): number {
+    if (this.#rate === 0) return 0;
+    this.#refill();
+    return this.#tokens >= 1 ? 0 : Math.ceil((1 - this.#tokens) * 1000 / this.#rate);
+  }
+
+  #refill(): void {
+    const now = this.#now();
+    this.#tokens = Math.min(this.#burst, this.#tokens + (now - this.#at) * this.#rate / 1000);
+    this.#at = now;
+  }
 }
 
 // ==== Outgoing queue ====

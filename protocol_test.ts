@@ -293,7 +293,7 @@ const VALID_SERVER_CASES: ValidCase<ServerFrame>[] = [
     line: JSON.stringify({ type: "error", code, message: ERROR_CODES[code] }),
     frame: { type: "error", code, message: ERROR_CODES[code] },
   })),
-  ...["rate_limited", "BAD_NAME", "", "toString", "__proto__"].map((code) => ({
+  ...["slow_down", "BAD_NAME", "", "toString", "__proto__"].map((code) => ({
     what: `an error with code ${JSON.stringify(code)}, unknown to this version, as bad_frame`,
     line: JSON.stringify({ type: "error", code, message: "Something new" }),
     frame: { type: "error", code: "bad_frame", message: "Something new" } as ServerFrame,

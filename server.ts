@@ -16,6 +16,7 @@
 
 import process from "node:process";
 import * as readline from "node:readline";
+import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
 import { parseArgs } from "node:util";
 import {
   CHAT_COMMANDS,
@@ -39,13 +40,17 @@ import {
   firstSentence,
   firstWord,
   FrameTooLargeError,
+  HEARTBEAT_MS,
   HELLO_TIMEOUT_MS,
   type HelloFrame,
+  HISTORY_PAGE,
+  type HistoryFrame,
   isDisconnectError,
   isValidRef,
   LineSplitter,
   LOBBY,
   MAX_FRAME_BYTES,
+  MAX_HISTORY_PAGE,
   MAX_LISTED_USERS,
   type MessageFrame,
   type MsgFrame,
@@ -55,6 +60,7 @@ import {
   parseCommand,
   parsePort,
   printAbove,
+  type PrivateFrame,
   READ_BUFFER_BYTES,
   readCommandLine,
   renderFrame,
@@ -64,9 +70,11 @@ import {
   sanitizeForTerminal,
   type SayFrame,
   type ServerFrame,
+  TokenBucket,
   unknownCommand,
   UsageError,
   VERSION,
+  type WelcomeFrame,
 } from "./protocol.ts";
 
 // ==== Constants ====
@@ -75,6 +83,8 @@ import {
 export const DEFAULT_HOST = "0.0.0.0";
 /** How many bytes may wait for one slow client before it is disconnected. */
 export const DEFAULT_MAX_QUEUE_BYTES = 1024 * 1024;
+/** The database file the command line uses unless told otherwise. */
+export const DEFAULT_DB = "chat.db";
 /** Bad frames in a row that make the server give up on a connection. */
 export const MAX_ERRORS_IN_A_ROW = 5;
 /** How long a closing connection gets to receive its last frames, in milliseconds. */
@@ -146,8 +156,10 @@ export interface Member {
   readonly info: ClientInfo;
   /** When the member joined, in milliseconds since the epoch. */
   readonly since: number;
-  /** Where frames for this member go. */
-  readonly peer: Peer;
+  /** Where frames for this member go; while the connection is lost, nowhere. */
+  peer: Peer;
+  /** The secret that lets this member's client resume the session after losing the connection. */
+  readonly token: string;
   /** The rooms the member is in, in the order joined. */
   readonly rooms: Set<Room>;
   /** Where plain input goes: the room joined or switched to last. */
@@ -158,6 +170,12 @@ export interface Member {
   away: string | undefined;
   /** Who last wrote to this member privately, for `/reply`. */
   lastPrivateFrom: string | undefined;
+  /** While the connection is lost: the timer that lets the member go at the end of the grace. */
+  grace: ReturnType<typeof setTimeout> | undefined;
+  /** The away message from before the connection was lost, given back on resuming. */
+  awayBeforeLoss: string | undefined;
+  /** Per room, the oldest message id sent as history, for paging further back. */
+  readonly historyFrom: Map<Room, number>;
 }
 
 /** Options for {@linkcode ChatCore}. */
@@ -187,6 +205,40 @@ export interface ChatCoreOptions {
    * @default {no name is kept out}
    */
   isNameBanned?: (name: string) => boolean;
+  /**
+   * Where messages and sessions are kept. Without one there is no history and nothing survives
+   * a restart, and messages are delivered without waiting for a disk.
+   * @default {none}
+   */
+  store?: ChatStore;
+  /**
+   * How many earlier messages joining a room shows; 0 for none.
+   * @default {50}
+   */
+  historyLimit?: number;
+  /**
+   * How long a member whose connection was lost keeps its name and rooms (shown as away), in
+   * milliseconds; 0 lets it go at once.
+   * @default {60000}
+   */
+  graceMs?: number;
+  /**
+   * How long after being let go a session can still be resumed (with the messages missed), in
+   * milliseconds.
+   * @default {86400000}
+   */
+  resumeWindowMs?: number;
+  /**
+   * The most bytes of missed messages or history sent in one go, so that they fit in a client's
+   * queue; what does not fit is left for `history` requests.
+   * @default {262144}
+   */
+  replayBytes?: number;
+  /**
+   * The sending limits announced in the welcome (the network layer enforces them).
+   * @default {none announced}
+   */
+  limits?: { rate: number; burst: number };
 }
 
 /** The outcome of a hello: the new member, or an error frame for the peer alone. */
@@ -194,22 +246,45 @@ export type JoinResult = { ok: true; member: Member } | { ok: false; error: Erro
 
 /** The name the server speaks under; it is reserved, so nobody can pose as it. */
 export const SERVER_SPEAKER = "server";
+/** How many earlier messages joining a room shows, unless told otherwise. */
+export const HISTORY_LIMIT = 50;
+/** How long a member whose connection was lost is waited for, in milliseconds. */
+export const GRACE_MS = 60_000;
+/** How long after being let go a session can still be resumed, in milliseconds. */
+export const RESUME_WINDOW_MS = 24 * 60 * 60 * 1000;
+/** The most missed messages looked up on resuming; the byte budget usually binds first. */
+const MAX_REPLAY = 5000;
+/** The away message of somebody whose connection was lost. */
+const CONNECTION_LOST = "connection lost";
+
+/** A peer for a member whose connection is lost: frames go nowhere (they are in the store). */
+function lostPeer(address: string): Peer {
+  return { address, send: () => {}, end: () => {} };
+}
 
 /**
- * The chat itself: members and their unique names, rooms, messages, private messages and notices.
- * It turns frames from members into frames for members and knows nothing about the network.
+ * The chat itself: members and their unique names, rooms, messages, private messages, notices,
+ * history and sessions. It turns frames from members into frames for members and knows nothing
+ * about the network.
  */
 export class ChatCore {
   /** The message of the day, shown on joining; empty for none. */
   motd: string;
   #members = new Map<string, Member>();
+  #sessions = new Map<string, Member>();
   #rooms = new Map<string, Room>();
   #lobby: Room;
   #serverName: string;
   #log: (line: string) => void;
   #now: () => number;
   #isNameBanned: (name: string) => boolean;
-  #nextMessageId = 1;
+  #store: ChatStore | undefined;
+  #historyLimit: number;
+  #graceMs: number;
+  #resumeWindowMs: number;
+  #replayBytes: number;
+  #limits: { rate: number; burst: number } | undefined;
+  #nextMessageId: number;
   #quiet = false;
 
   constructor(options: ChatCoreOptions = {}) {
@@ -218,10 +293,18 @@ export class ChatCore {
     this.#log = options.log ?? (() => {});
     this.#now = options.now ?? Date.now;
     this.#isNameBanned = options.isNameBanned ?? (() => false);
+    this.#store = options.store;
+    this.#historyLimit = options.historyLimit ?? HISTORY_LIMIT;
+    this.#graceMs = options.graceMs ?? GRACE_MS;
+    this.#resumeWindowMs = options.resumeWindowMs ?? RESUME_WINDOW_MS;
+    this.#replayBytes = options.replayBytes ?? 256 * 1024;
+    this.#limits = options.limits;
     this.#lobby = this.#room(LOBBY);
+    this.#nextMessageId = (this.#store?.lastId() ?? 0) + 1;
+    this.#restoreSessions();
   }
 
-  /** Everyone present, in the order they joined. */
+  /** Everyone present (or briefly away after losing the connection), in the order they joined. */
   get members(): Iterable<Member> {
     return this.#members.values();
   }
@@ -243,39 +326,32 @@ export class ChatCore {
   }
 
   /**
-   * Handles a hello: on success the peer becomes a member of the lobby, gets a welcome, and the
-   * lobby a `joined` notice. On failure nothing changes and the error is for the peer alone.
+   * Handles a hello. A `resume` token of a session still held gives that session back to this
+   * peer (closing its old connection, if it still looks alive), with the messages missed since
+   * `last`. Otherwise the peer becomes a new member of the lobby, gets a welcome and its
+   * history, and the lobby a `joined` notice. On failure nothing changes and the error is for
+   * the peer alone.
    */
   join(peer: Peer, hello: HelloFrame): JoinResult {
+    this.#store?.commit();
+    if (hello.resume !== undefined) {
+      const held = this.#sessions.get(hello.resume);
+      if (held) return { ok: true, member: this.#resume(held, peer, hello.last) };
+      const stored = this.#store?.session(hello.resume);
+      if (stored && (stored.leftAt ?? Infinity) >= this.#now() - this.#resumeWindowMs) {
+        return this.#comeBack(stored, peer, hello);
+      }
+    }
     const checked = checkName(hello.name);
     if (!checked.ok) return { ok: false, error: errorFrame("bad_name", checked.error) };
     if (this.#members.has(nameKey(checked.name))) {
       return { ok: false, error: nameTaken(checked.name) };
     }
-    const now = this.#now();
-    const member: Member = {
-      name: checked.name,
-      info: cleanClientInfo(hello.client),
-      since: now,
-      peer,
-      rooms: new Set(),
-      current: this.#lobby,
-      lastActive: now,
-      away: undefined,
-      lastPrivateFrom: undefined,
-    };
-    this.#members.set(nameKey(member.name), member);
-    this.#lobby.members.add(member);
-    member.rooms.add(this.#lobby);
-    this.#sendTo(member, {
-      type: "welcome",
-      name: member.name,
-      ...userList(this.#lobby.members),
-      server: { name: this.#serverName, version: VERSION },
-      room: LOBBY,
-      ...(this.motd ? { motd: this.motd } : {}),
-    });
-    this.#toRoom(this.#lobby, { type: "joined", name: member.name, ts: now, room: LOBBY }, member);
+    const member = this.#add(checked.name, peer, cleanClientInfo(hello.client), newToken());
+    this.#enterRoom(member, this.#lobby, member.since);
+    this.#saveSession(member);
+    this.#sendTo(member, this.#welcome(member, false));
+    this.#sendHistory(member, this.#lobby, Number.MAX_SAFE_INTEGER, this.#historyLimit, false);
     this.#log(`${peer.address} + ${member.name} joined${describeClient(member.info)}`);
     return { ok: true, member };
   }
@@ -285,6 +361,8 @@ export class ChatCore {
    * refused; `bye` is the network layer's to act on and is ignored here.
    */
   receive(member: Member, frame: ClientFrame): ErrorFrame | undefined {
+    // Messages wait for their commit; anything else first lets earlier messages go out.
+    if (frame.type !== "say" && frame.type !== "msg") this.#store?.commit();
     switch (frame.type) {
       case "say":
         return this.#say(member, frame);
@@ -305,6 +383,8 @@ export class ChatCore {
         return this.#whois(member, frame.name);
       case "nick":
         return this.#rename(member, frame.name);
+      case "history":
+        return this.#history(member, frame);
       case "away":
         member.away = cleanLine(frame.message) || "away";
         this.#sendTo(member, { type: "notice", text: `You are away: ${member.away}` });
@@ -342,24 +422,49 @@ export class ChatCore {
     return undefined;
   }
 
+  /**
+   * The member's connection (`peer`) ended without a goodbye. With `hold`, the member stays for
+   * the grace period, shown as away, so that its client can resume; otherwise it leaves. A peer
+   * that is no longer the member's (the session resumed elsewhere) changes nothing.
+   */
+  disconnect(member: Member, peer: Peer, reason: string, options: { hold: boolean }): void {
+    if (member.peer !== peer || this.#members.get(nameKey(member.name)) !== member) return;
+    if (this.#quiet) {
+      // Shutting down: the session stays stored, to be held again when the server restarts.
+      this.#log(`${peer.address} - ${member.name} (${reason})`);
+      return;
+    }
+    if (!options.hold || this.#graceMs <= 0) return this.remove(member, reason);
+    this.#store?.commit();
+    member.peer = lostPeer(peer.address);
+    member.awayBeforeLoss = member.away;
+    member.away = CONNECTION_LOST;
+    member.grace = setTimeout(() => this.#letGo(member), this.#graceMs);
+    this.#toRoomsOf(member, {
+      type: "presence",
+      name: member.name,
+      ts: this.#now(),
+      away: CONNECTION_LOST,
+    });
+    this.#log(`${peer.address} ~ ${member.name} lost the connection (${reason}); holding the name`);
+  }
+
   /** Removes a member from the chat and tells each of its rooms why. Removing twice is harmless. */
   remove(member: Member, reason: string): void {
-    const key = nameKey(member.name);
-    if (this.#members.get(key) !== member) return;
-    this.#members.delete(key);
-    const ts = this.#now();
-    for (const room of member.rooms) {
-      this.#exitRoom(member, room);
-      if (!this.#quiet) {
-        this.#toRoom(room, { type: "left", name: member.name, ts, reason, room: room.name });
-      }
-    }
-    this.#log(`${member.peer.address} - ${member.name} left (${reason})`);
+    this.#store?.commit();
+    if (!this.#forget(member, reason)) return;
+    this.#store?.dropSession(member.token);
   }
 
   /** Stops announcing leaves: the server is going down and everyone is leaving at once. */
   quiet(): void {
     this.#quiet = true;
+  }
+
+  /** Commits what is pending and stops every timer; the store stays open for its owner. */
+  close(): void {
+    this.#store?.commit();
+    for (const member of this.#members.values()) clearTimeout(member.grace);
   }
 
   /** The operator speaks to everyone. */
@@ -380,13 +485,175 @@ export class ChatCore {
       text,
       room: room.name,
     };
-    this.#toRoom(room, message);
+    this.#commitThen(message, { sender: SERVER_SPEAKER }, () => this.#toRoom(room, message));
     this.#log(`${SERVER_SPEAKER} ${room.name}: ${text}`);
     return undefined;
   }
 
+  #add(name: string, peer: Peer, info: ClientInfo, token: string): Member {
+    const now = this.#now();
+    const member: Member = {
+      name,
+      info,
+      since: now,
+      peer,
+      token,
+      rooms: new Set(),
+      current: this.#lobby,
+      lastActive: now,
+      away: undefined,
+      lastPrivateFrom: undefined,
+      grace: undefined,
+      awayBeforeLoss: undefined,
+      historyFrom: new Map(),
+    };
+    this.#members.set(nameKey(name), member);
+    this.#sessions.set(token, member);
+    return member;
+  }
+
+  /** Puts a member in a room, making it current, and tells the others there. */
+  #enterRoom(member: Member, room: Room, ts = this.#now()): void {
+    member.current = room;
+    if (room.members.has(member)) return;
+    room.members.add(member);
+    member.rooms.add(room);
+    this.#toRoom(
+      room,
+      { type: "joined", name: member.name, ts, room: room.name },
+      member,
+    );
+  }
+
+  #welcome(member: Member, resumed: boolean): WelcomeFrame {
+    return {
+      type: "welcome",
+      name: member.name,
+      ...userList(member.current.members),
+      server: { name: this.#serverName, version: VERSION },
+      room: member.current.name,
+      ...(this.motd ? { motd: this.motd } : {}),
+      resume: member.token,
+      ...(resumed ? { resumed: true } : {}),
+      ...(this.#limits ? { limits: this.#limits } : {}),
+    };
+  }
+
+  /** Gives a held session to a new connection: its rooms, then exactly what it missed. */
+  #resume(member: Member, peer: Peer, last: number | undefined): Member {
+    const old = member.peer;
+    const wasLost = member.grace !== undefined;
+    clearTimeout(member.grace);
+    member.grace = undefined;
+    member.peer = peer;
+    if (wasLost) {
+      member.away = member.awayBeforeLoss;
+      this.#toRoomsOf(member, { type: "presence", name: member.name, ts: this.#now() });
+    } else {
+      old.end(errorFrame("replaced", "This session connected again from elsewhere"), "replaced");
+    }
+    this.#welcomeBack(member, last);
+    this.#log(`${peer.address} ~ ${member.name} resumed the session`);
+    return member;
+  }
+
+  /** Lets somebody whose session was let go (but is still resumable) come back into its rooms. */
+  #comeBack(stored: StoredSession, peer: Peer, hello: HelloFrame): JoinResult {
+    const checked = checkName(stored.name);
+    if (!checked.ok) return { ok: false, error: errorFrame("bad_name", checked.error) };
+    if (this.#members.has(nameKey(checked.name))) {
+      return { ok: false, error: nameTaken(checked.name) };
+    }
+    if (this.#isNameBanned(checked.name)) {
+      return { ok: false, error: errorFrame("banned", "This name is banned from the server") };
+    }
+    const member = this.#add(checked.name, peer, cleanClientInfo(hello.client), stored.token);
+    this.#enterRoom(member, this.#lobby);
+    for (const name of stored.rooms) {
+      const room = this.#roomNamed(name);
+      if (room) this.#enterRoom(member, room);
+    }
+    this.#saveSession(member);
+    this.#welcomeBack(member, hello.last);
+    this.#log(`${peer.address} + ${member.name} came back${describeClient(member.info)}`);
+    return { ok: true, member };
+  }
+
+  /** The welcome of a resumed session, its rooms (the current one last), and what it missed. */
+  #welcomeBack(member: Member, last: number | undefined): void {
+    this.#sendTo(member, this.#welcome(member, true));
+    for (const room of member.rooms) {
+      if (room !== member.current) this.#sendTo(member, this.#roomFrame(room));
+    }
+    this.#sendTo(member, this.#roomFrame(member.current));
+    if (last !== undefined) this.#replayMissed(member, last);
+  }
+
+  #replayMissed(member: Member, last: number): void {
+    if (!this.#store) return;
+    const rooms = [...member.rooms].map((r) => r.name);
+    const { frames, total } = this.#store.missed(rooms, nameKey(member.name), last, MAX_REPLAY);
+    const fitting = this.#fit(frames.reverse()).reverse();
+    if (fitting.length < total) {
+      this.#sendTo(member, {
+        type: "notice",
+        text: `${total - fitting.length} earlier missed messages are not shown: /history for them`,
+      });
+    }
+    for (const out of fitting) member.peer.send(out);
+  }
+
+  /** The leading frames whose encoded size fits the replay budget, encoded. */
+  #fit(frames: ServerFrame[]): Outgoing[] {
+    const fitting: Outgoing[] = [];
+    let bytes = 0;
+    for (const frame of frames) {
+      const out = new Outgoing(frame);
+      bytes += out.json.length;
+      if (bytes > this.#replayBytes) break;
+      fitting.push(out);
+    }
+    return fitting;
+  }
+
+  /**
+   * Sends up to `limit` messages of a room older than id `before`, after a `history` frame that
+   * counts them; `always` sends that frame even when there is nothing to show.
+   */
+  #sendHistory(member: Member, room: Room, before: number, limit: number, always: boolean): void {
+    if (limit <= 0) return;
+    const found = this.#store?.history(room.name, before, limit + 1) ?? [];
+    const candidates = found.length > limit ? found.slice(1) : found;
+    const page = this.#fit(candidates.reverse()).reverse();
+    if (page.length === 0 && !always) return;
+    this.#sendTo(member, {
+      type: "history",
+      room: room.name,
+      count: page.length,
+      more: found.length > page.length,
+    });
+    for (const out of page) member.peer.send(out);
+    const oldest = page[0]?.frame;
+    if (oldest?.type === "message") member.historyFrom.set(room, oldest.id);
+  }
+
+  #history(member: Member, frame: HistoryFrame): ErrorFrame | undefined {
+    const room = frame.room === undefined ? member.current : this.room(frame.room);
+    if (!room || !member.rooms.has(room)) {
+      return errorFrame("not_in_room", `You are not in ${sanitizeForTerminal(frame.room ?? "")}`);
+    }
+    const limit = frame.limit ?? HISTORY_PAGE;
+    if (limit < 1 || limit > MAX_HISTORY_PAGE) {
+      return errorFrame("bad_frame", `Field "limit" must be 1-${MAX_HISTORY_PAGE}`);
+    }
+    const before = frame.before ?? Number.MAX_SAFE_INTEGER;
+    if (before < 1) return errorFrame("bad_frame", 'Field "before" must be a message id');
+    this.#sendHistory(member, room, before, limit, true);
+    return undefined;
+  }
+
   #say(member: Member, frame: SayFrame): ErrorFrame | undefined {
-    const refused = checkRef(frame.ref);
+    const refused = checkIds(frame);
     if (refused) return refused;
     let room = member.current;
     if (frame.room !== undefined) {
@@ -415,13 +682,14 @@ export class ChatCore {
       ...(frame.ref === undefined ? {} : { ref: frame.ref }),
       ...(frame.action ? { action: true } : {}),
     };
-    this.#toRoom(room, message);
-    this.#log(`${member.peer.address} ${room.name} ${member.name}: ${checked.text}`);
+    const keys = { sender: nameKey(member.name), cid: frame.cid };
+    const stored = this.#commitThen(message, keys, () => this.#toRoom(room, message), member);
+    if (stored) this.#log(`${member.peer.address} ${room.name} ${member.name}: ${checked.text}`);
     return undefined;
   }
 
   #private(member: Member, frame: MsgFrame): ErrorFrame | undefined {
-    const refused = checkRef(frame.ref);
+    const refused = checkIds(frame);
     if (refused) return refused;
     const target = this.member(frame.to);
     if (!target) {
@@ -431,7 +699,7 @@ export class ChatCore {
     const checked = checkText(frame.text);
     if (!checked.ok) return withRef(errorFrame("bad_text", checked.error), frame.ref);
     member.lastActive = this.#now();
-    const out = new Outgoing({
+    const message: PrivateFrame = {
       type: "private",
       id: this.#nextMessageId++,
       ts: member.lastActive,
@@ -440,15 +708,53 @@ export class ChatCore {
       text: checked.text,
       ...(frame.ref === undefined ? {} : { ref: frame.ref }),
       ...(frame.action ? { action: true } : {}),
-    });
-    target.lastPrivateFrom = member.name;
-    target.peer.send(out);
-    if (target !== member) member.peer.send(out);
-    if (target.away !== undefined) {
-      this.#sendTo(member, { type: "notice", text: `${target.name} is away: ${target.away}` });
-    }
-    this.#log(`${member.peer.address} ${member.name} -> ${target.name} (private)`);
+    };
+    const keys = { sender: nameKey(member.name), recipient: nameKey(target.name), cid: frame.cid };
+    const stored = this.#commitThen(message, keys, () => {
+      const out = new Outgoing(message);
+      target.lastPrivateFrom = member.name;
+      target.peer.send(out);
+      if (target !== member) member.peer.send(out);
+      if (target.away !== undefined) {
+        this.#sendTo(member, { type: "notice", text: `${target.name} is away: ${target.away}` });
+      }
+    }, member);
+    if (stored) this.#log(`${member.peer.address} ${member.name} -> ${target.name} (private)`);
     return undefined;
+  }
+
+  /**
+   * Stores a message and delivers it once committed; without a store, at once. A repeat of a
+   * `cid` the sender already stored is not delivered again: the sender alone gets the stored
+   * copy, as the acknowledgement it missed. Returns whether the message was new.
+   */
+  #commitThen(
+    message: StoredFrame,
+    keys: { sender: string; recipient?: string; cid?: string | undefined },
+    deliver: () => void,
+    sender?: Member,
+  ): boolean {
+    if (!this.#store) {
+      deliver();
+      return true;
+    }
+    const added = this.#store.addMessage(message, keys, (ok) => {
+      if (ok) deliver();
+      else if (sender) this.#sendTo(sender, withRef(errorFrame("storage_failed"), message.ref));
+    });
+    if (!added && sender && keys.cid !== undefined) {
+      const { cid } = keys;
+      this.#store.afterCommit(() => {
+        const stored = this.#store?.messageByCid(keys.sender, cid);
+        if (stored) {
+          this.#sendTo(sender, {
+            ...stored,
+            ...(message.ref === undefined ? {} : { ref: message.ref }),
+          });
+        }
+      });
+    }
+    return added;
   }
 
   #who(member: Member, roomName: string | undefined): ErrorFrame | undefined {
@@ -470,19 +776,15 @@ export class ChatCore {
   #joinRoom(member: Member, roomName: string): ErrorFrame | undefined {
     const checked = checkRoom(roomName);
     if (!checked.ok) return errorFrame("bad_room", checked.error);
-    const room = this.#rooms.get(roomKey(checked.room)) ?? this.#room(checked.room);
-    member.current = room;
-    if (!room.members.has(member)) {
-      room.members.add(member);
-      member.rooms.add(room);
-      this.#toRoom(
-        room,
-        { type: "joined", name: member.name, ts: this.#now(), room: room.name },
-        member,
-      );
+    const room = this.#roomNamed(checked.room)!;
+    const isNew = !room.members.has(member);
+    this.#enterRoom(member, room);
+    this.#sendTo(member, this.#roomFrame(room));
+    if (isNew) {
+      this.#saveSession(member);
+      this.#sendHistory(member, room, Number.MAX_SAFE_INTEGER, this.#historyLimit, false);
       this.#log(`${member.peer.address} ${member.name} joined ${room.name}`);
     }
-    this.#sendTo(member, this.#roomFrame(room));
     return undefined;
   }
 
@@ -508,6 +810,7 @@ export class ChatCore {
       member.current = [...member.rooms].at(-1)!;
       this.#sendTo(member, this.#roomFrame(member.current));
     }
+    this.#saveSession(member);
     this.#log(`${member.peer.address} ${member.name} left ${room.name}`);
     return undefined;
   }
@@ -566,13 +869,69 @@ export class ChatCore {
     this.#members.delete(nameKey(old));
     member.name = checked.name;
     this.#members.set(nameKey(member.name), member);
+    this.#saveSession(member);
     // Everyone who shares a room hears it once, however many rooms they share.
-    const audience = new Set<Member>([member]);
-    for (const room of member.rooms) for (const other of room.members) audience.add(other);
     const out = new Outgoing({ type: "renamed", from: old, to: member.name, ts: this.#now() });
-    for (const other of audience) other.peer.send(out);
+    for (const other of this.#audience(member)) other.peer.send(out);
+    member.peer.send(out);
     this.#log(`${member.peer.address} ${old} is now ${member.name}`);
     return undefined;
+  }
+
+  /** Takes a member out of every room (telling them why) and frees its name and session. */
+  #forget(member: Member, reason: string): boolean {
+    const key = nameKey(member.name);
+    if (this.#members.get(key) !== member) return false;
+    this.#members.delete(key);
+    this.#sessions.delete(member.token);
+    clearTimeout(member.grace);
+    const ts = this.#now();
+    for (const room of member.rooms) {
+      this.#exitRoom(member, room);
+      if (!this.#quiet) {
+        this.#toRoom(room, { type: "left", name: member.name, ts, reason, room: room.name });
+      }
+    }
+    this.#log(`${member.peer.address} - ${member.name} left (${reason})`);
+    return true;
+  }
+
+  /** The grace period is over: the member leaves, but its session can still be resumed. */
+  #letGo(member: Member): void {
+    this.#store?.commit();
+    if (!this.#forget(member, CONNECTION_LOST)) return;
+    this.#store?.sessionLeft(member.token, this.#now());
+  }
+
+  /** After a restart, everyone who was present is held as if their connection was just lost. */
+  #restoreSessions(): void {
+    if (!this.#store) return;
+    for (const session of this.#store.sessions(this.#now() - this.#resumeWindowMs)) {
+      const checked = checkName(session.name);
+      if (session.leftAt !== null || !checked.ok || this.#members.has(nameKey(checked.name))) {
+        continue;
+      }
+      const member = this.#add(checked.name, lostPeer("-"), {}, session.token);
+      member.away = CONNECTION_LOST;
+      this.#enterRoom(member, this.#lobby);
+      for (const name of session.rooms) {
+        const room = this.#roomNamed(name);
+        if (room) this.#enterRoom(member, room);
+      }
+      member.grace = setTimeout(() => this.#letGo(member), this.#graceMs);
+    }
+  }
+
+  #saveSession(member: Member): void {
+    const rooms = [...member.rooms].filter((r) => r !== member.current).map((r) => r.name);
+    this.#store?.saveSession(member.token, member.name, [...rooms, member.current.name]);
+  }
+
+  /** The room with that name, created when it does not exist; `undefined` for a bad name. */
+  #roomNamed(name: string): Room | undefined {
+    const checked = checkRoom(name);
+    if (!checked.ok) return undefined;
+    return this.#rooms.get(roomKey(checked.room)) ?? this.#room(checked.room);
   }
 
   #room(name: string): Room {
@@ -584,6 +943,7 @@ export class ChatCore {
   #exitRoom(member: Member, room: Room): void {
     room.members.delete(member);
     member.rooms.delete(room);
+    member.historyFrom.delete(room);
     if (room.members.size === 0 && room !== this.#lobby) this.#rooms.delete(roomKey(room.name));
   }
 
@@ -601,6 +961,20 @@ export class ChatCore {
     member.peer.send(new Outgoing(frame));
   }
 
+  /** Everyone else who shares a room with a member, once each. */
+  #audience(member: Member): Set<Member> {
+    const audience = new Set<Member>();
+    for (const room of member.rooms) for (const other of room.members) audience.add(other);
+    audience.delete(member);
+    return audience;
+  }
+
+  /** Encodes a frame once and queues it for everyone who shares a room with a member. */
+  #toRoomsOf(member: Member, frame: ServerFrame): void {
+    const out = new Outgoing(frame);
+    for (const other of this.#audience(member)) other.peer.send(out);
+  }
+
   /** Encodes a frame once and queues it for every member of a room (but `except`). */
   #toRoom(room: Room, frame: ServerFrame, except?: Member): void {
     const out = new Outgoing(frame);
@@ -616,14 +990,28 @@ export class ChatCore {
   }
 }
 
+/** A new resume token: 128 random bits, URL-safe. */
+function newToken(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(
+    /=+$/,
+    "",
+  );
+}
+
 function nameTaken(name: string): ErrorFrame {
   return errorFrame("name_taken", `The name "${name}" is taken: choose another`);
 }
 
-function checkRef(ref: string | undefined): ErrorFrame | undefined {
-  return ref === undefined || isValidRef(ref)
-    ? undefined
-    : errorFrame("bad_frame", 'Field "ref" must be 1-64 letters, digits or _.:-');
+/** Checks the client-chosen `ref` and `cid` of a message. */
+function checkIds(frame: { ref?: string; cid?: string }): ErrorFrame | undefined {
+  for (const key of ["ref", "cid"] as const) {
+    const value = frame[key];
+    if (value !== undefined && !isValidRef(value)) {
+      return errorFrame("bad_frame", `Field "${key}" must be 1-64 letters, digits or _.:-`);
+    }
+  }
+  return undefined;
 }
 
 function withRef(error: ErrorFrame, ref: string | undefined): ErrorFrame {
@@ -654,6 +1042,363 @@ export function describeClient(info: ClientInfo): string {
   const parts = [info.app, info.os && `on ${info.os}`, info.host && `host ${info.host}`];
   const known = parts.filter((p) => p);
   return known.length === 0 ? "" : ` (${known.join(", ")})`;
+}
+
+// ==== Message store ====
+
+/**
+ * The database's schema, one step per version: a database at version N gets steps N+1 onwards,
+ * each in its own transaction, and `PRAGMA user_version` records how far it got.
+ */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE messages (
+     id INTEGER PRIMARY KEY,
+     ts INTEGER NOT NULL,
+     room_key TEXT,
+     room TEXT,
+     sender TEXT NOT NULL,
+     sender_key TEXT NOT NULL,
+     recipient TEXT,
+     recipient_key TEXT,
+     text TEXT NOT NULL,
+     action INTEGER NOT NULL DEFAULT 0,
+     cid TEXT
+   );
+   CREATE INDEX messages_by_room ON messages (room_key, id) WHERE room_key IS NOT NULL;
+   CREATE INDEX messages_by_recipient ON messages (recipient_key, id)
+     WHERE recipient_key IS NOT NULL;
+   CREATE UNIQUE INDEX messages_by_cid ON messages (sender_key, cid) WHERE cid IS NOT NULL;
+   CREATE TABLE sessions (
+     token TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     rooms TEXT NOT NULL,
+     left_at INTEGER
+   );`,
+];
+
+/** A stored message: a room message (with `room`) or a private one (with `to`). */
+export type StoredFrame = MessageFrame | PrivateFrame;
+
+/** A session as stored: whose it is, its rooms (the current one last), and when it ended. */
+export interface StoredSession {
+  token: string;
+  name: string;
+  rooms: string[];
+  /** When the person was last let go after losing the connection; `null` while present. */
+  leftAt: number | null;
+}
+
+interface MessageRow {
+  id: number;
+  ts: number;
+  room: string | null;
+  sender: string;
+  recipient: string | null;
+  text: string;
+  action: number;
+}
+
+/** A database file that cannot be opened or is already in use. */
+export class StoreError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "StoreError";
+  }
+}
+
+/**
+ * Messages and sessions in SQLite (Deno's built-in `node:sqlite`), in WAL mode. Writes are
+ * grouped: the first write opens a transaction and it is committed at the end of the current
+ * turn of the event loop (or sooner, by {@linkcode ChatStore.commit}), after which the callbacks
+ * waiting on it run. So a message is acknowledged only once it is on disk, and a burst of
+ * messages costs one commit. A committed message survives the server being killed; a power cut
+ * may lose the last moments (`synchronous=NORMAL`).
+ */
+export class ChatStore {
+  #db: DatabaseSync;
+  #statements: Map<string, StatementSync> = new Map();
+  #inTransaction = false;
+  #waiting: ((ok: boolean) => void)[] = [];
+
+  private constructor(db: DatabaseSync) {
+    this.#db = db;
+  }
+
+  /**
+   * Opens (creating and migrating as needed) the database at `path`; `:memory:` for one that
+   * lives only as long as the server. The server holds it exclusively.
+   * @throws {StoreError} when the file cannot be opened, is in use or is not a chat database.
+   */
+  static open(path: string): ChatStore {
+    let db: DatabaseSync | undefined;
+    try {
+      db = new DatabaseSync(path);
+      db.exec("PRAGMA journal_mode = WAL");
+      db.exec("PRAGMA synchronous = NORMAL");
+      db.exec("PRAGMA locking_mode = EXCLUSIVE");
+      const store = new ChatStore(db);
+      store.#migrate();
+      return store;
+    } catch (error) {
+      db?.close();
+      throw new StoreError(storeErrorText(path, error));
+    }
+  }
+
+  /** The highest message id stored, 0 for none. */
+  lastId(): number {
+    const row = this.#get("SELECT max(id) AS id FROM messages") as { id: number | null };
+    return row.id ?? 0;
+  }
+
+  /**
+   * Adds a message to the current transaction; `done` runs once it is committed (`true`) or the
+   * commit failed (`false`). Returns `false`, adding nothing, when its sender already stored a
+   * message with the same `cid`.
+   */
+  addMessage(
+    frame: StoredFrame,
+    keys: { sender: string; recipient?: string; cid?: string | undefined },
+    done: (ok: boolean) => void,
+  ): boolean {
+    const room = frame.type === "message" ? frame.room ?? LOBBY : null;
+    const result = this.#write(
+      `INSERT INTO messages
+         (id, ts, room_key, room, sender, sender_key, recipient, recipient_key, text, action, cid)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+      frame.id,
+      frame.ts,
+      room === null ? null : roomKey(room),
+      room,
+      frame.from,
+      keys.sender,
+      frame.type === "private" ? frame.to : null,
+      keys.recipient ?? null,
+      frame.text,
+      frame.action ? 1 : 0,
+      keys.cid ?? null,
+    );
+    if (result.changes === 0) return false;
+    this.#waiting.push(done);
+    return true;
+  }
+
+  /** Runs `fn` once everything written so far is committed (at once when nothing is pending). */
+  afterCommit(fn: () => void): void {
+    if (this.#inTransaction) this.#waiting.push((ok) => ok && fn());
+    else fn();
+  }
+
+  /** The message a sender stored under a `cid`, if any. */
+  messageByCid(senderKey: string, cid: string): StoredFrame | undefined {
+    const row = this.#get(
+      `SELECT id, ts, room, sender, recipient, text, action FROM messages
+       WHERE sender_key = ? AND cid = ?`,
+      senderKey,
+      cid,
+    ) as MessageRow | undefined;
+    return row && frameFromRow(row);
+  }
+
+  /** Up to `limit` messages of a room older than id `before`, oldest first. */
+  history(room: string, before: number, limit: number): MessageFrame[] {
+    const rows = this.#all(
+      `SELECT id, ts, room, sender, recipient, text, action FROM messages
+       WHERE room_key = ? AND id < ? ORDER BY id DESC LIMIT ?`,
+      roomKey(room),
+      before,
+      limit,
+    ) as MessageRow[];
+    return rows.reverse().map((row) => ({ ...frameFromRow(row), history: true }) as MessageFrame);
+  }
+
+  /**
+   * The newest (up to `limit`) messages after id `after` that a person missed: those of their
+   * rooms and those to or from them privately, oldest first; and how many there are in all.
+   */
+  missed(
+    rooms: string[],
+    nameKey: string,
+    after: number,
+    limit: number,
+  ): { frames: StoredFrame[]; total: number } {
+    const where = `id > ? AND (room_key IN (SELECT value FROM json_each(?))
+       OR recipient_key = ? OR (room_key IS NULL AND sender_key = ?))`;
+    const args = [after, JSON.stringify(rooms.map(roomKey)), nameKey, nameKey];
+    const rows = this.#all(
+      `SELECT id, ts, room, sender, recipient, text, action FROM messages
+       WHERE ${where} ORDER BY id DESC LIMIT ?`,
+      ...args,
+      limit,
+    ) as MessageRow[];
+    const total = rows.length < limit
+      ? rows.length
+      : (this.#get(`SELECT count(*) AS n FROM messages WHERE ${where}`, ...args) as { n: number })
+        .n;
+    return { frames: rows.reverse().map(frameFromRow), total };
+  }
+
+  /** Records a session as present, with its name and rooms (the current one last). */
+  saveSession(token: string, name: string, rooms: string[]): void {
+    this.#write(
+      "INSERT OR REPLACE INTO sessions (token, name, rooms, left_at) VALUES (?, ?, ?, NULL)",
+      token,
+      name,
+      JSON.stringify(rooms),
+    );
+  }
+
+  /** Marks a session as let go at `at`: it can still be resumed for a while. */
+  sessionLeft(token: string, at: number): void {
+    this.#write("UPDATE sessions SET left_at = ? WHERE token = ?", at, token);
+  }
+
+  /** Forgets a session: its person left on purpose, or was removed. */
+  dropSession(token: string): void {
+    this.#write("DELETE FROM sessions WHERE token = ?", token);
+  }
+
+  /** The session with that token, if stored. */
+  session(token: string): StoredSession | undefined {
+    const row = this.#get(
+      "SELECT token, name, rooms, left_at FROM sessions WHERE token = ?",
+      token,
+    ) as SessionRow | undefined;
+    return row && sessionFromRow(row);
+  }
+
+  /** Every stored session; those let go before `expired` are deleted first. */
+  sessions(expired: number): StoredSession[] {
+    this.#write("DELETE FROM sessions WHERE left_at < ?", expired);
+    this.commit();
+    const rows = this.#all("SELECT token, name, rooms, left_at FROM sessions") as SessionRow[];
+    return rows.map(sessionFromRow);
+  }
+
+  /**
+   * Commits the open transaction, then runs what waited for it. When the commit fails, every
+   * write since the last commit is undone and the callbacks hear `false`.
+   */
+  commit(): void {
+    if (!this.#inTransaction) return;
+    this.#inTransaction = false;
+    let ok = true;
+    try {
+      this.#db.exec("COMMIT");
+    } catch {
+      ok = false;
+      try {
+        this.#db.exec("ROLLBACK");
+      } catch {
+        // The transaction is already gone.
+      }
+    }
+    for (const done of this.#waiting.splice(0)) done(ok);
+  }
+
+  /** Commits what is pending and closes the database. */
+  close(): void {
+    this.commit();
+    this.#db.close();
+  }
+
+  #write(sql: string, ...args: SQLInputValue[]): { changes: number | bigint } {
+    if (!this.#inTransaction) {
+      this.#db.exec("BEGIN");
+      this.#inTransaction = true;
+      queueMicrotask(() => this.commit());
+    }
+    return this.#statement(sql).run(...args);
+  }
+
+  #get(sql: string, ...args: SQLInputValue[]): unknown {
+    return this.#statement(sql).get(...args);
+  }
+
+  #all(sql: string, ...args: SQLInputValue[]): unknown[] {
+    return this.#statement(sql).all(...args);
+  }
+
+  #statement(sql: string): StatementSync {
+    let statement = this.#statements.get(sql);
+    if (statement === undefined) {
+      statement = this.#db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  #migrate(): void {
+    const { user_version: version } = this.#get("PRAGMA user_version") as { user_version: number };
+    if (version > MIGRATIONS.length) {
+      throw new Error(`it was written by a newer server (schema ${version})`);
+    }
+    for (let step = version; step < MIGRATIONS.length; step++) {
+      this.#db.exec("BEGIN");
+      this.#db.exec(MIGRATIONS[step]!);
+      this.#db.exec(`PRAGMA user_version = ${step + 1}`);
+      this.#db.exec("COMMIT");
+    }
+  }
+}
+
+interface SessionRow {
+  token: string;
+  name: string;
+  rooms: string;
+  left_at: number | null;
+}
+
+function sessionFromRow(row: SessionRow): StoredSession {
+  let rooms: unknown;
+  try {
+    rooms = JSON.parse(row.rooms);
+  } catch {
+    rooms = [];
+  }
+  return {
+    token: row.token,
+    name: row.name,
+    rooms: Array.isArray(rooms) ? rooms.filter((r) => typeof r === "string") : [],
+    leftAt: row.left_at,
+  };
+}
+
+function frameFromRow(row: MessageRow): StoredFrame {
+  const action = row.action ? { action: true } : {};
+  return row.room === null
+    ? {
+      type: "private",
+      id: row.id,
+      ts: row.ts,
+      from: row.sender,
+      to: row.recipient ?? "",
+      text: row.text,
+      ...action,
+    }
+    : {
+      type: "message",
+      id: row.id,
+      ts: row.ts,
+      from: row.sender,
+      text: row.text,
+      room: row.room,
+      ...action,
+    };
+}
+
+function storeErrorText(path: string, error: unknown): string {
+  const text = errorText(error);
+  if (error instanceof Deno.errors.PermissionDenied) {
+    return `Cannot open ${path}: permission denied (the server needs --allow-read --allow-write)`;
+  }
+  if (/locked|busy/i.test(text)) {
+    return `Cannot open ${path}: another server is using it (stop it, or use another --db)`;
+  }
+  if (/not a database|malformed/i.test(text)) {
+    return `Cannot open ${path}: it is not a chat database (use another --db)`;
+  }
+  return `Cannot open ${path}: ${text.replace(/\.$/, "")}`;
 }
 
 // ==== Bans ====
@@ -748,7 +1493,57 @@ export interface ServerOptions extends ChatCoreOptions {
    * @default {1048576}
    */
   maxQueueBytes?: number;
+  /**
+   * The longest line a client may send, in bytes, newline included.
+   * @default {65536}
+   */
+  maxFrameBytes?: number;
+  /**
+   * The database file for messages and sessions; `":memory:"` for one that lasts as long as the
+   * server; `false` for no store at all (no history, nothing survives a restart).
+   * @default {":memory:"}
+   */
+  db?: string | false;
+  /**
+   * How long a connection may be silent before it is pinged, and then how long it has to answer
+   * before it is closed, in milliseconds. Plain-text clients are not pinged (TCP keepalive
+   * watches them).
+   * @default {30000}
+   */
+  heartbeatMs?: number;
+  /**
+   * Frames a second each client may send after a burst of `burst`; 0 for no limit.
+   * @default {5}
+   */
+  rate?: number;
+  /**
+   * Frames a client may send at once before `rate` applies.
+   * @default {10}
+   */
+  burst?: number;
+  /**
+   * The most connections at once; 0 for no limit.
+   * @default {1000}
+   */
+  maxClients?: number;
+  /**
+   * The most connections at once from one IP address; 0 for no limit.
+   * @default {20}
+   */
+  maxClientsPerAddress?: number;
 }
+
+/** The limits a server starts with unless told otherwise. */
+export const DEFAULT_LIMITS = {
+  rate: 5,
+  burst: 10,
+  maxClients: 1000,
+  maxClientsPerAddress: 20,
+} as const;
+/** Refused frames in a row (over the rate) after which a client is disconnected for flooding. */
+export const FLOOD_STRIKES = 20;
+/** Why a connection may end without its member leaving: the client may come back and resume. */
+const RESUMABLE_REASONS: ReadonlySet<string> = new Set(["disconnected", "too slow", "no answer"]);
 
 /** A running server. */
 export interface ChatServer {
@@ -774,34 +1569,76 @@ export const PROMPT_DELAY_MS = 1000;
 /** How long a person asked for a name has to give one, in milliseconds. */
 export const NAME_TIMEOUT_MS = 120_000;
 
-/** Starts a chat server; it is listening when this returns. */
+/**
+ * Starts a chat server; it is listening when this returns.
+ * @throws {StoreError} when the database cannot be opened; the errors of `Deno.listen`.
+ */
 export function startServer(options: ServerOptions = {}): ChatServer {
-  const listener = Deno.listen({
-    hostname: options.hostname ?? DEFAULT_HOST,
-    port: options.port ?? DEFAULT_PORT,
-  });
+  const store = options.db === false ? undefined : ChatStore.open(options.db ?? ":memory:");
+  let listener: Deno.TcpListener;
+  try {
+    listener = Deno.listen({
+      hostname: options.hostname ?? DEFAULT_HOST,
+      port: options.port ?? DEFAULT_PORT,
+    });
+  } catch (error) {
+    store?.close();
+    throw error;
+  }
   const bans = new Bans(options.now);
-  const core = new ChatCore({ ...options, isNameBanned: (name) => bans.has("name", name) });
   const log = options.log ?? (() => {});
   const settings: ConnectionSettings = {
     helloTimeoutMs: options.helloTimeoutMs ?? HELLO_TIMEOUT_MS,
     promptDelayMs: options.promptDelayMs ?? PROMPT_DELAY_MS,
     nameTimeoutMs: options.nameTimeoutMs ?? NAME_TIMEOUT_MS,
     maxQueueBytes: options.maxQueueBytes ?? DEFAULT_MAX_QUEUE_BYTES,
+    maxFrameBytes: options.maxFrameBytes ?? MAX_FRAME_BYTES,
+    heartbeatMs: options.heartbeatMs ?? HEARTBEAT_MS,
+    rate: options.rate ?? DEFAULT_LIMITS.rate,
+    burst: options.burst ?? DEFAULT_LIMITS.burst,
     serverName: options.serverName ?? "chat",
     log,
   };
+  const core = new ChatCore({
+    ...options,
+    ...(store ? { store } : {}),
+    isNameBanned: (name) => bans.has("name", name),
+    replayBytes: Math.floor(settings.maxQueueBytes / 4),
+    limits: { rate: settings.rate, burst: settings.burst },
+  });
+  const maxClients = options.maxClients ?? DEFAULT_LIMITS.maxClients;
+  const maxPerAddress = options.maxClientsPerAddress ?? DEFAULT_LIMITS.maxClientsPerAddress;
   const connections = new Set<Connection>();
+  const perAddress = new Map<string, number>();
   const handlers = new Set<Promise<void>>();
   const accepting = acceptLoop(listener, (conn) => {
     const connection = new Connection(conn, settings);
-    connections.add(connection);
-    const handler = serveConnection(connection, core, bans, log).finally(() => {
-      connections.delete(connection);
-      handlers.delete(handler);
-    });
-    handlers.add(handler);
+    const fromAddress = perAddress.get(connection.address) ?? 0;
+    if (maxClients > 0 && connections.size >= maxClients) {
+      refuse(connection, `The server is full (${maxClients} connections): try again later`, log);
+    } else if (maxPerAddress > 0 && fromAddress >= maxPerAddress) {
+      refuse(
+        connection,
+        `Too many connections from your address (${maxPerAddress}): close one first`,
+        log,
+      );
+    } else {
+      connections.add(connection);
+      perAddress.set(connection.address, fromAddress + 1);
+      const handler = serveConnection(connection, core, bans, log).finally(() => {
+        connections.delete(connection);
+        const left = (perAddress.get(connection.address) ?? 1) - 1;
+        if (left === 0) perAddress.delete(connection.address);
+        else perAddress.set(connection.address, left);
+        handlers.delete(handler);
+      });
+      handlers.add(handler);
+    }
   }, log);
+  const heartbeat = setInterval(
+    () => checkHeartbeats(connections, settings.heartbeatMs),
+    Math.max(10, Math.floor(settings.heartbeatMs / 4)),
+  );
 
   const { promise: closed, resolve: markClosed } = Promise.withResolvers<void>();
   let closing: Promise<void> | undefined;
@@ -815,6 +1652,9 @@ export function startServer(options: ServerOptions = {}): ChatServer {
       connection.closeAfterFlush("server shutting down");
     }
     await Promise.all(handlers);
+    clearInterval(heartbeat);
+    core.close();
+    store?.close();
     markClosed();
   }
   return {
@@ -826,6 +1666,36 @@ export function startServer(options: ServerOptions = {}): ChatServer {
     close: (reason) => closing ??= close(reason),
   };
 }
+
+/** Turns a connection away at once: one `server_full` error, then it closes. */
+function refuse(connection: Connection, message: string, log: (line: string) => void): void {
+  log(`${connection.address} ! refused: ${message}`);
+  connection.fail("server_full", message, "refused");
+}
+
+/**
+ * Pings every joined JSON client that has been silent for `heartbeatMs`, and closes those still
+ * silent `heartbeatMs` after the ping.
+ */
+function checkHeartbeats(connections: Iterable<Connection>, heartbeatMs: number): void {
+  const now = performance.now();
+  for (const connection of connections) {
+    if (connection.mode !== "json" || !connection.member || connection.ending) continue;
+    const silent = now - connection.lastHeard;
+    if (silent >= 2 * heartbeatMs) {
+      connection.fail(
+        "timeout",
+        `No answer to a ping for ${Math.round(heartbeatMs / 1000)} s: closing`,
+        "no answer",
+      );
+    } else if (silent >= heartbeatMs && !connection.pinged) {
+      connection.pinged = true;
+      connection.send(PING);
+    }
+  }
+}
+
+const PING = new Outgoing({ type: "ping" });
 
 async function acceptLoop(
   listener: Deno.Listener,
@@ -851,6 +1721,10 @@ interface ConnectionSettings {
   promptDelayMs: number;
   nameTimeoutMs: number;
   maxQueueBytes: number;
+  maxFrameBytes: number;
+  heartbeatMs: number;
+  rate: number;
+  burst: number;
   serverName: string;
   log: (line: string) => void;
 }
@@ -866,6 +1740,14 @@ class Connection implements Peer {
   /** `json` for programs, `text` for people on `nc` or `telnet`; unknown until the first line. */
   mode: "json" | "text" | undefined;
   errorsInARow = 0;
+  /** Frames refused in a row for going over the rate. */
+  limitedInARow = 0;
+  /** When anything last arrived, on the `performance.now()` clock. */
+  lastHeard = performance.now();
+  /** Whether a ping went out since anything last arrived. */
+  pinged = false;
+  /** The client's sending allowance. */
+  readonly bucket: TokenBucket;
   /** Why the connection is ending, once it is; also the reason given in `left`. */
   endReason: string | undefined;
   /** Resolves when the socket is closed. */
@@ -873,16 +1755,18 @@ class Connection implements Peer {
   readonly telnet = new TelnetFilter();
   #conn: Deno.TcpConn;
   #outbox: Outbox;
-  #settings: ConnectionSettings;
+  readonly settings: ConnectionSettings;
   #helloTimer: ReturnType<typeof setTimeout>;
   #promptTimer: ReturnType<typeof setTimeout> | undefined;
   #markClosed: () => void;
 
   constructor(conn: Deno.TcpConn, settings: ConnectionSettings) {
     this.#conn = conn;
-    this.#settings = settings;
+    this.settings = settings;
     this.address = displayAddress(conn.remoteAddr);
+    this.bucket = new TokenBucket({ rate: settings.rate, burst: settings.burst });
     conn.setNoDelay(true);
+    conn.setKeepAlive(true);
     this.#outbox = new Outbox(conn, {
       maxBytes: settings.maxQueueBytes,
       onError: () => this.close("disconnected"),
@@ -966,7 +1850,7 @@ class Connection implements Peer {
 
   #deadline(ms: number): ReturnType<typeof setTimeout> {
     return setTimeout(() => {
-      this.#settings.log(`${this.address} ! no hello within ${ms} ms`);
+      this.settings.log(`${this.address} ! no hello within ${ms} ms`);
       this.fail("timeout", "No hello received in time", "timed out");
     }, ms);
   }
@@ -977,9 +1861,9 @@ class Connection implements Peer {
     if (this.mode !== undefined || this.ending) return;
     this.mode = "text";
     clearTimeout(this.#helloTimer);
-    this.#helloTimer = this.#deadline(this.#settings.nameTimeoutMs);
+    this.#helloTimer = this.#deadline(this.settings.nameTimeoutMs);
     this.sendText([
-      `Welcome to ${this.#settings.serverName} (chat ${VERSION}).`,
+      `Welcome to ${this.settings.serverName} (chat ${VERSION}).`,
       "Type your name and press Enter (1-24 letters, digits, _ or -):",
     ]);
   }
@@ -1034,7 +1918,8 @@ async function serveConnection(
     log(`${connection.address} ! refused: the address is banned`);
     connection.fail("banned", "This address is banned from the server", "banned");
   }
-  const splitter = new LineSplitter({ maxLineBytes: MAX_FRAME_BYTES });
+  const maxFrameBytes = connection.settings.maxFrameBytes;
+  const splitter = new LineSplitter({ maxLineBytes: maxFrameBytes });
   const buffer = new Uint8Array(READ_BUFFER_BYTES);
   const onLine = (line: string) => {
     if (!connection.ending) handleLine(connection, core, bans, line, log);
@@ -1043,19 +1928,25 @@ async function serveConnection(
     while (!connection.ending) {
       const n = await connection.conn.read(buffer);
       if (n === null) break;
+      connection.lastHeard = performance.now();
+      connection.pinged = false;
       const chunk = buffer.subarray(0, n);
       splitter.push(connection.mode === "json" ? chunk : connection.telnet.filter(chunk), onLine);
     }
   } catch (error) {
     if (error instanceof FrameTooLargeError) {
-      log(`${connection.address} ! too_large: line over ${MAX_FRAME_BYTES} bytes`);
-      connection.fail("too_large", `Line is longer than ${MAX_FRAME_BYTES} bytes`, "sent too much");
+      log(`${connection.address} ! too_large: line over ${maxFrameBytes} bytes`);
+      connection.fail("too_large", `Line is longer than ${maxFrameBytes} bytes`, "sent too much");
     } else if (!isDisconnectError(error)) {
       log(`${connection.address} ! read failed: ${errorText(error)}`);
     }
   } finally {
     connection.closeAfterFlush("disconnected");
-    if (connection.member) core.remove(connection.member, connection.endReason ?? "disconnected");
+    if (connection.member) {
+      const reason = connection.endReason ?? "disconnected";
+      const hold = connection.mode === "json" && RESUMABLE_REASONS.has(reason);
+      core.disconnect(connection.member, connection, reason, { hold });
+    }
   }
   await connection.closed;
 }
@@ -1074,6 +1965,7 @@ function handleLine(
     connection.detectMode(line);
   }
   const frame = connection.mode === "json" ? decodeLine(line) : textToFrame(connection, core, line);
+  if (frame !== undefined && !("code" in frame) && overRate(connection, frame, log)) return;
   const error = frame === undefined || "code" in frame
     ? frame
     : dispatchFrame(connection, core, bans, frame);
@@ -1089,6 +1981,39 @@ function handleLine(
   if (++connection.errorsInARow >= MAX_ERRORS_IN_A_ROW) {
     connection.fail("too_many_errors", "Too many bad frames in a row", "too many bad frames");
   }
+}
+
+/**
+ * Takes a token for a joined client's frame (pings, pongs and goodbyes are free). Over the rate
+ * the frame is refused with `rate_limited`; {@linkcode FLOOD_STRIKES} refusals in a row
+ * disconnect. Returns whether the frame was refused.
+ */
+function overRate(
+  connection: Connection,
+  frame: ClientFrame,
+  log: (line: string) => void,
+): boolean {
+  if (
+    !connection.member || frame.type === "ping" || frame.type === "pong" || frame.type === "bye"
+  ) {
+    return false;
+  }
+  if (connection.bucket.take()) {
+    connection.limitedInARow = 0;
+    return false;
+  }
+  if (++connection.limitedInARow >= FLOOD_STRIKES) {
+    log(`${connection.address} ! flooding: ${connection.member.name} kept going over the rate`);
+    connection.fail("flooding", "You kept sending too fast: disconnected", "flooding");
+    return true;
+  }
+  const error = errorFrame(
+    "rate_limited",
+    `Too fast: at most ${connection.settings.rate} a second after a burst of ${connection.settings.burst}; this was not sent`,
+  );
+  const ref = "ref" in frame ? frame.ref : undefined;
+  connection.send(new Outgoing(ref === undefined ? error : { ...error, ref }));
+  return true;
 }
 
 function decodeLine(line: string): ClientFrame | ErrorFrame {
@@ -1140,6 +2065,7 @@ function textToFrame(
   const frame = command.frame(parsed.args, {
     room: member.current.name,
     lastPrivate: member.lastPrivateFrom,
+    oldest: member.historyFrom.get(member.current),
   });
   return typeof frame === "string" ? errorFrame("bad_frame", frame) : frame;
 }
@@ -1348,6 +2274,35 @@ OPTIONS:
       --console MODE   The operator console: auto (on when run in a terminal),
                        on (read commands from standard input), or off
                                                        (default: auto)
+      --db PATH        Database file for messages and sessions; :memory: keeps
+                       nothing after the server stops  (default: ${DEFAULT_DB})
+
+LIMITS (0 turns a limit off where noted):
+      --history N      Earlier messages shown on joining a room (0: none)
+                                                       (default: ${HISTORY_LIMIT})
+      --grace SECONDS  How long a dropped connection keeps its name and rooms,
+                       shown as away, waiting to resume (default: ${GRACE_MS / 1000})
+      --resume-hours H How long after that a session can still be resumed
+                       with what it missed             (default: ${RESUME_WINDOW_MS / 3_600_000})
+      --heartbeat SECONDS
+                       Silence before a client is pinged, and then before it
+                       is dropped                      (default: ${HEARTBEAT_MS / 1000})
+      --hello-timeout SECONDS
+                       Time a new connection has to say hello
+                                                       (default: ${HELLO_TIMEOUT_MS / 1000})
+      --rate N         Frames a second per client, after a burst (0: no limit)
+                                                       (default: ${DEFAULT_LIMITS.rate})
+      --burst N        Frames a client may send at once (default: ${DEFAULT_LIMITS.burst})
+      --max-clients N  Connections at once (0: no limit)
+                                                       (default: ${DEFAULT_LIMITS.maxClients})
+      --max-per-ip N   Connections at once from one IP address (0: no limit)
+                                                       (default: ${DEFAULT_LIMITS.maxClientsPerAddress})
+      --max-queue BYTES
+                       Bytes waiting for a client before it counts as too
+                       slow and is dropped             (default: ${DEFAULT_MAX_QUEUE_BYTES})
+      --max-frame BYTES
+                       Longest line a client may send  (default: ${MAX_FRAME_BYTES})
+
   -h, --help           Show this help and exit
   -V, --version        Show the version and exit
 
@@ -1362,6 +2317,47 @@ interface CliOptions {
   serverName: string | undefined;
   motd: string;
   console: "auto" | "on" | "off";
+  db: string;
+  limits: Required<
+    Pick<
+      ServerOptions,
+      | "historyLimit"
+      | "graceMs"
+      | "resumeWindowMs"
+      | "heartbeatMs"
+      | "helloTimeoutMs"
+      | "rate"
+      | "burst"
+      | "maxClients"
+      | "maxClientsPerAddress"
+      | "maxQueueBytes"
+      | "maxFrameBytes"
+    >
+  >;
+}
+
+/** Reads a numeric flag: a number within `min` and `max` (whole unless `fraction`). */
+function numberFlag(
+  values: Record<string, unknown>,
+  flag: string,
+  fallback: number,
+  { min = 0, max = Number.MAX_SAFE_INTEGER, fraction = false } = {},
+): number {
+  const text = values[flag];
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (
+    typeof text !== "string" || text.trim() === "" || !Number.isFinite(value) ||
+    (!fraction && !Number.isInteger(value)) || value < min || value > max
+  ) {
+    const kind = fraction ? "a number" : "a whole number";
+    return usageFail(`--${flag} must be ${kind} from ${min} to ${max}, not "${String(text)}"`);
+  }
+  return value;
+}
+
+function usageFail(message: string): never {
+  throw new UsageError(sanitizeForTerminal(message));
 }
 
 function parseCli(args: string[]): CliOptions {
@@ -1375,6 +2371,18 @@ function parseCli(args: string[]): CliOptions {
         name: { type: "string" },
         motd: { type: "string", default: "" },
         console: { type: "string", default: "auto" },
+        db: { type: "string", default: DEFAULT_DB },
+        history: { type: "string" },
+        grace: { type: "string" },
+        "resume-hours": { type: "string" },
+        heartbeat: { type: "string" },
+        "hello-timeout": { type: "string" },
+        rate: { type: "string" },
+        burst: { type: "string" },
+        "max-clients": { type: "string" },
+        "max-per-ip": { type: "string" },
+        "max-queue": { type: "string" },
+        "max-frame": { type: "string" },
         help: { type: "boolean", short: "h", default: false },
         version: { type: "boolean", short: "V", default: false },
       },
@@ -1395,6 +2403,9 @@ function parseCli(args: string[]): CliOptions {
       `Invalid --console "${sanitizeForTerminal(consoleMode)}": use auto, on or off`,
     );
   }
+  if (values.db.trim() === "") throw new UsageError("--db needs a file name (or :memory:)");
+  const seconds = (flag: string, fallback: number, min: number) =>
+    numberFlag(values, flag, fallback / 1000, { min, max: 86_400, fraction: true }) * 1000;
   return {
     help: values.help,
     version: values.version,
@@ -1403,6 +2414,32 @@ function parseCli(args: string[]): CliOptions {
     serverName: values.name,
     motd: cleanLine(values.motd),
     console: consoleMode,
+    db: values.db,
+    limits: {
+      historyLimit: numberFlag(values, "history", HISTORY_LIMIT, { max: MAX_HISTORY_PAGE }),
+      graceMs: seconds("grace", GRACE_MS, 0),
+      resumeWindowMs: numberFlag(values, "resume-hours", RESUME_WINDOW_MS / 3_600_000, {
+        max: 24 * 365,
+        fraction: true,
+      }) * 3_600_000,
+      heartbeatMs: seconds("heartbeat", HEARTBEAT_MS, 1),
+      helloTimeoutMs: seconds("hello-timeout", HELLO_TIMEOUT_MS, 1),
+      rate: numberFlag(values, "rate", DEFAULT_LIMITS.rate, { fraction: true, max: 1_000_000 }),
+      burst: numberFlag(values, "burst", DEFAULT_LIMITS.burst, { min: 1, max: 1_000_000 }),
+      maxClients: numberFlag(values, "max-clients", DEFAULT_LIMITS.maxClients),
+      maxClientsPerAddress: numberFlag(
+        values,
+        "max-per-ip",
+        DEFAULT_LIMITS.maxClientsPerAddress,
+      ),
+      maxQueueBytes: numberFlag(values, "max-queue", DEFAULT_MAX_QUEUE_BYTES, {
+        min: MAX_FRAME_BYTES,
+      }),
+      maxFrameBytes: numberFlag(values, "max-frame", MAX_FRAME_BYTES, {
+        min: 1024,
+        max: 16 * 1024 * 1024,
+      }),
+    },
   };
 }
 
@@ -1547,13 +2584,23 @@ export async function main(args: string[]): Promise<number> {
       port: options.port,
       serverName: options.serverName ?? localHostname() ?? "chat",
       motd: options.motd,
+      db: options.db,
+      ...options.limits,
       log,
     });
   } catch (error) {
-    console.error(`server: ${listenErrorText(error, options.hostname, options.port)}`);
+    const text = error instanceof StoreError
+      ? error.message
+      : listenErrorText(error, options.hostname, options.port);
+    console.error(`server: ${text}`);
     return 1;
   }
   console.log(bannerLines(server.addr).join("\n"));
+  console.log(
+    options.db === ":memory:"
+      ? "Messages are kept in memory only (--db :memory:)."
+      : `Messages are kept in ${options.db}.`,
+  );
   const consoleOn = options.console === "on" ||
     (options.console === "auto" && Deno.stdin.isTerminal());
   const stop = Promise.withResolvers<string>();

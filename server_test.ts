@@ -11,7 +11,7 @@
  */
 
 import assert from "node:assert/strict";
-import { ChatClient } from "./client.ts";
+import { ChatClient, type ChatEvent } from "./client.ts";
 import {
   type ClientFrame,
   decodeServerFrame,
@@ -72,15 +72,15 @@ function joinCore(core: ChatCore, name: string): { peer: FakePeer; member: Membe
   return { peer, member: result.member };
 }
 
-type FrameOf<T extends ServerFrame["type"]> = Extract<ServerFrame, { type: T }>;
+type FrameOf<T extends ChatEvent["type"]> = Extract<ChatEvent, { type: T }>;
 
 /** Anything frames can be read from: a {@linkcode ChatClient} or a {@linkcode RawClient}. */
 interface FrameSource {
-  next(): Promise<ServerFrame | undefined>;
+  next(): Promise<ChatEvent | undefined>;
 }
 
 /** Reads frames until one of the given type (matching `match`) arrives; fails if the stream ends. */
-async function until<T extends ServerFrame["type"]>(
+async function until<T extends ChatEvent["type"]>(
   source: FrameSource,
   type: T,
   match: (frame: FrameOf<T>) => boolean = () => true,
@@ -95,9 +95,9 @@ async function until<T extends ServerFrame["type"]>(
 /** Reads frames until one matches; returns all of them, the match last. */
 async function framesUntil(
   source: FrameSource,
-  match: (frame: ServerFrame) => boolean,
-): Promise<ServerFrame[]> {
-  const frames: ServerFrame[] = [];
+  match: (frame: ChatEvent) => boolean,
+): Promise<ChatEvent[]> {
+  const frames: ChatEvent[] = [];
   while (true) {
     const frame = await within(source.next(), "a frame");
     if (frame === undefined) throw new Error("Connection ended while waiting for a frame");
@@ -111,7 +111,7 @@ async function framesUntil(
  * that arrive before its pong. The server handles frames in order, so anything it would have
  * sent by the time it reads the ping is in the list.
  */
-async function framesBeforePong(client: ChatClient): Promise<ServerFrame[]> {
+async function framesBeforePong(client: ChatClient): Promise<ChatEvent[]> {
   client.send({ type: "ping" });
   return (await framesUntil(client, (f) => f.type === "pong")).slice(0, -1);
 }
@@ -324,14 +324,18 @@ Deno.test("ChatCore welcomes a member to the lobby and tells the others it joine
   const core = new ChatCore({ serverName: "test", now: () => 1000 });
   const ann = joinCore(core, "ann");
   const bob = joinCore(core, "bob");
-  assert.deepEqual(bob.peer.frames(), [{
+  const [welcome, ...rest] = bob.peer.frames();
+  assert.ok(welcome?.type === "welcome" && /^[\w-]{22}$/.test(welcome.resume ?? ""), "a token");
+  assert.deepEqual({ ...welcome, resume: "token" }, {
     type: "welcome",
     name: "bob",
     users: ["ann", "bob"],
     count: 2,
     server: { name: "test", version: VERSION },
     room: "#lobby",
-  }]);
+    resume: "token",
+  });
+  assert.deepEqual(rest, []);
   assert.deepEqual(ann.peer.last(), { type: "joined", name: "bob", ts: 1000, room: "#lobby" });
   assert.equal(core.size, 2);
 });
@@ -592,7 +596,7 @@ Deno.test("a client that never reads is cut off and never slows the others", asy
       await ann.close();
       await bob.close();
     }
-  }, { maxQueueBytes: 64 * 1024 });
+  }, { maxQueueBytes: 64 * 1024, graceMs: 0, rate: 0 });
 });
 
 Deno.test("a connection that sends no hello is closed after the timeout", async () => {
@@ -1232,6 +1236,8 @@ Deno.test("the operator console reads commands from standard input", async () =>
       "--allow-net",
       "--allow-sys=hostname,networkInterfaces",
       SERVER_PATH,
+      "--db",
+      ":memory:",
       "--host",
       "127.0.0.1",
       "--port",

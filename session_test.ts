@@ -3,7 +3,14 @@
  * `/bell`, `/connect`, `/help`), driven through a real session against a real server.
  */
 import assert from "node:assert/strict";
-import { type ChatClient, follow, handleInput, newSession, type Session } from "./client.ts";
+import {
+  type ChatClient,
+  type ChatEvent,
+  follow,
+  handleInput,
+  newSession,
+  type Session,
+} from "./client.ts";
 import type { ServerFrame } from "./protocol.ts";
 import type { ChatServer } from "./server.ts";
 import { connect, withServer } from "./test_util.ts";
@@ -24,8 +31,8 @@ async function withChat(fn: (server: ChatServer, ann: Session, bob: ChatClient) 
 /** Feeds ann's frames through `follow` until one matches; returns it with what follow said. */
 async function seen(
   session: Session,
-  match: (frame: ServerFrame) => boolean,
-): Promise<{ frame: ServerFrame; shown: boolean | "bell" }> {
+  match: (frame: ChatEvent) => boolean,
+): Promise<{ frame: ChatEvent; shown: boolean | "bell" }> {
   while (true) {
     const frame = await session.client.next();
     if (frame === undefined) throw new Error("connection ended");

@@ -10,8 +10,8 @@
  */
 
 import assert from "node:assert/strict";
-import { ChatClient } from "./client.ts";
-import type { MessageFrame, ServerFrame } from "./protocol.ts";
+import { ChatClient, type ChatEvent } from "./client.ts";
+import type { MessageFrame } from "./protocol.ts";
 import { within } from "./test_util.ts";
 
 // ==== Helpers ====
@@ -178,10 +178,19 @@ Deno.test("deno.json tasks: the run tasks grant no blanket permissions", async (
   }
 });
 
-Deno.test("deno.json tasks: the client may not read or write files or run programs", async () => {
+Deno.test("deno.json tasks: the client may write (its --log) but not read files or run programs", async () => {
   const flags = runTaskFlags(await readTasks(), "client", "client.ts");
   for (const flag of flags) {
-    assert.doesNotMatch(flag, /^--allow-(read|write|run|ffi|all)(=|$)/, flag);
+    assert.doesNotMatch(flag, /^--allow-(read|run|ffi|all)(=|$)/, flag);
+  }
+});
+
+Deno.test("deno.json tasks: neither program may run other programs or load native code", async () => {
+  const tasks = await readTasks();
+  for (const [name, script] of [["server", "server.ts"], ["client", "client.ts"]] as const) {
+    for (const flag of runTaskFlags(tasks, name, script)) {
+      assert.doesNotMatch(flag, /^--allow-(run|ffi|all)(=|$)/, `task ${name}: ${flag}`);
+    }
   }
 });
 
@@ -192,9 +201,12 @@ Deno.test("deno.json tasks: server and client run with exactly their task's flag
   const serverFlags = runTaskFlags(tasks, "server", "server.ts");
   const clientFlags = runTaskFlags(tasks, "client", "client.ts");
   const port = freePort();
+  const dir = await Deno.makeTempDir({ prefix: "chat-tasks-" });
+  const db = `${dir}/chat.db`;
+  const log = `${dir}/client.log`;
 
   const server = spawnDeno(
-    ["run", ...serverFlags, "server.ts", "--host", "127.0.0.1", "--port", String(port)],
+    ["run", ...serverFlags, "server.ts", "--host", "127.0.0.1", "--port", String(port), "--db", db],
     "null",
   );
   const serverOut = new StreamText(server.stdout);
@@ -209,7 +221,7 @@ Deno.test("deno.json tasks: server and client run with exactly their task's flag
     watcher = await ChatClient.connect({ hostname: "127.0.0.1", port, name: "watcher" });
 
     client = spawnDeno(
-      ["run", ...clientFlags, "client.ts", `127.0.0.1:${port}`, "--name", "ci"],
+      ["run", ...clientFlags, "client.ts", `127.0.0.1:${port}`, "--name", "ci", "--log", log],
       "piped",
     );
     clientOutput = client.output();
@@ -246,6 +258,12 @@ Deno.test("deno.json tasks: server and client run with exactly their task's flag
     assert.match(stdout, / stopped$/m);
     assert.doesNotMatch(stdout + stderr, PERMISSION_ERROR_REGEXP);
     assert.equal(stderr, "");
+    // The flags let the server keep its database and the client write its log.
+    assert.ok((await Deno.stat(db)).size > 0, "the database file");
+    assert.match(
+      await Deno.readTextFile(log),
+      new RegExp(`^--- .*127\\.0\\.0\\.1:${port} ---$`, "m"),
+    );
   } finally {
     if (clientOutput) {
       stopQuietly(client);
@@ -258,6 +276,7 @@ Deno.test("deno.json tasks: server and client run with exactly their task's flag
     }
     await serverOut.done.catch(() => {});
     await serverErr.done.catch(() => {});
+    await Deno.remove(dir, { recursive: true });
   }
 });
 
@@ -270,6 +289,6 @@ function stopQuietly(child: Deno.ChildProcess | undefined): void {
   }
 }
 
-function isMessage(frame: ServerFrame): frame is MessageFrame {
+function isMessage(frame: ChatEvent): frame is MessageFrame {
   return frame.type === "message";
 }
