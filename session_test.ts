@@ -11,7 +11,6 @@ import {
   newSession,
   type Session,
 } from "./client.ts";
-import type { ServerFrame } from "./protocol.ts";
 import type { ChatServer } from "./server.ts";
 import { connect, withServer } from "./test_util.ts";
 
