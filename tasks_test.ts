@@ -3,7 +3,7 @@
  * grants are minimal, and they suffice: the server and the client, run as subprocesses with no
  * more than those flags, talk to each other and shut down cleanly.
  *
- * Run with `deno test --sanitize-ops --sanitize-resources --allow-net --allow-read --allow-run
+ * Run with `deno test --sanitize-ops --sanitize-resources --allow-net --allow-read --allow-write --allow-run
  * --allow-env --allow-sys tasks_test.ts`.
  *
  * @module
