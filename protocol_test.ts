@@ -12,6 +12,7 @@ import fc from "fast-check";
 import {
   type ByteReader,
   type ByteWriter,
+  CHAT_COMMANDS,
   checkHost,
   checkName,
   checkText,
@@ -27,7 +28,9 @@ import {
   ERROR_CODES,
   type ErrorCode,
   errorFrame,
+  findCommand,
   FrameTooLargeError,
+  HISTORY_PAGE,
   isValidRef,
   LineSplitter,
   MAX_FRAME_BYTES,
@@ -37,8 +40,10 @@ import {
   parsePort,
   READ_BUFFER_BYTES,
   readLines,
+  renderFrame,
   sanitizeForTerminal,
   type ServerFrame,
+  TokenBucket,
   writeAll,
 } from "./protocol.ts";
 
@@ -184,6 +189,27 @@ interface ValidCase<F> {
 
 const VALID_CLIENT_CASES: ValidCase<ClientFrame>[] = [
   {
+    what: "a hello resuming a session",
+    line: '{"type":"hello","name":"Ann","resume":"tok-1","last":42}',
+    frame: { type: "hello", name: "Ann", resume: "tok-1", last: 42 },
+  },
+  {
+    what: "a say with a cid",
+    line: '{"type":"say","text":"hi","ref":"a.1","cid":"a.1"}',
+    frame: { type: "say", text: "hi", ref: "a.1", cid: "a.1" },
+  },
+  {
+    what: "a msg with a cid",
+    line: '{"type":"msg","to":"Bob","text":"psst","cid":"a.2"}',
+    frame: { type: "msg", to: "Bob", text: "psst", cid: "a.2" },
+  },
+  {
+    what: "a history request with every field",
+    line: '{"type":"history","room":"#dev","before":120,"limit":50}',
+    frame: { type: "history", room: "#dev", before: 120, limit: 50 },
+  },
+  { what: "a bare history request", line: '{"type":"history"}', frame: { type: "history" } },
+  {
     what: "a hello without client info",
     line: '{"type":"hello","name":"Ann"}',
     frame: { type: "hello", name: "Ann" },
@@ -225,6 +251,40 @@ const VALID_CLIENT_CASES: ValidCase<ClientFrame>[] = [
 ];
 
 const VALID_SERVER_CASES: ValidCase<ServerFrame>[] = [
+  {
+    what: "a resumed welcome with its token and limits",
+    line:
+      '{"type":"welcome","name":"Ann","users":[],"server":{"name":"c","version":"1"},"resume":"t","resumed":true,"limits":{"rate":5,"burst":10}}',
+    frame: {
+      type: "welcome",
+      name: "Ann",
+      users: [],
+      server: { name: "c", version: "1" },
+      resume: "t",
+      resumed: true,
+      limits: { rate: 5, burst: 10 },
+    },
+  },
+  {
+    what: "a history message",
+    line: '{"type":"message","id":3,"ts":1,"from":"Ann","text":"old","room":"#dev","history":true}',
+    frame: { type: "message", id: 3, ts: 1, from: "Ann", text: "old", room: "#dev", history: true },
+  },
+  {
+    what: "a history page header",
+    line: '{"type":"history","room":"#dev","count":2,"more":true}',
+    frame: { type: "history", room: "#dev", count: 2, more: true },
+  },
+  {
+    what: "a presence going away",
+    line: '{"type":"presence","name":"Ann","ts":5,"away":"connection lost"}',
+    frame: { type: "presence", name: "Ann", ts: 5, away: "connection lost" },
+  },
+  {
+    what: "a presence coming back",
+    line: '{"type":"presence","name":"Ann","ts":6}',
+    frame: { type: "presence", name: "Ann", ts: 6 },
+  },
   {
     what: "a welcome with count",
     line:
@@ -431,6 +491,16 @@ const CLIENT_ERROR_CASES: ErrorCase[] = [
   ...fieldCases({ type: "hello", name: "Ann" }, { client: ['{"app":1}', '{"os":null}'] }),
   ...fieldCases({ type: "hello", name: "Ann" }, { client: ['{"host":["h"]}'] }),
   ...fieldCases({ type: "say", text: "hi" }, { text: NOT_STRING, ref: NOT_OPTIONAL_STRING }),
+  ...fieldCases({ type: "say", text: "hi" }, { cid: NOT_OPTIONAL_STRING }),
+  ...fieldCases({ type: "hello", name: "Ann" }, {
+    resume: NOT_OPTIONAL_STRING,
+    last: NOT_OPTIONAL_INTEGER,
+  }),
+  ...fieldCases({ type: "history" }, {
+    room: NOT_OPTIONAL_STRING,
+    before: NOT_OPTIONAL_INTEGER,
+    limit: NOT_OPTIONAL_INTEGER,
+  }),
 ];
 
 const SERVER_ERROR_CASES: ErrorCase[] = [
@@ -470,6 +540,23 @@ const SERVER_ERROR_CASES: ErrorCase[] = [
     message: NOT_STRING,
     ref: NOT_OPTIONAL_STRING,
   }),
+  ...fieldCases({ type: "history", room: "#dev", count: 1, more: false }, {
+    room: NOT_STRING,
+    count: NOT_INTEGER,
+    more: [undefined, '"true"', "1", "null"],
+  }),
+  ...fieldCases({ type: "presence", name: "Ann", ts: 1 }, {
+    name: NOT_STRING,
+    ts: NOT_INTEGER,
+    away: NOT_OPTIONAL_STRING,
+  }),
+  ...fieldCases(
+    { type: "welcome", name: "Ann", users: [], server: { name: "chat", version: "0.1.0" } },
+    {
+      resumed: ['"yes"', "1"],
+      limits: ["5", '{"rate":5}', '{"rate":-1,"burst":10}', '{"rate":"5","burst":10}'],
+    },
+  ),
 ];
 
 for (const c of [...COMMON_ERROR_CASES, ...CLIENT_ERROR_CASES]) {
@@ -1114,4 +1201,86 @@ Deno.test("LineSplitter never holds a line past its limit, whatever the bytes", 
     }),
     { numRuns: 200 },
   );
+});
+
+// ==== TokenBucket ====
+
+Deno.test("TokenBucket allows a burst, then one token per 1/rate seconds", () => {
+  let now = 0;
+  const bucket = new TokenBucket({ rate: 5, burst: 3, now: () => now });
+  assert.deepEqual([bucket.take(), bucket.take(), bucket.take(), bucket.take()], [
+    true,
+    true,
+    true,
+    false,
+  ]);
+  assert.equal(bucket.wait(), 200);
+  now = 199;
+  assert.equal(bucket.take(), false);
+  now = 200;
+  assert.equal(bucket.wait(), 0);
+  assert.equal(bucket.take(), true);
+  assert.equal(bucket.take(), false);
+});
+
+Deno.test("TokenBucket saves up no more than its burst after a quiet spell", () => {
+  let now = 0;
+  const bucket = new TokenBucket({ rate: 10, burst: 2, now: () => now });
+  now = 60_000;
+  assert.deepEqual([bucket.take(), bucket.take(), bucket.take()], [true, true, false]);
+});
+
+Deno.test("TokenBucket with rate 0 never refuses and never waits", () => {
+  const bucket = new TokenBucket({ rate: 0, burst: 1, now: () => 0 });
+  for (let i = 0; i < 1000; i++) assert.equal(bucket.take(), true);
+  assert.equal(bucket.wait(), 0);
+});
+
+// ==== /history ====
+
+Deno.test("/history asks for 50 earlier messages of the current room, before the oldest seen", () => {
+  const history = findCommand(CHAT_COMMANDS, "history")!;
+  assert.deepEqual(history.frame!("", { room: "#dev" }), {
+    type: "history",
+    room: "#dev",
+    limit: HISTORY_PAGE,
+  });
+  assert.deepEqual(history.frame!("20", { room: "#dev", oldest: 77 }), {
+    type: "history",
+    room: "#dev",
+    limit: 20,
+    before: 77,
+  });
+  for (const bad of ["0", "201", "x", "1.5", "-3"]) {
+    assert.equal(typeof history.frame!(bad, { room: "#dev" }), "string", bad);
+  }
+});
+
+Deno.test("a history page renders a header, and its messages with their day", () => {
+  const view = { me: "ann", color: false, time: true, skipOwn: false, room: "#dev" };
+  assert.deepEqual(renderFrame({ type: "history", room: "#dev", count: 2, more: true }, view), [
+    "* 2 earlier messages in #dev (/history for more):",
+  ]);
+  assert.deepEqual(renderFrame({ type: "history", room: "#dev", count: 0, more: false }, view), [
+    "* No earlier messages in #dev",
+  ]);
+  const old = new Date(2020, 0, 2, 9, 5).getTime();
+  assert.deepEqual(
+    renderFrame(
+      { type: "message", id: 1, ts: old, from: "bob", text: "hi", room: "#dev", history: true },
+      view,
+    ),
+    ["[Jan 2 09:05] bob: hi"],
+  );
+});
+
+Deno.test("presence renders as away with the reason, then back", () => {
+  const view = { me: "ann", color: false, time: false, skipOwn: false };
+  assert.deepEqual(
+    renderFrame({ type: "presence", name: "bob", ts: 1, away: "connection lost" }, view),
+    ["* bob is away: connection lost"],
+  );
+  assert.deepEqual(renderFrame({ type: "presence", name: "bob", ts: 2 }, view), [
+    "* bob is back",
+  ]);
 });

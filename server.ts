@@ -738,11 +738,16 @@ export class ChatCore {
       deliver();
       return true;
     }
-    const added = this.#store.addMessage(message, keys, (ok) => {
-      if (ok) deliver();
-      else if (sender) this.#sendTo(sender, withRef(errorFrame("storage_failed"), message.ref));
-    });
-    if (!added && sender && keys.cid !== undefined) {
+    const refuse = () => {
+      if (sender) this.#sendTo(sender, withRef(errorFrame("storage_failed"), message.ref));
+    };
+    const added = this.#store.addMessage(message, keys, (ok) => ok ? deliver() : refuse());
+    if (added === "failed") {
+      this.#log(`! could not store a message from ${keys.sender}`);
+      refuse();
+      return false;
+    }
+    if (added === "duplicate" && sender && keys.cid !== undefined) {
       const { cid } = keys;
       this.#store.afterCommit(() => {
         const stored = this.#store?.messageByCid(keys.sender, cid);
@@ -754,7 +759,7 @@ export class ChatCore {
         }
       });
     }
-    return added;
+    return added === "added";
   }
 
   #who(member: Member, roomName: string | undefined): ErrorFrame | undefined {
@@ -1153,34 +1158,39 @@ export class ChatStore {
 
   /**
    * Adds a message to the current transaction; `done` runs once it is committed (`true`) or the
-   * commit failed (`false`). Returns `false`, adding nothing, when its sender already stored a
-   * message with the same `cid`.
+   * commit failed (`false`). Returns `duplicate`, adding nothing, when its sender already stored
+   * a message with the same `cid`, and `failed` when the database refused it (a full disk...).
    */
   addMessage(
     frame: StoredFrame,
     keys: { sender: string; recipient?: string; cid?: string | undefined },
     done: (ok: boolean) => void,
-  ): boolean {
+  ): "added" | "duplicate" | "failed" {
     const room = frame.type === "message" ? frame.room ?? LOBBY : null;
-    const result = this.#write(
-      `INSERT INTO messages
+    let result: { changes: number | bigint };
+    try {
+      result = this.#write(
+        `INSERT INTO messages
          (id, ts, room_key, room, sender, sender_key, recipient, recipient_key, text, action, cid)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-      frame.id,
-      frame.ts,
-      room === null ? null : roomKey(room),
-      room,
-      frame.from,
-      keys.sender,
-      frame.type === "private" ? frame.to : null,
-      keys.recipient ?? null,
-      frame.text,
-      frame.action ? 1 : 0,
-      keys.cid ?? null,
-    );
-    if (result.changes === 0) return false;
+        frame.id,
+        frame.ts,
+        room === null ? null : roomKey(room),
+        room,
+        frame.from,
+        keys.sender,
+        frame.type === "private" ? frame.to : null,
+        keys.recipient ?? null,
+        frame.text,
+        frame.action ? 1 : 0,
+        keys.cid ?? null,
+      );
+    } catch {
+      return "failed";
+    }
+    if (result.changes === 0) return "duplicate";
     this.#waiting.push(done);
-    return true;
+    return "added";
   }
 
   /** Runs `fn` once everything written so far is committed (at once when nothing is pending). */

@@ -13,10 +13,7 @@
 import assert from "node:assert/strict";
 import { ChatClient, type ChatEvent } from "./client.ts";
 import {
-  type ClientFrame,
   decodeServerFrame,
-  encodeFrame,
-  type ErrorCode,
   type ErrorFrame,
   type MessageFrame,
   readLines,
@@ -33,7 +30,16 @@ import {
   type ServerOptions,
   startServer,
 } from "./server.ts";
-import { connect, within, withServer } from "./test_util.ts";
+import {
+  connect,
+  expectError,
+  type FrameOf,
+  framesUntil,
+  RawClient,
+  until,
+  within,
+  withServer,
+} from "./test_util.ts";
 
 // ==== Helpers ====
 
@@ -72,40 +78,6 @@ function joinCore(core: ChatCore, name: string): { peer: FakePeer; member: Membe
   return { peer, member: result.member };
 }
 
-type FrameOf<T extends ChatEvent["type"]> = Extract<ChatEvent, { type: T }>;
-
-/** Anything frames can be read from: a {@linkcode ChatClient} or a {@linkcode RawClient}. */
-interface FrameSource {
-  next(): Promise<ChatEvent | undefined>;
-}
-
-/** Reads frames until one of the given type (matching `match`) arrives; fails if the stream ends. */
-async function until<T extends ChatEvent["type"]>(
-  source: FrameSource,
-  type: T,
-  match: (frame: FrameOf<T>) => boolean = () => true,
-): Promise<FrameOf<T>> {
-  while (true) {
-    const frame = await within(source.next(), `a ${type} frame`);
-    if (frame === undefined) throw new Error(`Connection ended while waiting for ${type}`);
-    if (frame.type === type && match(frame as FrameOf<T>)) return frame as FrameOf<T>;
-  }
-}
-
-/** Reads frames until one matches; returns all of them, the match last. */
-async function framesUntil(
-  source: FrameSource,
-  match: (frame: ChatEvent) => boolean,
-): Promise<ChatEvent[]> {
-  const frames: ChatEvent[] = [];
-  while (true) {
-    const frame = await within(source.next(), "a frame");
-    if (frame === undefined) throw new Error("Connection ended while waiting for a frame");
-    frames.push(frame);
-    if (match(frame)) return frames;
-  }
-}
-
 /**
  * Everything the server queued for a client before now: sends a ping and returns the frames
  * that arrive before its pong. The server handles frames in order, so anything it would have
@@ -114,13 +86,6 @@ async function framesUntil(
 async function framesBeforePong(client: ChatClient): Promise<ChatEvent[]> {
   client.send({ type: "ping" });
   return (await framesUntil(client, (f) => f.type === "pong")).slice(0, -1);
-}
-
-/** Waits for the next error frame and checks its code. */
-async function expectError(source: FrameSource, code: ErrorCode): Promise<ErrorFrame> {
-  const error = await until(source, "error");
-  assert.equal(error.code, code, `expected ${code}, got ${error.code}: ${error.message}`);
-  return error;
 }
 
 let nextRef = 1;
@@ -157,52 +122,6 @@ async function joinRoom(client: ChatClient, room: string): Promise<FrameOf<"room
 async function leaveRoom(client: ChatClient, room: string): Promise<void> {
   client.send({ type: "leave", room });
   await until(client, "left", (f) => f.name === client.name && f.room === room);
-}
-
-/** A client on a bare socket, for sending what a real client never would. */
-class RawClient {
-  #conn: Deno.TcpConn;
-  #lines: AsyncGenerator<string>;
-  private constructor(conn: Deno.TcpConn) {
-    this.#conn = conn;
-    this.#lines = readLines(conn);
-  }
-  static async open(server: ChatServer): Promise<RawClient> {
-    return new RawClient(await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port }));
-  }
-  async write(data: string | Uint8Array | ClientFrame): Promise<void> {
-    const bytes = typeof data === "string"
-      ? encoder.encode(data)
-      : data instanceof Uint8Array
-      ? data
-      : encodeFrame(data);
-    let offset = 0;
-    while (offset < bytes.length) offset += await this.#conn.write(bytes.subarray(offset));
-  }
-  /** The next frame, or `undefined` once the server has closed the connection. */
-  async next(): Promise<ServerFrame | undefined> {
-    try {
-      const { value, done } = await this.#lines.next();
-      if (done) return undefined;
-      const decoded = decodeServerFrame(value);
-      assert.ok(decoded.ok, `server sent an invalid frame: ${value}`);
-      return decoded.frame;
-    } catch (error) {
-      if (error instanceof Deno.errors.ConnectionReset) return undefined;
-      throw error;
-    }
-  }
-  /** Resolves once the server has closed the connection, skipping frames until then. */
-  async closedByServer(): Promise<void> {
-    while (await within(this.next(), "the server to close the connection") !== undefined);
-  }
-  close(): void {
-    try {
-      this.#conn.close();
-    } catch (error) {
-      if (!(error instanceof Deno.errors.BadResource)) throw error;
-    }
-  }
 }
 
 /** A person on `nc` or `telnet`: writes raw bytes, reads lines of text. */

@@ -5,9 +5,21 @@
  * @module
  */
 
-import { ChatClient } from "./client.ts";
-import type { ClientInfo } from "./protocol.ts";
+import assert from "node:assert/strict";
+import { ChatClient, type ChatEvent } from "./client.ts";
+import {
+  type ClientFrame,
+  type ClientInfo,
+  decodeServerFrame,
+  encodeFrame,
+  type ErrorCode,
+  type ErrorFrame,
+  readLines,
+  type ServerFrame,
+} from "./protocol.ts";
 import { type ChatServer, type ServerOptions, startServer } from "./server.ts";
+
+const encoder = new TextEncoder();
 
 /** The longest any single wait in the tests may take, in milliseconds: a guard, not a sleep. */
 export const WAIT_MS = 10_000;
@@ -46,4 +58,94 @@ export function connect(server: ChatServer, name: string, info?: ClientInfo): Pr
     name,
     ...(info ? { info } : {}),
   });
+}
+
+/** The frame (or event) of one type. */
+export type FrameOf<T extends ChatEvent["type"]> = Extract<ChatEvent, { type: T }>;
+
+/** Anything frames can be read from: a {@linkcode ChatClient} or a {@linkcode RawClient}. */
+export interface FrameSource {
+  next(): Promise<ChatEvent | undefined>;
+}
+
+/** Reads frames until one of the given type (matching `match`) arrives; fails if the stream ends. */
+export async function until<T extends ChatEvent["type"]>(
+  source: FrameSource,
+  type: T,
+  match: (frame: FrameOf<T>) => boolean = () => true,
+): Promise<FrameOf<T>> {
+  while (true) {
+    const frame = await within(source.next(), `a ${type} frame`);
+    if (frame === undefined) throw new Error(`Connection ended while waiting for ${type}`);
+    if (frame.type === type && match(frame as FrameOf<T>)) return frame as FrameOf<T>;
+  }
+}
+
+/** Reads frames until one matches; returns all of them, the match last. */
+export async function framesUntil(
+  source: FrameSource,
+  match: (frame: ChatEvent) => boolean,
+): Promise<ChatEvent[]> {
+  const frames: ChatEvent[] = [];
+  while (true) {
+    const frame = await within(source.next(), "a frame");
+    if (frame === undefined) throw new Error("Connection ended while waiting for a frame");
+    frames.push(frame);
+    if (match(frame)) return frames;
+  }
+}
+
+/** Waits for the next error frame and checks its code. */
+export async function expectError(source: FrameSource, code: ErrorCode): Promise<ErrorFrame> {
+  const error = await until(source, "error");
+  assert.equal(error.code, code, `expected ${code}, got ${error.code}: ${error.message}`);
+  return error;
+}
+
+/** A client on a bare socket, for sending what a real client never would. */
+export class RawClient {
+  #conn: Deno.TcpConn;
+  #lines: AsyncGenerator<string>;
+  private constructor(conn: Deno.TcpConn) {
+    this.#conn = conn;
+    this.#lines = readLines(conn);
+  }
+  /** Connects to a test server (or to any port on 127.0.0.1). */
+  static async open(server: ChatServer | number): Promise<RawClient> {
+    const port = typeof server === "number" ? server : server.addr.port;
+    return new RawClient(await Deno.connect({ hostname: "127.0.0.1", port }));
+  }
+  async write(data: string | Uint8Array | ClientFrame): Promise<void> {
+    const bytes = typeof data === "string"
+      ? encoder.encode(data)
+      : data instanceof Uint8Array
+      ? data
+      : encodeFrame(data);
+    let offset = 0;
+    while (offset < bytes.length) offset += await this.#conn.write(bytes.subarray(offset));
+  }
+  /** The next frame, or `undefined` once the server has closed the connection. */
+  async next(): Promise<ServerFrame | undefined> {
+    try {
+      const { value, done } = await this.#lines.next();
+      if (done) return undefined;
+      const decoded = decodeServerFrame(value);
+      assert.ok(decoded.ok, `server sent an invalid frame: ${value}`);
+      return decoded.frame;
+    } catch (error) {
+      if (error instanceof Deno.errors.ConnectionReset) return undefined;
+      throw error;
+    }
+  }
+  /** Resolves once the server has closed the connection, skipping frames until then. */
+  async closedByServer(): Promise<void> {
+    while (await within(this.next(), "the server to close the connection") !== undefined);
+  }
+  close(): void {
+    try {
+      this.#conn.close();
+    } catch (error) {
+      if (!(error instanceof Deno.errors.BadResource)) throw error;
+    }
+  }
 }
