@@ -244,6 +244,7 @@ export class ChatClient implements AsyncIterable<ChatEvent> {
     this.#welcome = welcome;
     this.#name = welcome.name;
     this.#rooms = [welcome.room ?? LOBBY];
+    this.#lastSeen = welcome.last;
     this.#bucket = paceFor(welcome);
     const { promise, resolve } = Promise.withResolvers<CloseInfo>();
     this.closed = promise;
@@ -437,8 +438,12 @@ export class ChatClient implements AsyncIterable<ChatEvent> {
   }
 
   #receive(frame: ServerFrame): void {
+    // A message at or below the newest id seen is a repeat (the acknowledgement of a message
+    // resent after a drop, which the replay already showed): it settles a promise, no more.
+    const repeat = (frame.type === "message" && !frame.history || frame.type === "private") &&
+      this.#lastSeen !== undefined && frame.id <= this.#lastSeen;
     this.#follow(frame);
-    this.#emit(frame);
+    if (!repeat) this.#emit(frame);
   }
 
   #emit(event: ChatEvent): void {
@@ -544,6 +549,8 @@ export class ChatClient implements AsyncIterable<ChatEvent> {
       ...this.#outgoing.filter((q) => "tracked" in q),
     ];
     this.#inFlight.clear();
+    // A server that forgot the session may have forgotten its message ids too.
+    if (!welcome.resumed) this.#lastSeen = welcome.last;
     this.#emit({ type: "reconnected", resumed: welcome.resumed === true, welcome });
     this.#rooms = [welcome.room ?? LOBBY];
     this.#attach(link);

@@ -278,6 +278,8 @@ export interface WelcomeFrame {
   resume?: string;
   /** Present and true when a `resume` in the hello gave back an earlier session. */
   resumed?: boolean;
+  /** The newest message id when this welcome was sent: where "what I missed" starts. */
+  last?: number;
   /** How fast the client may send: `rate` frames a second after a `burst`; 0 means no limit. */
   limits?: { rate: number; burst: number };
 }
@@ -619,6 +621,7 @@ const SERVER_FRAME_READERS: { [K in ServerFrame["type"]]: FrameReader<ServerFram
     ...optional(o, "motd", readString),
     ...optional(o, "resume", readString),
     ...optional(o, "resumed", readBoolean),
+    ...optional(o, "last", readInteger),
     ...optional(o, "limits", readLimits),
   }),
   message: (o) => ({

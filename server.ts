@@ -535,6 +535,7 @@ export class ChatCore {
       ...(this.motd ? { motd: this.motd } : {}),
       resume: member.token,
       ...(resumed ? { resumed: true } : {}),
+      last: this.#nextMessageId - 1,
       ...(this.#limits ? { limits: this.#limits } : {}),
     };
   }

@@ -253,6 +253,7 @@ Deno.test("ChatCore welcomes a member to the lobby and tells the others it joine
     server: { name: "test", version: VERSION },
     room: "#lobby",
     resume: "token",
+    last: 0,
   });
   assert.deepEqual(rest, []);
   assert.deepEqual(ann.peer.last(), { type: "joined", name: "bob", ts: 1000, room: "#lobby" });
