@@ -16,6 +16,7 @@ import {
   type ChatErrorCode,
   type ChatEvent,
   parseAddress,
+  splitMessage,
   suggestName,
 } from "./client.ts";
 import {
@@ -23,6 +24,7 @@ import {
   displayWidth,
   encodeFrame,
   errorFrame,
+  MAX_TEXT_LENGTH,
   type MessageFrame,
   nameColor,
   readLines,
@@ -34,7 +36,7 @@ import {
   writeAll,
 } from "./protocol.ts";
 import { startServer } from "./server.ts";
-import { connect, within, withServer } from "./test_util.ts";
+import { connect, type FrameOf, within, withServer } from "./test_util.ts";
 
 // ==== Helpers ====
 
@@ -135,6 +137,26 @@ async function runClient(args: string[]): Promise<RunResult> {
     stderr: decoder.decode(output.stderr),
   };
 }
+
+// ==== splitMessage ====
+
+Deno.test("splitMessage() keeps lines together while they fit in one message", () => {
+  assert.deepEqual(splitMessage("a\nb\nc"), ["a\nb\nc"]);
+  const long = "x".repeat(1500);
+  assert.deepEqual(splitMessage(`${long}\n${long}\nend`), [long, `${long}\nend`]);
+});
+
+Deno.test("splitMessage() cuts a line longer than a message, counting characters", () => {
+  const line = "😀".repeat(MAX_TEXT_LENGTH + 10);
+  const parts = splitMessage(line);
+  assert.deepEqual(parts.map((p) => Array.from(p).length), [MAX_TEXT_LENGTH, 10]);
+  assert.equal(parts.join(""), line);
+});
+
+Deno.test("splitMessage() drops blank lines at the edges only when nothing else is there", () => {
+  assert.deepEqual(splitMessage("\n\n"), []);
+  assert.deepEqual(splitMessage("a\n\nb"), ["a\n\nb"]);
+});
 
 // ==== parseAddress ====
 
@@ -595,6 +617,61 @@ Deno.test("client.ts in a pipe sends each input line and prints what others say"
     await bob?.close();
     await server.close();
   }
+});
+
+Deno.test("client.ts --log appends what it shows, as plain text, to a file", async () => {
+  const server = startServer({ hostname: "127.0.0.1", port: 0 });
+  const dir = await Deno.makeTempDir({ prefix: "chat-log-" });
+  const log = `${dir}/chat.log`;
+  let bob: ChatClient | undefined;
+  let child: Deno.ChildProcess | undefined;
+  let output: Promise<Deno.CommandOutput> | undefined;
+  try {
+    await Deno.writeTextFile(log, "earlier line\n");
+    const port = server.addr.port;
+    bob = await connect(server, "bob");
+    child = (await clientCommand([`127.0.0.1:${port}`, "--name", "ann", "--log", log], "piped"))
+      .spawn();
+    output = child.output();
+    const stdin = child.stdin.getWriter();
+    await waitForFrame(
+      bob,
+      "ann to arrive",
+      (f): f is FrameOf<"joined"> => f.type === "joined" && f.name === "ann",
+    );
+    await bob.say("hello ann");
+    await stdin.write(encoder.encode("hi bob\n"));
+    await waitForFrame(bob, "ann's answer", isMessageFrom("ann"));
+    await stdin.close();
+    const result = await within(output, "ann to exit");
+    output = undefined;
+    assert.equal(result.code, 0);
+    const text = await Deno.readTextFile(log);
+    assert.match(text, /^earlier line\n--- .* 127\.0\.0\.1:\d+ ---\n/, "appended after a header");
+    assert.match(text, /^bob: hello ann$/m);
+    assert.ok(!text.includes("\x1b"), "no colour codes");
+  } finally {
+    if (output) {
+      try {
+        child?.kill();
+      } catch {
+        // It has already exited.
+      }
+      await output.catch(() => {});
+    }
+    await bob?.close();
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("client.ts --log to a folder that does not exist exits 1 with one line", async () => {
+  const result = await runClient(["127.0.0.1:1", "--log", "/nonexistent-dir/chat.log"]);
+  assert.equal(result.code, 1);
+  assert.equal(
+    result.stderr,
+    "client: Cannot write the log /nonexistent-dir/chat.log: its folder does not exist\n",
+  );
 });
 
 Deno.test("client.ts in a pipe exits 1 when the server shuts down, although its input is still open", async () => {

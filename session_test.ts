@@ -132,3 +132,43 @@ Deno.test("/help is generated from the command table", async () => {
     return Promise.resolve();
   });
 });
+
+Deno.test("/history pages back from the oldest message shown, further each time", async () => {
+  await withServer(async (server) => {
+    const bob = await connect(server, "bob");
+    let ann: Session | undefined;
+    try {
+      for (let i = 1; i <= 6; i++) await bob.say(`m${i}`);
+      ann = newSession(await connect(server, "ann"));
+      const texts = async (count: number) => {
+        const shown: string[] = [];
+        while (shown.length < count) {
+          const { frame } = await seen(ann!, (f) => f.type === "message" && f.history === true);
+          if (frame.type === "message") shown.push(frame.text);
+        }
+        return shown;
+      };
+      assert.deepEqual(await texts(2), ["m5", "m6"], "joining shows the last two");
+      assert.deepEqual(handleInput(ann, "/history 3"), []);
+      assert.deepEqual(await texts(3), ["m2", "m3", "m4"]);
+      assert.deepEqual(handleInput(ann, "/history"), []);
+      assert.deepEqual(await texts(1), ["m1"]);
+    } finally {
+      await ann?.client.close();
+      await bob.close();
+    }
+  }, { historyLimit: 2, rate: 0 });
+});
+
+Deno.test("a pasted block of lines is sent as one message", async () => {
+  await withChat(async (_server, ann, bob) => {
+    assert.equal(handleInput(ann, "line one\nline two\n  indented"), "sent");
+    while (true) {
+      const frame = await bob.next();
+      if (frame?.type === "message") {
+        assert.equal(frame.text, "line one\nline two\n  indented");
+        break;
+      }
+    }
+  });
+});
