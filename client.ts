@@ -496,7 +496,7 @@ export class ChatClient implements AsyncIterable<ChatEvent> {
       this.#end(info);
       return;
     }
-    this.#reconnect(info.error ? info.error.message : "the connection was lost");
+    this.#reconnect(info.error?.message ?? link.silence ?? "The connection was lost");
   }
 
   async #reconnect(firstReason: string): Promise<void> {
@@ -577,7 +577,9 @@ export class ChatClient implements AsyncIterable<ChatEvent> {
     if (link.ended) return;
     const silent = performance.now() - link.lastHeard;
     if (silent >= 2 * this.#options.heartbeatMs) {
-      closeQuietly(link.conn); // the server is gone without a word: treat it as a drop
+      // The server is gone without a word: treat it as a drop.
+      link.silence = `The server has not answered for ${Math.round(silent / 1000)} s`;
+      closeQuietly(link.conn);
     } else if (silent >= this.#options.heartbeatMs && !link.pinged) {
       link.pinged = true;
       link.outbox.push(encodeFrame({ type: "ping" }));
@@ -654,6 +656,8 @@ class Link {
   lastHeard = performance.now();
   /** Whether a ping went out since anything last arrived. */
   pinged = false;
+  /** Set when the heartbeat gave the connection up: why. */
+  silence: string | undefined;
   #held: ServerFrame[] = [];
   #sink: LinkSink | undefined;
   #firstFrame = Promise.withResolvers<ServerFrame | undefined>();

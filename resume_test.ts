@@ -13,7 +13,7 @@
 import assert from "node:assert/strict";
 import { backoff, type ChatClient, ChatClient as Client, type ChatEvent } from "./client.ts";
 import type { MessageFrame, PrivateFrame } from "./protocol.ts";
-import type { ChatServer } from "./server.ts";
+import { type ChatServer, runOperatorCommand } from "./server.ts";
 import {
   connect,
   expectError,
@@ -190,6 +190,12 @@ Deno.test("a cut connection comes back by itself with its name, rooms and exactl
       assert.equal(ann.connected, false);
       const away = await until(bob, "presence", (p) => p.name === "ann");
       assert.equal(away.away, "connection lost");
+      assert.ok(
+        runOperatorCommand(server, "/who").lines.includes(
+          "  ann from 127.0.0.1: connection lost, held for a while",
+        ),
+        "the operator sees the held name",
+      );
 
       // While ann is away: bob talks in both rooms and privately; ann types two messages.
       const missed = [

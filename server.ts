@@ -2198,6 +2198,11 @@ export function runOperatorCommand(server: ChatServer, line: string): OperatorRe
 
 function operatorWho(server: ChatServer): string[] {
   const lines: string[] = [];
+  for (const member of server.core.members) {
+    if (member.grace !== undefined) {
+      lines.push(`${member.name} from ${member.peer.address}: connection lost, held for a while`);
+    }
+  }
   for (const { address, member } of server.connections()) {
     lines.push(
       member
@@ -2208,7 +2213,7 @@ function operatorWho(server: ChatServer): string[] {
     );
   }
   return lines.length
-    ? [`${lines.length} connected:`, ...lines.map((l) => `  ${l}`)]
+    ? [`${lines.length} present:`, ...lines.map((l) => `  ${l}`)]
     : ["Nobody is connected"];
 }
 

@@ -1070,7 +1070,7 @@ Deno.test("operator: /motd sets the message of the day later joiners get", async
 Deno.test("operator: /who lists names with their addresses", async () => {
   await withChat(["ann", "bob"], (_, server) => {
     const lines = runOperatorCommand(server, "/who").lines;
-    assert.equal(lines[0], "2 connected:");
+    assert.equal(lines[0], "2 present:");
     assert.ok(
       lines.some((l) => /^ {2}ann from 127\.0\.0\.1\b.* in #lobby/.test(l)),
       lines.join("\n"),
