@@ -228,6 +228,7 @@ export class ChatClient implements AsyncIterable<ChatEvent> {
   #inFlight = new Map<string, Tracked>();
   #bucket: TokenBucket;
   #pumpTimer: ReturnType<typeof setTimeout> | undefined;
+  #awaitingDrain = false;
   #heartbeat: ReturnType<typeof setInterval>;
   #retry: { timer: ReturnType<typeof setTimeout>; wake: () => void } | undefined;
   #session = crypto.randomUUID().slice(0, 8);
@@ -407,10 +408,14 @@ export class ChatClient implements AsyncIterable<ChatEvent> {
     return promise;
   }
 
-  /** Sends what waits, as fast as the server's rate allows and while connected. */
+  /**
+   * Sends what waits, as fast as the server's rate allows, while connected, and never more than
+   * the socket's outbox holds: when it is full, sending resumes once it has drained.
+   */
   #pump(): void {
-    if (this.#pumpTimer !== undefined) return;
-    while (this.#outgoing.length > 0 && !this.#link.ended) {
+    if (this.#pumpTimer !== undefined || this.#awaitingDrain) return;
+    const link = this.#link;
+    while (this.#outgoing.length > 0 && !link.ended) {
       const wait = this.#bucket.wait();
       if (wait > 0) {
         this.#pumpTimer = setTimeout(() => {
@@ -419,10 +424,18 @@ export class ChatClient implements AsyncIterable<ChatEvent> {
         }, wait);
         return;
       }
+      const next = this.#outgoing[0]!;
+      if (!link.outbox.push(encodeFrame("tracked" in next ? next.tracked.frame : next.frame))) {
+        this.#awaitingDrain = true;
+        link.outbox.drained().then(() => {
+          this.#awaitingDrain = false;
+          this.#pump();
+        });
+        return;
+      }
       this.#bucket.take();
-      const next = this.#outgoing.shift()!;
+      this.#outgoing.shift();
       if ("tracked" in next) this.#inFlight.set(next.tracked.frame.ref!, next.tracked);
-      this.#link.outbox.push(encodeFrame("tracked" in next ? next.tracked.frame : next.frame));
     }
   }
 

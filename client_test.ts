@@ -463,6 +463,24 @@ Deno.test("ChatClient.connect() to a closed port rejects with unreachable: conne
   assert.match(error.message, new RegExp(`^Cannot connect to 127\\.0\\.0\\.1:${port}: `));
 });
 
+Deno.test("ChatClient.say() never loses a message when its own outbox fills up", async () => {
+  await withServer(async (server) => {
+    const ann = await connect(server, "ann");
+    try {
+      // 900 x 2 KB is more than the 1 MiB outbox holds at once, with no rate to pace it.
+      const text = "x".repeat(1990);
+      const acks = await within(
+        Promise.all(Array.from({ length: 900 }, (_, i) => ann.say(`${i} ${text}`))),
+        "every acknowledgement",
+      );
+      assert.equal(new Set(acks.map((a) => a.id)).size, 900);
+      assert.equal(ann.unsent, 0);
+    } finally {
+      await ann.close();
+    }
+  }, { rate: 0 });
+});
+
 Deno.test("ChatClient.who() is answered with a users frame", async () => {
   await withServer(async (server) => {
     const ann = await connect(server, "ann");

@@ -196,6 +196,10 @@ Deno.test("a cut connection comes back by itself with its name, rooms and exactl
         ),
         "the operator sees the held name",
       );
+      await assert.rejects(connect(server, "ANN"), {
+        code: "name_taken",
+        message: /"ann" is held for \d+ s more for someone whose connection dropped/,
+      });
 
       // While ann is away: bob talks in both rooms and privately; ann types two messages.
       const missed = [

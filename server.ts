@@ -152,8 +152,8 @@ export interface Room {
 export interface Member {
   /** The name as chosen, in normal form. */
   name: string;
-  /** What the client reported about itself, cleaned. */
-  readonly info: ClientInfo;
+  /** What the client reported about itself, cleaned (anew when a session resumes). */
+  info: ClientInfo;
   /** When the member joined, in milliseconds since the epoch. */
   readonly since: number;
   /** Where frames for this member go; while the connection is lost, nowhere. */
@@ -172,6 +172,8 @@ export interface Member {
   lastPrivateFrom: string | undefined;
   /** While the connection is lost: the timer that lets the member go at the end of the grace. */
   grace: ReturnType<typeof setTimeout> | undefined;
+  /** While the connection is lost: when the grace period ends, on the core's clock. */
+  graceEnds: number | undefined;
   /** The away message from before the connection was lost, given back on resuming. */
   awayBeforeLoss: string | undefined;
   /** Per room, the oldest message id sent as history, for paging further back. */
@@ -336,7 +338,7 @@ export class ChatCore {
     this.#store?.commit();
     if (hello.resume !== undefined) {
       const held = this.#sessions.get(hello.resume);
-      if (held) return { ok: true, member: this.#resume(held, peer, hello.last) };
+      if (held) return { ok: true, member: this.#resume(held, peer, hello) };
       const stored = this.#store?.session(hello.resume);
       if (stored && (stored.leftAt ?? Infinity) >= this.#now() - this.#resumeWindowMs) {
         return this.#comeBack(stored, peer, hello);
@@ -344,9 +346,14 @@ export class ChatCore {
     }
     const checked = checkName(hello.name);
     if (!checked.ok) return { ok: false, error: errorFrame("bad_name", checked.error) };
-    if (this.#members.has(nameKey(checked.name))) {
-      return { ok: false, error: nameTaken(checked.name) };
+    const holder = this.#members.get(nameKey(checked.name));
+    if (holder?.graceEnds !== undefined) {
+      const seconds = Math.max(1, Math.ceil((holder.graceEnds - this.#now()) / 1000));
+      const text = `The name "${holder.name}" is held for ${seconds} s more for someone whose ` +
+        "connection dropped: choose another, or try again then";
+      return { ok: false, error: errorFrame("name_taken", text) };
     }
+    if (holder) return { ok: false, error: nameTaken(checked.name) };
     const member = this.#add(checked.name, peer, cleanClientInfo(hello.client), newToken());
     this.#enterRoom(member, this.#lobby, member.since);
     this.#saveSession(member);
@@ -439,7 +446,7 @@ export class ChatCore {
     member.peer = lostPeer(peer.address);
     member.awayBeforeLoss = member.away;
     member.away = CONNECTION_LOST;
-    member.grace = setTimeout(() => this.#letGo(member), this.#graceMs);
+    this.#hold(member);
     this.#toRoomsOf(member, {
       type: "presence",
       name: member.name,
@@ -504,6 +511,7 @@ export class ChatCore {
       away: undefined,
       lastPrivateFrom: undefined,
       grace: undefined,
+      graceEnds: undefined,
       awayBeforeLoss: undefined,
       historyFrom: new Map(),
     };
@@ -541,11 +549,13 @@ export class ChatCore {
   }
 
   /** Gives a held session to a new connection: its rooms, then exactly what it missed. */
-  #resume(member: Member, peer: Peer, last: number | undefined): Member {
+  #resume(member: Member, peer: Peer, hello: HelloFrame): Member {
     const old = member.peer;
+    member.info = cleanClientInfo(hello.client);
     const wasLost = member.grace !== undefined;
     clearTimeout(member.grace);
     member.grace = undefined;
+    member.graceEnds = undefined;
     member.peer = peer;
     if (wasLost) {
       member.away = member.awayBeforeLoss;
@@ -553,7 +563,7 @@ export class ChatCore {
     } else {
       old.end(errorFrame("replaced", "This session connected again from elsewhere"), "replaced");
     }
-    this.#welcomeBack(member, last);
+    this.#welcomeBack(member, hello.last);
     this.#log(`${peer.address} ~ ${member.name} resumed the session`);
     return member;
   }
@@ -924,8 +934,14 @@ export class ChatCore {
         const room = this.#roomNamed(name);
         if (room) this.#enterRoom(member, room);
       }
-      member.grace = setTimeout(() => this.#letGo(member), this.#graceMs);
+      this.#hold(member);
     }
+  }
+
+  /** Keeps a member whose connection is lost for the grace period, then lets it go. */
+  #hold(member: Member): void {
+    member.graceEnds = this.#now() + this.#graceMs;
+    member.grace = setTimeout(() => this.#letGo(member), this.#graceMs);
   }
 
   #saveSession(member: Member): void {
