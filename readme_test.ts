@@ -70,3 +70,25 @@ Deno.test("README lists every operator command as the command table describes it
     commandRows(OPERATOR_COMMANDS),
   );
 });
+
+/** The long options a program's `--help` lists. */
+async function helpFlags(script: string): Promise<string[]> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", script, "--help"],
+    cwd: new URL(".", import.meta.url).pathname,
+    env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
+  }).output();
+  assert.equal(output.code, 0);
+  const help = new TextDecoder().decode(output.stdout);
+  return [...new Set(help.match(/(?<![\w-])--[a-z][a-z-]+/g) ?? [])];
+}
+
+for (const script of ["server.ts", "client.ts"]) {
+  Deno.test(`README documents every option of ${script} --help`, async () => {
+    const flags = await helpFlags(script);
+    assert.ok(flags.length >= 3, flags.join(" "));
+    for (const flag of flags) {
+      assert.match(readme, new RegExp(`\`(-\\w, )?${flag}[\\s\`]`), `README lacks ${flag}`);
+    }
+  });
+}

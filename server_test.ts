@@ -1203,3 +1203,59 @@ Deno.test("the operator console reads commands from standard input", async () =>
   assert.match(stdout.text, /stopped/);
   assert.equal(stderr.text, "");
 });
+
+// ==== Command line ====
+
+/** Runs `server.ts` with arguments that make it stop at once, and collects its output. */
+async function runServerCli(args: string[]): Promise<{ code: number; stderr: string }> {
+  const output = await within(
+    new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-net", "--allow-read", "--allow-write", SERVER_PATH, ...args],
+      env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
+      stdin: "null",
+    }).output(),
+    "the server to exit",
+  );
+  return { code: output.code, stderr: decoder.decode(output.stderr) };
+}
+
+const BAD_LIMITS: [string[], RegExp][] = [
+  [["--rate=-1"], /--rate must be a number from 0 to 1000000, not "-1"/],
+  [["--burst", "0"], /--burst must be a whole number from 1 to/],
+  [["--history", "500"], /--history must be a whole number from 0 to 200/],
+  [["--grace", "soon"], /--grace must be a number/],
+  [["--max-per-ip", "2.5"], /--max-per-ip must be a whole number/],
+  [["--db", ""], /--db needs a file name/],
+];
+
+for (const [args, message] of BAD_LIMITS) {
+  Deno.test(`server.ts ${args.join(" ")} is a usage error: exit 2, one line`, async () => {
+    const { code, stderr } = await runServerCli(args);
+    assert.equal(code, 2);
+    assert.match(stderr, message);
+    assert.equal(stderr.trim().split("\n").length, 2, stderr); // the error, then "Run with --help"
+  });
+}
+
+Deno.test("server.ts refuses a database another server holds: exit 1, one line", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "chat-cli-" });
+  const holder = startServer({ hostname: "127.0.0.1", port: 0, db: `${dir}/chat.db` });
+  try {
+    const { code, stderr } = await runServerCli([
+      "--host",
+      "127.0.0.1",
+      "--port",
+      String(freePort()),
+      "--db",
+      `${dir}/chat.db`,
+    ]);
+    assert.equal(code, 1);
+    assert.equal(
+      stderr,
+      `server: Cannot open ${dir}/chat.db: another server is using it (stop it, or use another --db)\n`,
+    );
+  } finally {
+    await holder.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
