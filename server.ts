@@ -2307,7 +2307,8 @@ OPTIONS:
                        on (read commands from standard input), or off
                                                        (default: auto)
       --db PATH        Database file for messages and sessions; :memory: keeps
-                       nothing after the server stops  (default: ${DEFAULT_DB})
+                       nothing after the server stops; none keeps no history
+                       at all                          (default: ${DEFAULT_DB})
 
 LIMITS (0 turns a limit off where noted):
       --history N      Earlier messages shown on joining a room (0: none)
@@ -2349,7 +2350,7 @@ interface CliOptions {
   serverName: string | undefined;
   motd: string;
   console: "auto" | "on" | "off";
-  db: string;
+  db: string | false;
   limits: Required<
     Pick<
       ServerOptions,
@@ -2446,7 +2447,7 @@ function parseCli(args: string[]): CliOptions {
     serverName: values.name,
     motd: cleanLine(values.motd),
     console: consoleMode,
-    db: values.db,
+    db: values.db === "none" ? false : values.db,
     limits: {
       historyLimit: numberFlag(values, "history", HISTORY_LIMIT, { max: MAX_HISTORY_PAGE }),
       graceMs: seconds("grace", GRACE_MS, 0),
@@ -2629,7 +2630,9 @@ export async function main(args: string[]): Promise<number> {
   }
   console.log(bannerLines(server.addr).join("\n"));
   console.log(
-    options.db === ":memory:"
+    options.db === false
+      ? "No messages are kept (--db none): no history, and no resuming after a restart."
+      : options.db === ":memory:"
       ? "Messages are kept in memory only (--db :memory:)."
       : `Messages are kept in ${options.db}.`,
   );
