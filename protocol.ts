@@ -1580,6 +1580,8 @@ export interface LineOptions {
 
 const NEWLINE = 0x0a;
 const CARRIAGE_RETURN = 0x0d;
+/** Decodes whole lines only (never a part of a character), so every splitter can share it. */
+const lineDecoder = new TextDecoder();
 
 /**
  * Splits a byte stream into lines. Splitting happens on bytes, so a UTF-8 character cut across two
@@ -1589,7 +1591,6 @@ const CARRIAGE_RETURN = 0x0d;
  */
 export class LineSplitter {
   #maxLineBytes: number;
-  #decoder = new TextDecoder();
   #tail: Uint8Array[] = [];
   #tailBytes = 0;
 
@@ -1646,7 +1647,7 @@ export class LineSplitter {
       ? bytes.length - 1
       : bytes.length;
     if (length === 0) return;
-    const line = this.#decoder.decode(bytes.subarray(0, length));
+    const line = lineDecoder.decode(bytes.subarray(0, length));
     if (line.trim() !== "") onLine(line);
   }
 }

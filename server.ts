@@ -241,6 +241,13 @@ export interface ChatCoreOptions {
    * @default {none announced}
    */
   limits?: { rate: number; burst: number };
+  /**
+   * The largest room in which arrivals, leaves and dropped connections are announced; in bigger
+   * rooms they would drown the conversation (and cost each arrival a frame per member), so only
+   * `who` and the counts tell them.
+   * @default {200}
+   */
+  announceLimit?: number;
 }
 
 /** The outcome of a hello: the new member, or an error frame for the peer alone. */
@@ -250,6 +257,8 @@ export type JoinResult = { ok: true; member: Member } | { ok: false; error: Erro
 export const SERVER_SPEAKER = "server";
 /** How many earlier messages joining a room shows, unless told otherwise. */
 export const HISTORY_LIMIT = 50;
+/** The largest room in which arrivals and leaves are announced, unless told otherwise. */
+export const ANNOUNCE_LIMIT = 200;
 /** How long a member whose connection was lost is waited for, in milliseconds. */
 export const GRACE_MS = 60_000;
 /** How long after being let go a session can still be resumed, in milliseconds. */
@@ -278,6 +287,9 @@ export class ChatCore {
   #lobby: Room;
   #serverName: string;
   #log: (line: string) => void;
+  /** Whether anyone reads the log: lines on the message path are not even built otherwise. */
+  #logging: boolean;
+  #announceLimit: number;
   #now: () => number;
   #isNameBanned: (name: string) => boolean;
   #store: ChatStore | undefined;
@@ -293,6 +305,8 @@ export class ChatCore {
     this.#serverName = options.serverName ?? "chat";
     this.motd = options.motd ?? "";
     this.#log = options.log ?? (() => {});
+    this.#logging = options.log !== undefined;
+    this.#announceLimit = options.announceLimit ?? ANNOUNCE_LIMIT;
     this.#now = options.now ?? Date.now;
     this.#isNameBanned = options.isNameBanned ?? (() => false);
     this.#store = options.store;
@@ -526,11 +540,7 @@ export class ChatCore {
     if (room.members.has(member)) return;
     room.members.add(member);
     member.rooms.add(room);
-    this.#toRoom(
-      room,
-      { type: "joined", name: member.name, ts, room: room.name },
-      member,
-    );
+    this.#announce(room, { type: "joined", name: member.name, ts, room: room.name }, member);
   }
 
   #welcome(member: Member, resumed: boolean): WelcomeFrame {
@@ -695,7 +705,9 @@ export class ChatCore {
     };
     const keys = { sender: nameKey(member.name), cid: frame.cid };
     const stored = this.#commitThen(message, keys, () => this.#toRoom(room, message), member);
-    if (stored) this.#log(`${member.peer.address} ${room.name} ${member.name}: ${checked.text}`);
+    if (stored && this.#logging) {
+      this.#log(`${member.peer.address} ${room.name} ${member.name}: ${checked.text}`);
+    }
     return undefined;
   }
 
@@ -730,7 +742,9 @@ export class ChatCore {
         this.#sendTo(member, { type: "notice", text: `${target.name} is away: ${target.away}` });
       }
     }, member);
-    if (stored) this.#log(`${member.peer.address} ${member.name} -> ${target.name} (private)`);
+    if (stored && this.#logging) {
+      this.#log(`${member.peer.address} ${member.name} -> ${target.name} (private)`);
+    }
     return undefined;
   }
 
@@ -813,13 +827,14 @@ export class ChatCore {
       return errorFrame("not_allowed", `${room.name} is your last room: join another first`);
     }
     // The leaver gets the notice too: it confirms the leave.
-    this.#toRoom(room, {
+    const left: ServerFrame = {
       type: "left",
       name: member.name,
       ts: this.#now(),
       reason: "left",
       room: room.name,
-    });
+    };
+    if (!this.#announce(room, left)) this.#sendTo(member, left);
     this.#exitRoom(member, room);
     if (member.current === room) {
       // Input now goes to the room joined last: say so, as a join would.
@@ -905,7 +920,7 @@ export class ChatCore {
     for (const room of member.rooms) {
       this.#exitRoom(member, room);
       if (!this.#quiet) {
-        this.#toRoom(room, { type: "left", name: member.name, ts, reason, room: room.name });
+        this.#announce(room, { type: "left", name: member.name, ts, reason, room: room.name });
       }
     }
     this.#log(`${member.peer.address} - ${member.name} left (${reason})`);
@@ -983,18 +998,34 @@ export class ChatCore {
     member.peer.send(new Outgoing(frame));
   }
 
-  /** Everyone else who shares a room with a member, once each. */
-  #audience(member: Member): Set<Member> {
+  /**
+   * Everyone else who shares a room with a member, once each; with `announced`, only the rooms
+   * small enough for arrivals and leaves to be announced.
+   */
+  #audience(member: Member, announced = false): Set<Member> {
     const audience = new Set<Member>();
-    for (const room of member.rooms) for (const other of room.members) audience.add(other);
+    for (const room of member.rooms) {
+      if (announced && room.members.size > this.#announceLimit) continue;
+      for (const other of room.members) audience.add(other);
+    }
     audience.delete(member);
     return audience;
   }
 
-  /** Encodes a frame once and queues it for everyone who shares a room with a member. */
+  /** Tells those sharing a small enough room with a member that it dropped, or is back. */
   #toRoomsOf(member: Member, frame: ServerFrame): void {
     const out = new Outgoing(frame);
-    for (const other of this.#audience(member)) other.peer.send(out);
+    for (const other of this.#audience(member, true)) other.peer.send(out);
+  }
+
+  /**
+   * Queues an arrival or a leave for a room's members (but `except`) when the room is small
+   * enough for such news; returns whether it did.
+   */
+  #announce(room: Room, frame: ServerFrame, except?: Member): boolean {
+    if (room.members.size > this.#announceLimit) return false;
+    this.#toRoom(room, frame, except);
+    return true;
   }
 
   /** Encodes a frame once and queues it for every member of a room (but `except`). */
@@ -1933,6 +1964,8 @@ class TelnetFilter {
 }
 
 const IAC = 0xff;
+/** The read buffer a connection starts with; it grows to `READ_BUFFER_BYTES` once a read fills it. */
+const IDLE_READ_BYTES = 1024;
 
 /** Reads lines from one connection and feeds them to the core until the connection ends. */
 async function serveConnection(
@@ -1947,7 +1980,8 @@ async function serveConnection(
   }
   const maxFrameBytes = connection.settings.maxFrameBytes;
   const splitter = new LineSplitter({ maxLineBytes: maxFrameBytes });
-  const buffer = new Uint8Array(READ_BUFFER_BYTES);
+  // Idle connections are most of them: each starts with a small buffer, grown once it fills.
+  let buffer = new Uint8Array(IDLE_READ_BYTES);
   const onLine = (line: string) => {
     if (!connection.ending) handleLine(connection, core, bans, line, log);
   };
@@ -1959,6 +1993,9 @@ async function serveConnection(
       connection.pinged = false;
       const chunk = buffer.subarray(0, n);
       splitter.push(connection.mode === "json" ? chunk : connection.telnet.filter(chunk), onLine);
+      if (n === buffer.length && buffer.length < READ_BUFFER_BYTES) {
+        buffer = new Uint8Array(READ_BUFFER_BYTES);
+      }
     }
   } catch (error) {
     if (error instanceof FrameTooLargeError) {
@@ -2313,6 +2350,9 @@ OPTIONS:
 LIMITS (0 turns a limit off where noted):
       --history N      Earlier messages shown on joining a room (0: none)
                                                        (default: ${HISTORY_LIMIT})
+      --announce-limit N
+                       Largest room in which arrivals and leaves are
+                       announced                       (default: ${ANNOUNCE_LIMIT})
       --grace SECONDS  How long a dropped connection keeps its name and rooms,
                        shown as away, waiting to resume (default: ${GRACE_MS / 1000})
       --resume-hours H How long after that a session can still be resumed
@@ -2354,6 +2394,7 @@ interface CliOptions {
   limits: Required<
     Pick<
       ServerOptions,
+      | "announceLimit"
       | "historyLimit"
       | "graceMs"
       | "resumeWindowMs"
@@ -2406,6 +2447,7 @@ function parseCli(args: string[]): CliOptions {
         console: { type: "string", default: "auto" },
         db: { type: "string", default: DEFAULT_DB },
         history: { type: "string" },
+        "announce-limit": { type: "string" },
         grace: { type: "string" },
         "resume-hours": { type: "string" },
         heartbeat: { type: "string" },
@@ -2450,6 +2492,7 @@ function parseCli(args: string[]): CliOptions {
     db: values.db === "none" ? false : values.db,
     limits: {
       historyLimit: numberFlag(values, "history", HISTORY_LIMIT, { max: MAX_HISTORY_PAGE }),
+      announceLimit: numberFlag(values, "announce-limit", ANNOUNCE_LIMIT),
       graceMs: seconds("grace", GRACE_MS, 0),
       resumeWindowMs: numberFlag(values, "resume-hours", RESUME_WINDOW_MS / 3_600_000, {
         max: 24 * 365,

@@ -353,6 +353,24 @@ Deno.test("ChatCore announces a removal once per room, with its reason, and free
   assert.equal(ann.peer.ended, undefined, "removing is not ending the connection");
 });
 
+Deno.test("ChatCore announces arrivals and leaves only in rooms up to the announce limit", () => {
+  const core = new ChatCore({ announceLimit: 2 });
+  const ann = joinCore(core, "ann");
+  joinCore(core, "bob");
+  assert.equal(ann.peer.last()?.type, "joined", "a room of two hears of its second member");
+  const before = ann.peer.sent.length;
+  const cy = joinCore(core, "cy");
+  core.receive(cy.member, { type: "join", room: "#dev" });
+  core.receive(cy.member, { type: "leave", room: "#lobby" });
+  core.remove(cy.member, "quit");
+  assert.equal(ann.peer.sent.length, before, "a room of three hears nothing of cy");
+  assert.deepEqual(
+    cy.peer.frames().filter((f) => f.type === "left").map((f) => f.type === "left" && f.room),
+    ["#lobby"],
+    "a leaver still gets its own confirmation",
+  );
+});
+
 Deno.test("ChatCore lists at most 500 names but counts everyone", () => {
   const core = new ChatCore();
   for (let i = 0; i < 501; i++) joinCore(core, `user${i}`);
@@ -377,7 +395,7 @@ Deno.test("three clients chat and all see every message in the same order with s
       const sends = clients.flatMap((client) =>
         Array.from({ length: perSender }, (_, i) => client.say(`${client.name} ${i}`))
       );
-      const acks = await Promise.all(sends);
+      const acks = await within(Promise.all(sends), "every acknowledgement");
       const received = await Promise.all(clients.map(async (client) => {
         const messages = [];
         while (messages.length < perSender * clients.length) {
@@ -502,7 +520,7 @@ Deno.test("a client that never reads is cut off and never slows the others", asy
       let sent = 0;
       while (dropped === undefined) {
         assert.ok(sent < 50_000, "the slow client was never dropped");
-        await Promise.all(Array.from({ length: 100 }, () => ann.say(text)));
+        await within(Promise.all(Array.from({ length: 100 }, () => ann.say(text))), "100 acks");
         sent += 100;
       }
       await ann.say("done");
