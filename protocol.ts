@@ -789,9 +789,7 @@ export function checkName(name: string): { ok: true; name: string } | { ok: fals
   if (!NAME_REGEXP.test(normal)) {
     return {
       ok: false,
-      error: `Invalid name "${
-        sanitizeForTerminal(name)
-      }": use 1-${MAX_NAME_LENGTH} letters, digits, _ or -`,
+      error: `Invalid name "${quoteInput(name)}": use 1-${MAX_NAME_LENGTH} letters, digits, _ or -`,
     };
   }
   if (RESERVED_NAMES.has(nameKey(normal))) {
@@ -815,7 +813,7 @@ export function checkRoom(room: string): { ok: true; room: string } | { ok: fals
     return {
       ok: false,
       error: `Invalid room "${
-        sanitizeForTerminal(room).slice(0, 40)
+        quoteInput(room)
       }": use # and 1-${MAX_ROOM_LENGTH} letters, digits, _ or -`,
     };
   }
@@ -864,6 +862,18 @@ export function sanitizeForTerminal(text: string): string {
   return text.replace(TERMINAL_UNSAFE_REGEXP, (c) => c === "\n" || c === "\t" ? " " : "");
 }
 
+/** The longest piece of someone's input an error message repeats, in characters. */
+const MAX_QUOTED = 40;
+
+/**
+ * Someone's input as an error message may repeat it: safe to print, and cut to
+ * {@linkcode MAX_QUOTED} characters, so an answer is never much longer than a line.
+ */
+export function quoteInput(text: string): string {
+  const chars = Array.from(sanitizeForTerminal(text));
+  return chars.length > MAX_QUOTED ? `${chars.slice(0, MAX_QUOTED).join("")}...` : chars.join("");
+}
+
 function countCharacters(text: string): number {
   let count = 0;
   for (const _ of text) count++;
@@ -890,11 +900,11 @@ export function checkHost(host: string): string | undefined {
   }
   if (host.includes(":")) {
     const bare = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
-    return isIpv6(bare) ? undefined : `Invalid IPv6 address "${sanitizeForTerminal(host)}"`;
+    return isIpv6(bare) ? undefined : `Invalid IPv6 address "${quoteInput(host)}"`;
   }
   const labels = host.endsWith(".") ? host.slice(0, -1).split(".") : host.split(".");
   if (host.length > 253 || !labels.every((l) => HOSTNAME_LABEL_REGEXP.test(l))) {
-    return `Invalid host name "${sanitizeForTerminal(host)}"`;
+    return `Invalid host name "${quoteInput(host)}"`;
   }
   return undefined;
 }
@@ -909,7 +919,7 @@ function isIpv6(text: string): boolean {
 export function parsePort(text: string): { ok: true; port: number } | { ok: false; error: string } {
   const port = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
   if (!(port >= 1 && port <= 65535)) {
-    return { ok: false, error: `Invalid port "${sanitizeForTerminal(text)}": use 1 to 65535` };
+    return { ok: false, error: `Invalid port "${quoteInput(text)}": use 1 to 65535` };
   }
   return { ok: true, port };
 }
@@ -1499,7 +1509,7 @@ export function commandHelp(table: readonly CommandSpec[], name?: string): strin
     const command = findCommand(table, name.replace(/^\//, ""));
     return command
       ? [format(command, 0)]
-      : [`Unknown command /${sanitizeForTerminal(name)}: type /help for the list`];
+      : [`Unknown command /${quoteInput(name)}: type /help for the list`];
   }
   const width = Math.max(...table.map((c) => `${c.name} ${c.args}`.trim().length));
   return table.map((c) => `  ${format(c, width)}`);
@@ -1507,9 +1517,7 @@ export function commandHelp(table: readonly CommandSpec[], name?: string): strin
 
 /** The one line an unknown command gets: nothing was sent. */
 export function unknownCommand(name: string): string {
-  return `Unknown command /${
-    sanitizeForTerminal(name).slice(0, 40)
-  }: type /help for the list (nothing was sent)`;
+  return `Unknown command /${quoteInput(name)}: type /help for the list (nothing was sent)`;
 }
 
 // ==== Command lines ====

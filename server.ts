@@ -61,6 +61,7 @@ import {
   parsePort,
   printAbove,
   type PrivateFrame,
+  quoteInput,
   READ_BUFFER_BYTES,
   readCommandLine,
   renderFrame,
@@ -436,7 +437,7 @@ export class ChatCore {
   switchRoom(member: Member, name: string): string | undefined {
     const room = this.room(name);
     if (!room || !member.rooms.has(room)) {
-      return `You are not in ${sanitizeForTerminal(name)}: /join it first`;
+      return `You are not in ${quoteInput(name)}: /join it first`;
     }
     member.current = room;
     this.#sendTo(member, this.#roomFrame(room));
@@ -497,7 +498,7 @@ export class ChatCore {
   /** The operator speaks in one room, as {@linkcode SERVER_SPEAKER}. */
   sayAsServer(roomName: string, text: string): string | undefined {
     const room = this.room(roomName);
-    if (!room) return `There is no room ${sanitizeForTerminal(roomName)}`;
+    if (!room) return `There is no room ${quoteInput(roomName)}`;
     const message: MessageFrame = {
       type: "message",
       id: this.#nextMessageId++,
@@ -661,7 +662,7 @@ export class ChatCore {
   #history(member: Member, frame: HistoryFrame): ErrorFrame | undefined {
     const room = frame.room === undefined ? member.current : this.room(frame.room);
     if (!room || !member.rooms.has(room)) {
-      return errorFrame("not_in_room", `You are not in ${sanitizeForTerminal(frame.room ?? "")}`);
+      return errorFrame("not_in_room", `You are not in ${quoteInput(frame.room ?? "")}`);
     }
     const limit = frame.limit ?? HISTORY_PAGE;
     if (limit < 1 || limit > MAX_HISTORY_PAGE) {
@@ -683,7 +684,7 @@ export class ChatCore {
         return withRef(
           errorFrame(
             "not_in_room",
-            `You are not in ${sanitizeForTerminal(frame.room)}: /join it first`,
+            `You are not in ${quoteInput(frame.room)}: /join it first`,
           ),
           frame.ref,
         );
@@ -716,7 +717,7 @@ export class ChatCore {
     if (refused) return refused;
     const target = this.member(frame.to);
     if (!target) {
-      const text = `Nobody called ${sanitizeForTerminal(frame.to).slice(0, 40)} is here`;
+      const text = `Nobody called ${quoteInput(frame.to)} is here`;
       return withRef(errorFrame("no_such_user", text), frame.ref);
     }
     const checked = checkText(frame.text);
@@ -796,7 +797,7 @@ export class ChatCore {
     if (!room) {
       return errorFrame(
         "bad_room",
-        `There is no room ${sanitizeForTerminal(roomName).slice(0, 40)}`,
+        `There is no room ${quoteInput(roomName)}`,
       );
     }
     this.#sendTo(member, { type: "users", ...userList(room.members), room: room.name });
@@ -821,7 +822,7 @@ export class ChatCore {
   #leaveRoom(member: Member, roomName: string): ErrorFrame | undefined {
     const room = this.room(roomName);
     if (!room || !member.rooms.has(room)) {
-      return errorFrame("not_in_room", `You are not in ${sanitizeForTerminal(roomName)}`);
+      return errorFrame("not_in_room", `You are not in ${quoteInput(roomName)}`);
     }
     if (member.rooms.size === 1) {
       return errorFrame("not_allowed", `${room.name} is your last room: join another first`);
@@ -849,7 +850,7 @@ export class ChatCore {
   #topic(member: Member, roomName: string, topic: string | undefined): ErrorFrame | undefined {
     const room = this.room(roomName);
     if (!room || !member.rooms.has(room)) {
-      return errorFrame("not_in_room", `You are not in ${sanitizeForTerminal(roomName)}`);
+      return errorFrame("not_in_room", `You are not in ${quoteInput(roomName)}`);
     }
     if (topic === undefined) {
       this.#sendTo(member, { type: "topic", room: room.name, topic: room.topic });
@@ -872,7 +873,7 @@ export class ChatCore {
     if (!target) {
       return errorFrame(
         "no_such_user",
-        `Nobody called ${sanitizeForTerminal(name).slice(0, 40)} is here`,
+        `Nobody called ${quoteInput(name)} is here`,
       );
     }
     this.#sendTo(member, {
@@ -2273,7 +2274,7 @@ function operatorWho(server: ChatServer): string[] {
 function kick(server: ChatServer, name: string, reason: string): string {
   if (!name) return "Usage: /kick <name> [reason]";
   const member = server.core.member(name);
-  if (!member) return `Nobody called ${sanitizeForTerminal(name)} is here`;
+  if (!member) return `Nobody called ${quoteInput(name)} is here`;
   const why = cleanLine(reason);
   member.peer.end(
     errorFrame("kicked", why ? `You were kicked: ${why}` : "You were kicked by the operator"),

@@ -13,6 +13,7 @@
 import assert from "node:assert/strict";
 import { ChatClient, type ChatEvent } from "./client.ts";
 import {
+  type ClientFrame,
   decodeServerFrame,
   type ErrorFrame,
   type MessageFrame,
@@ -474,6 +475,43 @@ Deno.test("hostile input gets its specified answer while two others chat undistu
     }
   }, { log: (line) => log.push(line) });
   assert.ok(log.some((line) => line.includes("too_large")), "the operator sees why");
+});
+
+Deno.test("an error repeats at most 40 characters of a long field, never a long line", async () => {
+  await withServer(async (server) => {
+    const raw = await RawClient.open(server);
+    try {
+      await raw.write({ type: "hello", name: "n".repeat(65_000) });
+      const badName = await expectError(raw, "bad_name");
+      assert.equal(
+        badName.message,
+        `Invalid name "${"n".repeat(40)}...": use 1-24 letters, digits, _ or -`,
+      );
+      await raw.write({ type: "hello", name: "ann" });
+      await until(raw, "welcome");
+      const long = "#" + "b".repeat(65_000);
+      const frames: ClientFrame[] = [
+        { type: "say", text: "hi", room: long },
+        { type: "leave", room: long },
+        { type: "topic", room: long },
+        { type: "history", room: long },
+        { type: "msg", to: long, text: "hi" },
+        { type: "whois", name: long },
+        { type: "who", room: long },
+        { type: "join", room: long },
+      ];
+      for (const frame of frames) {
+        await raw.write(frame);
+        const error = await until(raw, "error");
+        assert.ok(error.message.length < 150, `${frame.type}: ${error.message.length}`);
+        assert.match(error.message, /b{39}\.\.\./, `${frame.type}: ${error.message}`);
+        await raw.write({ type: "ping" }); // a good frame, so the errors are not five in a row
+        await until(raw, "pong");
+      }
+    } finally {
+      raw.close();
+    }
+  });
 });
 
 Deno.test("five bad frames in a row close the connection with too_many_errors", async () => {
