@@ -39,6 +39,7 @@ import {
   firstSentence,
   firstWord,
   FrameTooLargeError,
+  heartbeat,
   HEARTBEAT_MS,
   type HelloFrame,
   isDisconnectError,
@@ -589,11 +590,12 @@ export class ChatClient implements AsyncIterable<ChatEvent> {
     const link = this.#link;
     if (link.ended) return;
     const silent = performance.now() - link.lastHeard;
-    if (silent >= 2 * this.#options.heartbeatMs) {
+    const verdict = heartbeat(silent, this.#options.heartbeatMs, link.pinged);
+    if (verdict === "give_up") {
       // The server is gone without a word: treat it as a drop.
       link.silence = `The server has not answered for ${Math.round(silent / 1000)} s`;
       closeQuietly(link.conn);
-    } else if (silent >= this.#options.heartbeatMs && !link.pinged) {
+    } else if (verdict === "ping") {
       link.pinged = true;
       link.outbox.push(encodeFrame({ type: "ping" }));
     }

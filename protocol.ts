@@ -1708,6 +1708,24 @@ export function isDisconnectError(error: unknown): boolean {
     error instanceof Deno.errors.NotConnected;
 }
 
+// ==== Liveness ====
+
+/** What a heartbeat check decides about a peer: nothing yet, ping it, or give it up. */
+export type HeartbeatVerdict = "fine" | "ping" | "give_up";
+
+/**
+ * The heartbeat rule both sides follow: after `heartbeatMs` of silence ping the peer (once),
+ * and after twice that, with still no word, give the connection up.
+ */
+export function heartbeat(
+  silentMs: number,
+  heartbeatMs: number,
+  pinged: boolean,
+): HeartbeatVerdict {
+  if (silentMs >= 2 * heartbeatMs) return "give_up";
+  return silentMs >= heartbeatMs && !pinged ? "ping" : "fine";
+}
+
 // ==== Rate limiting ====
 
 /** Options for {@linkcode TokenBucket}. */

@@ -30,6 +30,7 @@ import {
   errorFrame,
   findCommand,
   FrameTooLargeError,
+  heartbeat,
   HISTORY_PAGE,
   isValidRef,
   LineSplitter,
@@ -1283,4 +1284,12 @@ Deno.test("presence renders as away with the reason, then back", () => {
   assert.deepEqual(renderFrame({ type: "presence", name: "bob", ts: 2 }, view), [
     "* bob is back",
   ]);
+});
+
+Deno.test("heartbeat() pings once after the interval and gives up after twice it", () => {
+  assert.equal(heartbeat(29_999, 30_000, false), "fine");
+  assert.equal(heartbeat(30_000, 30_000, false), "ping");
+  assert.equal(heartbeat(45_000, 30_000, true), "fine", "already pinged: wait for the answer");
+  assert.equal(heartbeat(60_000, 30_000, true), "give_up");
+  assert.equal(heartbeat(60_000, 30_000, false), "give_up");
 });

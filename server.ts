@@ -40,6 +40,7 @@ import {
   firstSentence,
   firstWord,
   FrameTooLargeError,
+  heartbeat,
   HEARTBEAT_MS,
   HELLO_TIMEOUT_MS,
   type HelloFrame,
@@ -1740,14 +1741,14 @@ function checkHeartbeats(connections: Iterable<Connection>, heartbeatMs: number)
   const now = performance.now();
   for (const connection of connections) {
     if (connection.mode !== "json" || !connection.member || connection.ending) continue;
-    const silent = now - connection.lastHeard;
-    if (silent >= 2 * heartbeatMs) {
+    const verdict = heartbeat(now - connection.lastHeard, heartbeatMs, connection.pinged);
+    if (verdict === "give_up") {
       connection.fail(
         "timeout",
         `No answer to a ping for ${Math.round(heartbeatMs / 1000)} s: closing`,
         "no answer",
       );
-    } else if (silent >= heartbeatMs && !connection.pinged) {
+    } else if (verdict === "ping") {
       connection.pinged = true;
       connection.send(PING);
     }

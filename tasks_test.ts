@@ -12,7 +12,7 @@
 import assert from "node:assert/strict";
 import { ChatClient, type ChatEvent } from "./client.ts";
 import type { MessageFrame } from "./protocol.ts";
-import { within } from "./test_util.ts";
+import { StreamText, within } from "./test_util.ts";
 
 // ==== Helpers ====
 
@@ -71,55 +71,6 @@ function compileFlags(tasks: Record<string, string>): Map<string, string[]> {
     builds.set(script, permissionFlags(part));
   }
   return builds;
-}
-
-/**
- * Reads a text stream as it arrives: `waitFor` resolves once a marker has been seen, and `done`
- * resolves with the whole text once the stream ends.
- */
-class StreamText {
-  text = "";
-  readonly done: Promise<string>;
-  #ended = false;
-  #waiters = new Set<{ marker: string; resolve: () => void; reject: (error: Error) => void }>();
-
-  constructor(stream: ReadableStream<Uint8Array>) {
-    this.done = this.#pump(stream);
-  }
-
-  waitFor(marker: string): Promise<void> {
-    if (this.text.includes(marker)) return Promise.resolve();
-    if (this.#ended) return Promise.reject(this.#missing(marker));
-    const { promise, resolve, reject } = Promise.withResolvers<void>();
-    this.#waiters.add({ marker, resolve, reject });
-    return promise;
-  }
-
-  async #pump(stream: ReadableStream<Uint8Array>): Promise<string> {
-    const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
-    try {
-      while (true) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        this.text += value;
-        for (const waiter of this.#waiters) {
-          if (!this.text.includes(waiter.marker)) continue;
-          this.#waiters.delete(waiter);
-          waiter.resolve();
-        }
-      }
-    } finally {
-      reader.releaseLock();
-      this.#ended = true;
-      for (const waiter of this.#waiters) waiter.reject(this.#missing(waiter.marker));
-      this.#waiters.clear();
-    }
-    return this.text;
-  }
-
-  #missing(marker: string): Error {
-    return new Error(`Output ended without ${JSON.stringify(marker)}:\n${this.text}`);
-  }
 }
 
 /** A loopback port nobody listens on (it was free a moment ago). */

@@ -149,3 +149,53 @@ export class RawClient {
     }
   }
 }
+
+/**
+ * Reads a text stream as it arrives: `waitFor` resolves once a marker has been seen, and `done`
+ * resolves with the whole text once the stream ends.
+ */
+export class StreamText {
+  text = "";
+  readonly done: Promise<string>;
+  #ended = false;
+  #waiters = new Set<{ marker: string; resolve: () => void; reject: (error: Error) => void }>();
+
+  constructor(stream: ReadableStream<Uint8Array>) {
+    this.done = this.#pump(stream);
+  }
+
+  /** Resolves once the text so far contains `marker`; rejects if the stream ends first. */
+  waitFor(marker: string): Promise<void> {
+    if (this.text.includes(marker)) return Promise.resolve();
+    if (this.#ended) return Promise.reject(this.#missing(marker));
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    this.#waiters.add({ marker, resolve, reject });
+    return promise;
+  }
+
+  async #pump(stream: ReadableStream<Uint8Array>): Promise<string> {
+    const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+    try {
+      while (true) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        this.text += value;
+        for (const waiter of this.#waiters) {
+          if (!this.text.includes(waiter.marker)) continue;
+          this.#waiters.delete(waiter);
+          waiter.resolve();
+        }
+      }
+    } finally {
+      reader.releaseLock();
+      this.#ended = true;
+      for (const waiter of this.#waiters) waiter.reject(this.#missing(waiter.marker));
+      this.#waiters.clear();
+    }
+    return this.text;
+  }
+
+  #missing(marker: string): Error {
+    return new Error(`Output ended without ${JSON.stringify(marker)}:\n${this.text}`);
+  }
+}
