@@ -1803,8 +1803,9 @@ export interface OutboxOptions {
 }
 
 /**
- * A bounded per-connection queue of encoded frames, drained by one flusher that joins whatever is
- * queued into a single write and loops until every byte is written. Pushing never waits; a peer
+ * A bounded per-connection queue of encoded frames, drained by one flusher that starts at the end
+ * of the turn in which something was queued, joins whatever is queued into a single write and
+ * loops until every byte is written. Pushing never waits; a peer
  * that stops reading makes `push` return `false` once the bound is passed, and is never waited for.
  */
 export class Outbox {
@@ -1835,7 +1836,8 @@ export class Outbox {
     if (this.#failed || this.#queuedBytes + bytes.length > this.#maxBytes) return false;
     this.#queue.push(bytes);
     this.#queuedBytes += bytes.length;
-    this.#flushing ??= this.#flush();
+    // Writing starts at the end of this turn, so everything queued during it goes in one write.
+    this.#flushing ??= Promise.resolve().then(() => this.#flush());
     return true;
   }
 
