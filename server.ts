@@ -549,7 +549,7 @@ export class ChatCore {
     return {
       type: "welcome",
       name: member.name,
-      ...userList(member.current.members),
+      ...userList(member.current.members, ARRIVAL_LISTED_USERS),
       server: { name: this.#serverName, version: VERSION },
       room: member.current.name,
       ...(this.motd ? { motd: this.motd } : {}),
@@ -987,7 +987,12 @@ export class ChatCore {
   }
 
   #roomFrame(room: Room): ServerFrame {
-    return { type: "room", room: room.name, topic: room.topic, ...userList(room.members) };
+    return {
+      type: "room",
+      room: room.name,
+      topic: room.topic,
+      ...userList(room.members, ARRIVAL_LISTED_USERS),
+    };
   }
 
   #roomList(): RoomInfo[] {
@@ -1073,11 +1078,20 @@ function withRef(error: ErrorFrame, ref: string | undefined): ErrorFrame {
   return ref === undefined ? error : { ...error, ref };
 }
 
-/** At most {@linkcode MAX_LISTED_USERS} names, in join order, and the full count. */
-function userList(members: Set<Member> | Map<string, Member>): { users: string[]; count: number } {
+/**
+ * How many names a welcome or a `room` frame lists: enough to see who is there in a small room,
+ * while a join to a crowded room stays cheap (`who` lists up to {@linkcode MAX_LISTED_USERS}).
+ */
+const ARRIVAL_LISTED_USERS = 50;
+
+/** At most `limit` names, in join order, and the full count. */
+function userList(
+  members: Set<Member> | Map<string, Member>,
+  limit = MAX_LISTED_USERS,
+): { users: string[]; count: number } {
   const users: string[] = [];
   for (const member of members.values()) {
-    if (users.length === MAX_LISTED_USERS) break;
+    if (users.length === limit) break;
     users.push(member.name);
   }
   return { users, count: members.size };
@@ -1967,7 +1981,7 @@ class TelnetFilter {
 
 const IAC = 0xff;
 /** The read buffer a connection starts with; it grows to `READ_BUFFER_BYTES` once a read fills it. */
-const IDLE_READ_BYTES = 1024;
+const IDLE_READ_BYTES = 256;
 
 /** Reads lines from one connection and feeds them to the core until the connection ends. */
 async function serveConnection(

@@ -372,14 +372,19 @@ Deno.test("ChatCore announces arrivals and leaves only in rooms up to the announ
   );
 });
 
-Deno.test("ChatCore lists at most 500 names but counts everyone", () => {
+Deno.test("ChatCore lists 50 names on arrival and 500 for who, but counts everyone", () => {
   const core = new ChatCore();
   for (let i = 0; i < 501; i++) joinCore(core, `user${i}`);
-  const { peer } = joinCore(core, "last");
+  const { peer, member } = joinCore(core, "last");
   const welcome = peer.frames()[0];
   assert.ok(welcome?.type === "welcome");
-  assert.equal(welcome.users.length, 500);
+  assert.equal(welcome.users.length, 50);
   assert.equal(welcome.count, 502);
+  core.receive(member, { type: "who" });
+  const users = peer.last();
+  assert.ok(users?.type === "users");
+  assert.equal(users.users.length, 500);
+  assert.equal(users.count, 502);
 });
 
 // ==== Server over real sockets ====
