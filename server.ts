@@ -2535,10 +2535,48 @@ function parseCli(args: string[]): CliOptions {
   };
 }
 
-function timestamp(date = new Date()): string {
-  const pad = (n: number) => String(n).padStart(2, "0");
-  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ` +
-    `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
+let stampSecond = -1;
+let stampText = "";
+
+/** The log's `2026-11-21 14:02:05`, formatted once a second however many lines share it. */
+function timestamp(): string {
+  const now = Date.now();
+  const second = Math.floor(now / 1000);
+  if (second !== stampSecond) {
+    const date = new Date(now);
+    const pad = (n: number) => String(n).padStart(2, "0");
+    stampSecond = second;
+    stampText = `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ` +
+      `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
+  }
+  return stampText;
+}
+
+/**
+ * Log lines on standard output, gathered and written together at the end of each turn of the
+ * event loop: a busy server logs thousands of lines a second, and one write per line would cost
+ * more than the chat itself.
+ */
+function bufferedOutput(): OperatorScreen & { flush(): void } {
+  const encoder = new TextEncoder();
+  let pending: string[] = [];
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const flush = () => {
+    clearTimeout(timer);
+    timer = undefined;
+    if (pending.length === 0) return;
+    const bytes = encoder.encode(pending.join("\n") + "\n");
+    pending = [];
+    let written = 0;
+    while (written < bytes.length) written += Deno.stdout.writeSync(bytes.subarray(written));
+  };
+  return {
+    print(lines: string[]): void {
+      pending.push(...lines);
+      timer ??= setTimeout(flush, 0);
+    },
+    flush,
+  };
 }
 
 function localHostname(): string | undefined {
@@ -2667,7 +2705,8 @@ function startConsole(
 export async function main(args: string[]): Promise<number> {
   const options = readCommandLine("server", args, parseCli, USAGE);
   if (typeof options === "number") return options;
-  let screen: OperatorScreen = { print: (lines) => console.log(lines.join("\n")) };
+  const output = bufferedOutput();
+  let screen: OperatorScreen = output;
   const log = (line: string) => screen.print([`${timestamp()} ${sanitizeForTerminal(line)}`]);
   let server: ChatServer;
   try {
@@ -2710,8 +2749,9 @@ export async function main(args: string[]): Promise<number> {
   log(`${reason}; telling ${server.core.size} people`);
   await server.close(reason.startsWith("SIG") ? undefined : reason);
   operatorConsole?.close();
-  screen = { print: (lines) => console.log(lines.join("\n")) };
+  screen = output;
   log("stopped");
+  output.flush();
   return 0;
 }
 
