@@ -143,7 +143,8 @@ Deno.test("ChatCore delivers a stored message only once its transaction is commi
     core.receive(joined.member, { type: "say", text: "one", ref: "r1" });
     core.receive(joined.member, { type: "say", text: "two", ref: "r2" });
     assert.deepEqual([ann.frames.length, bob.frames.length], before, "nothing before the commit");
-    await Promise.resolve(); // the commit runs at the end of this turn
+    // The commit runs once the event loop has polled again: a timer set now fires after it.
+    await new Promise((resolve) => setTimeout(resolve, 0));
     const texts = (peer: ListPeer) =>
       peer.frames.filter((f): f is MessageFrame => f.type === "message").map((f) => f.text);
     assert.deepEqual(texts(ann), ["one", "two"]);
@@ -152,6 +153,26 @@ Deno.test("ChatCore delivers a stored message only once its transaction is commi
       "one",
       "two",
     ]);
+    core.close();
+  } finally {
+    store.close();
+  }
+});
+
+Deno.test("ChatCore commits at once when a transaction gathers 16 KiB of text", () => {
+  const store = ChatStore.open(":memory:");
+  try {
+    const core = new ChatCore({ store });
+    const ann = new ListPeer();
+    const joined = core.join(ann, { type: "hello", name: "ann" });
+    assert.ok(joined.ok);
+    const messages = () => ann.frames.filter((f) => f.type === "message").length;
+    for (let i = 0; i < 8; i++) {
+      core.receive(joined.member, { type: "say", text: "x".repeat(2000) });
+    }
+    assert.equal(messages(), 0, "16,000 characters wait for the end of the turn");
+    core.receive(joined.member, { type: "say", text: "x".repeat(400) });
+    assert.equal(messages(), 9, "16,400 go out at once, all nine");
     core.close();
   } finally {
     store.close();

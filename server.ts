@@ -1145,6 +1145,12 @@ const MIGRATIONS: readonly string[] = [
    );`,
 ];
 
+/**
+ * How much message text one transaction gathers before it is committed without waiting for the
+ * end of the turn: its messages then reach every recipient's queue together.
+ */
+const MAX_BATCH_TEXT = 16 * 1024;
+
 /** A stored message: a room message (with `room`) or a private one (with `to`). */
 export type StoredFrame = MessageFrame | PrivateFrame;
 
@@ -1187,6 +1193,8 @@ export class ChatStore {
   #db: DatabaseSync;
   #statements: Map<string, StatementSync> = new Map();
   #inTransaction = false;
+  #commitTimer: ReturnType<typeof setTimeout> | undefined;
+  #batchBytes = 0;
   #waiting: ((ok: boolean) => void)[] = [];
 
   private constructor(db: DatabaseSync) {
@@ -1254,6 +1262,9 @@ export class ChatStore {
     }
     if (result.changes === 0) return "duplicate";
     this.#waiting.push(done);
+    this.#batchBytes += frame.text.length;
+    // A big batch goes out at once rather than piling up in the clients' queues.
+    if (this.#batchBytes >= MAX_BATCH_TEXT) this.commit();
     return "added";
   }
 
@@ -1356,6 +1367,8 @@ export class ChatStore {
   commit(): void {
     if (!this.#inTransaction) return;
     this.#inTransaction = false;
+    this.#batchBytes = 0;
+    clearTimeout(this.#commitTimer);
     let ok = true;
     try {
       this.#db.exec("COMMIT");
@@ -1380,7 +1393,9 @@ export class ChatStore {
     if (!this.#inTransaction) {
       this.#db.exec("BEGIN");
       this.#inTransaction = true;
-      queueMicrotask(() => this.commit());
+      // Committing once the event loop has polled again lets the messages that other
+      // connections brought in meanwhile share the transaction.
+      this.#commitTimer = setTimeout(() => this.commit(), 0);
     }
     return this.#statement(sql).run(...args);
   }
