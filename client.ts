@@ -73,6 +73,7 @@ import {
   UsageError,
   VERSION,
   type WelcomeFrame,
+  writeLinesSync,
 } from "./protocol.ts";
 
 // ==== Constants ====
@@ -854,7 +855,6 @@ export function parseAddress(
 export class Transcript {
   #file: Deno.FsFile | undefined;
   #path: string;
-  #encoder = new TextEncoder();
 
   private constructor(file: Deno.FsFile, path: string) {
     this.#file = file;
@@ -882,10 +882,7 @@ export class Transcript {
   write(lines: readonly string[]): void {
     if (!this.#file || lines.length === 0) return;
     try {
-      const text = lines.map((line) => stripAnsi(line) + "\n").join("");
-      const bytes = this.#encoder.encode(text);
-      let written = 0;
-      while (written < bytes.length) written += this.#file.writeSync(bytes.subarray(written));
+      writeLinesSync(this.#file, lines.map(stripAnsi));
     } catch (error) {
       console.error(`client: stopped writing the log ${this.#path}: ${firstSentence(error)}`);
       this.close();

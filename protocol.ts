@@ -1877,6 +1877,18 @@ function joinChunks(chunks: Uint8Array[]): Uint8Array {
   return joined;
 }
 
+/** Something bytes can be written to synchronously, like `Deno.stdout` or a `Deno.FsFile`. */
+export interface SyncByteWriter {
+  writeSync(bytes: Uint8Array): number;
+}
+
+/** Writes lines (each with a `\n`) synchronously, looping until every byte is taken. */
+export function writeLinesSync(writer: SyncByteWriter, lines: readonly string[]): void {
+  const bytes = encoder.encode(lines.map((line) => `${line}\n`).join(""));
+  let written = 0;
+  while (written < bytes.length) written += writer.writeSync(bytes.subarray(written));
+}
+
 /** Writes every byte, looping because one `write` may take only part of the buffer. */
 export async function writeAll(writer: ByteWriter, bytes: Uint8Array): Promise<void> {
   let offset = 0;

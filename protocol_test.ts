@@ -46,6 +46,7 @@ import {
   type ServerFrame,
   TokenBucket,
   writeAll,
+  writeLinesSync,
 } from "./protocol.ts";
 
 // ==== Helpers ====
@@ -1296,4 +1297,17 @@ Deno.test("heartbeat() pings once after the interval and gives up after twice it
   assert.equal(heartbeat(45_000, 30_000, true), "fine", "already pinged: wait for the answer");
   assert.equal(heartbeat(60_000, 30_000, true), "give_up");
   assert.equal(heartbeat(60_000, 30_000, false), "give_up");
+});
+
+Deno.test("writeLinesSync() ends every line with a newline and loops through partial writes", () => {
+  const taken: Uint8Array[] = [];
+  const writer = {
+    writeSync(bytes: Uint8Array): number {
+      const n = Math.min(2, bytes.length);
+      taken.push(bytes.slice(0, n));
+      return n;
+    },
+  };
+  writeLinesSync(writer, ["é1", "b"]);
+  assert.equal(new TextDecoder().decode(concat(taken)), "é1\nb\n");
 });

@@ -77,6 +77,7 @@ import {
   UsageError,
   VERSION,
   type WelcomeFrame,
+  writeLinesSync,
 } from "./protocol.ts";
 
 // ==== Constants ====
@@ -2573,17 +2574,15 @@ function timestamp(): string {
  * more than the chat itself.
  */
 function bufferedOutput(): OperatorScreen & { flush(): void } {
-  const encoder = new TextEncoder();
   let pending: string[] = [];
   let timer: ReturnType<typeof setTimeout> | undefined;
   const flush = () => {
     clearTimeout(timer);
     timer = undefined;
     if (pending.length === 0) return;
-    const bytes = encoder.encode(pending.join("\n") + "\n");
+    const lines = pending;
     pending = [];
-    let written = 0;
-    while (written < bytes.length) written += Deno.stdout.writeSync(bytes.subarray(written));
+    writeLinesSync(Deno.stdout, lines);
   };
   return {
     print(lines: string[]): void {
