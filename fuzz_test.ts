@@ -19,14 +19,9 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import type { ChatClient } from "./client.ts";
-import {
-  decodeServerFrame,
-  isDisconnectError,
-  MAX_FRAME_BYTES,
-  type MessageFrame,
-  Outbox,
-  writeAll,
-} from "./protocol.ts";
+import { closeQuietly, isDisconnectError } from "./net/conn.ts";
+import { joinChunks, Outbox, writeAll } from "./net/outbox.ts";
+import { decodeServerFrame, MAX_FRAME_BYTES, type MessageFrame } from "./protocol.ts";
 import type { ChatServer } from "./server.ts";
 import { connect, within, withServer } from "./test_util.ts";
 
@@ -71,16 +66,6 @@ function utf8(text: string): Bytes {
 
 function line(text: string): Bytes {
   return utf8(`${text}\n`);
-}
-
-function concat(parts: readonly Bytes[]): Bytes {
-  const joined = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    joined.set(part, offset);
-    offset += part.length;
-  }
-  return joined;
 }
 
 /**
@@ -323,7 +308,7 @@ const BAD_UTF8_LINE = fc.tuple(BAD_UTF8, fc.nat({ max: 3 })).map(([parts, form])
     ['{"type":"say","', '":"x","text":"y"}'],
     ["", ""],
   ][form]!;
-  return concat([utf8(before!), bad, line(after!)]);
+  return joinChunks([utf8(before!), bad, line(after!)]);
 });
 
 /**
@@ -396,7 +381,7 @@ const HOSTILE: fc.Arbitrary<Bytes> = fc.oneof(
   { arbitrary: MUTATED, weight: 8 },
   { arbitrary: ODD_FRAME, weight: 3 },
   { arbitrary: BAD_UTF8_LINE, weight: 2 },
-  { arbitrary: fc.uint8Array({ maxLength: 200 }).map((b) => concat([b, line("")])), weight: 2 },
+  { arbitrary: fc.uint8Array({ maxLength: 200 }).map((b) => joinChunks([b, line("")])), weight: 2 },
   { arbitrary: fc.jsonValue().map((v) => line(JSON.stringify(v))), weight: 2 },
   { arbitrary: TYPED, weight: 2 },
   { arbitrary: DUPLICATE_CID, weight: 1 },
@@ -470,7 +455,7 @@ function script(episode: Episode, id: string): Bytes {
     if (episode.keepAlive && i % 3 === 2) parts.push(line('{"type":"ping"}'));
   });
   if (episode.ending === "mid-line") parts.push(utf8('{"type":"say","text":"cut of'));
-  return concat(parts);
+  return joinChunks(parts);
 }
 
 // ==== Hostile connections ====
@@ -503,7 +488,7 @@ async function readAll(conn: Deno.TcpConn, seen: Observed): Promise<string | und
       seen.violations.push(`${why}: ${text.slice(0, 200)}`);
       return;
     }
-    const frame = decoded.frame;
+    const frame = decoded.value;
     first ??= frame.type;
     if (frame.type === "welcome") seen.welcomed++;
     if (frame.type === "error") seen.codes.set(frame.code, (seen.codes.get(frame.code) ?? 0) + 1);
@@ -516,7 +501,7 @@ async function readAll(conn: Deno.TcpConn, seen: Observed): Promise<string | und
       let chunk = buffer.subarray(0, n);
       let end;
       while ((end = chunk.indexOf(0x0a)) !== -1) {
-        onLine(concat([...tail, chunk.subarray(0, end)]));
+        onLine(joinChunks([...tail, chunk.subarray(0, end)]));
         tail = [];
         chunk = chunk.subarray(end + 1);
       }
@@ -526,14 +511,6 @@ async function readAll(conn: Deno.TcpConn, seen: Observed): Promise<string | und
     if (!isDisconnectError(error)) throw error;
   }
   return first;
-}
-
-function closeQuietly(conn: Deno.Conn): void {
-  try {
-    conn.close();
-  } catch (error) {
-    if (!(error instanceof Deno.errors.BadResource)) throw error;
-  }
 }
 
 /**
@@ -744,10 +721,10 @@ Deno.test("the server survives a bounded fuzz while two clients see every messag
         assert.match(slothFate, /^still connected$|\(too slow\)$/, "the sloth's fate");
         await sloth.close();
         await eventually(
-          () => server.core.size === 2 && count(server.connections()) === 2,
+          () => server.hub.size === 2 && count(server.connections()) === 2,
           () =>
             `only ann and bob to remain (members: ${
-              [...server.core.members].map((m) => m.name).join(", ")
+              [...server.hub.members].map((m) => m.name).join(", ")
             }; connections: ${count(server.connections())})`,
         );
         rssAfter = Deno.memoryUsage().rss;
@@ -758,7 +735,7 @@ Deno.test("the server survives a bounded fuzz while two clients see every messag
           const said = await zoe.say("hello after the storm");
           await bobHears.barrier(bob);
           assert.deepEqual(bobHears.from("zoe"), [said]);
-          assert.equal(server.core.size, 3);
+          assert.equal(server.hub.size, 3);
         } finally {
           await zoe.close();
         }

@@ -10,35 +10,11 @@
  */
 
 import assert from "node:assert/strict";
-import { DatabaseSync } from "node:sqlite";
+
 import type { ChatClient } from "./client.ts";
-import { decodeServerFrame, type MessageFrame, type ServerFrame } from "./protocol.ts";
-import { ChatCore, ChatStore, type Outgoing, type Peer, StoreError } from "./server.ts";
+
+import { type MessageFrame, type ServerFrame } from "./protocol.ts";
 import { connect, type FrameOf, framesUntil, RawClient, until, withServer } from "./test_util.ts";
-
-const decoder = new TextDecoder();
-
-/** A peer that keeps the frames it is sent, decoded. */
-class ListPeer implements Peer {
-  readonly address = "192.0.2.7";
-  readonly frames: ServerFrame[] = [];
-  send(out: Outgoing): void {
-    const decoded = decodeServerFrame(decoder.decode(out.json).trimEnd());
-    assert.ok(decoded.ok);
-    this.frames.push(decoded.frame);
-  }
-  end(): void {}
-}
-
-/** A temporary folder for database files, removed after `fn`. */
-async function withTempDir(fn: (dir: string) => Promise<void> | void): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "chat-history-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 /** Reads a history page: its header, then its messages. */
 async function historyPage(
@@ -49,135 +25,6 @@ async function historyPage(
   while (messages.length < header.count) messages.push(await until(client, "message"));
   return { header, messages };
 }
-
-// ==== ChatStore ====
-
-Deno.test("ChatStore creates the schema in a new file and records its version", async () => {
-  await withTempDir((dir) => {
-    const store = ChatStore.open(`${dir}/chat.db`);
-    store.close();
-    const db = new DatabaseSync(`${dir}/chat.db`);
-    try {
-      const { user_version } = db.prepare("PRAGMA user_version").get() as { user_version: number };
-      assert.equal(user_version, 1);
-      const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all()
-        .map((row) => (row as { name: string }).name).sort();
-      assert.deepEqual(tables, ["messages", "sessions"]);
-      const mode = db.prepare("PRAGMA journal_mode").get() as { journal_mode: string };
-      assert.equal(mode.journal_mode, "wal");
-    } finally {
-      db.close();
-    }
-  });
-});
-
-Deno.test("ChatStore keeps messages across reopening and continues their ids", async () => {
-  await withTempDir((dir) => {
-    const path = `${dir}/chat.db`;
-    const first = ChatStore.open(path);
-    const done: boolean[] = [];
-    for (const id of [1, 2, 3]) {
-      const frame: MessageFrame = {
-        type: "message",
-        id,
-        ts: id,
-        from: "ann",
-        text: `m${id}`,
-        room: "#dev",
-      };
-      first.addMessage(frame, { sender: "ann" }, (ok) => done.push(ok));
-    }
-    assert.deepEqual(done, [], "nothing is done before the commit");
-    first.commit();
-    assert.deepEqual(done, [true, true, true]);
-    first.close();
-    const again = ChatStore.open(path);
-    try {
-      assert.equal(again.lastId(), 3);
-      assert.deepEqual(again.history("#DEV", 3, 10).map((m) => m.text), ["m1", "m2"]);
-    } finally {
-      again.close();
-    }
-  });
-});
-
-Deno.test("ChatStore refuses a database written by a newer server", async () => {
-  await withTempDir((dir) => {
-    const db = new DatabaseSync(`${dir}/new.db`);
-    db.exec("PRAGMA user_version = 99");
-    db.close();
-    assert.throws(() => ChatStore.open(`${dir}/new.db`), StoreError);
-  });
-});
-
-Deno.test("ChatStore refuses a file that is not a database, saying so", async () => {
-  await withTempDir(async (dir) => {
-    await Deno.writeTextFile(`${dir}/notes.txt`, "x".repeat(4096));
-    assert.throws(() => ChatStore.open(`${dir}/notes.txt`), /not a chat database/);
-  });
-});
-
-Deno.test("ChatStore refuses a database another server holds", async () => {
-  await withTempDir((dir) => {
-    const first = ChatStore.open(`${dir}/chat.db`);
-    try {
-      assert.throws(() => ChatStore.open(`${dir}/chat.db`), /another server is using it/);
-    } finally {
-      first.close();
-    }
-  });
-});
-
-// ==== Acknowledged once committed ====
-
-Deno.test("ChatCore delivers a stored message only once its transaction is committed", async () => {
-  const store = ChatStore.open(":memory:");
-  try {
-    const core = new ChatCore({ store });
-    const ann = new ListPeer();
-    const bob = new ListPeer();
-    const joined = core.join(ann, { type: "hello", name: "ann" });
-    core.join(bob, { type: "hello", name: "bob" });
-    assert.ok(joined.ok);
-    const before = [ann.frames.length, bob.frames.length];
-    core.receive(joined.member, { type: "say", text: "one", ref: "r1" });
-    core.receive(joined.member, { type: "say", text: "two", ref: "r2" });
-    assert.deepEqual([ann.frames.length, bob.frames.length], before, "nothing before the commit");
-    // The commit runs once the event loop has polled again: a timer set now fires after it.
-    await new Promise((resolve) => setTimeout(resolve, 0));
-    const texts = (peer: ListPeer) =>
-      peer.frames.filter((f): f is MessageFrame => f.type === "message").map((f) => f.text);
-    assert.deepEqual(texts(ann), ["one", "two"]);
-    assert.deepEqual(texts(bob), ["one", "two"]);
-    assert.deepEqual(store.history("#lobby", Number.MAX_SAFE_INTEGER, 10).map((m) => m.text), [
-      "one",
-      "two",
-    ]);
-    core.close();
-  } finally {
-    store.close();
-  }
-});
-
-Deno.test("ChatCore commits at once when a transaction gathers 16 KiB of text", () => {
-  const store = ChatStore.open(":memory:");
-  try {
-    const core = new ChatCore({ store });
-    const ann = new ListPeer();
-    const joined = core.join(ann, { type: "hello", name: "ann" });
-    assert.ok(joined.ok);
-    const messages = () => ann.frames.filter((f) => f.type === "message").length;
-    for (let i = 0; i < 8; i++) {
-      core.receive(joined.member, { type: "say", text: "x".repeat(2000) });
-    }
-    assert.equal(messages(), 0, "16,000 characters wait for the end of the turn");
-    core.receive(joined.member, { type: "say", text: "x".repeat(400) });
-    assert.equal(messages(), 9, "16,400 go out at once, all nine");
-    core.close();
-  } finally {
-    store.close();
-  }
-});
 
 // ==== History ====
 
@@ -326,7 +173,7 @@ Deno.test("a say repeated with the same cid is stored once; only its sender hear
           "after",
         ],
       );
-      const stored = server.core.member("ann") && (await historyOf(server.addr.port));
+      const stored = server.hub.member("ann") && (await historyOf(server.addr.port));
       assert.deepEqual(stored, ["once", "after"]);
     } finally {
       raw.close();

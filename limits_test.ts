@@ -11,7 +11,7 @@
 
 import assert from "node:assert/strict";
 import { ChatClient } from "./client.ts";
-import { FLOOD_STRIKES } from "./server.ts";
+import { FLOOD_STRIKES } from "./net/connection.ts";
 import {
   connect,
   expectError,
@@ -55,7 +55,7 @@ Deno.test("a client that answers pings stays connected through many heartbeats",
         await until(raw, "ping");
         await raw.write({ type: "pong" });
       }
-      assert.ok(server.core.member("alive"), "still present");
+      assert.ok(server.hub.member("alive"), "still present");
     } finally {
       raw.close();
     }

@@ -20,7 +20,7 @@ import {
   type PrivateFrame,
   type ServerFrame,
 } from "./protocol.ts";
-import { HISTORY_LIMIT } from "./server.ts";
+import { HISTORY_LIMIT } from "./chat/hub.ts";
 import { type FrameOf, framesUntil, RawClient, StreamText, until, within } from "./test_util.ts";
 
 // ==== Helpers ====

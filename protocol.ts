@@ -1,16 +1,18 @@
 /**
- * The chat wire protocol, shared by `server.ts` and `client.ts`.
+ * The chat wire protocol: the contract between the server, the terminal client and the browser
+ * page.
  *
- * TCP carrying newline-delimited JSON: one JSON object per line, UTF-8, `\n`-terminated, at most
- * {@linkcode MAX_FRAME_BYTES} per line including the newline. Every frame has a string `type`.
- * This module holds every rule both ends must agree on: the frame types, their validation, the
- * name and text rules, the error codes, the line framing and the outgoing queue.
+ * Newline-delimited JSON: one JSON object per line, UTF-8, `\n`-terminated, at most
+ * {@linkcode MAX_FRAME_BYTES} per line including the newline (over WebSocket, one object per
+ * text message). Every frame has a string `type`. This module holds every rule the ends must
+ * agree on: the frame types and their validation, the error codes, the limits, and the name,
+ * room, text and address rules.
+ *
+ * It is pure TypeScript: it imports nothing and touches no `Deno` API, so a browser can load it
+ * as it is (a test holds it to that).
  *
  * @module
  */
-
-import process from "node:process";
-import * as readline from "node:readline";
 
 // ==== Constants ====
 
@@ -66,6 +68,24 @@ const CONTROL_REGEXP = /(?![\t\n])\p{Cc}/gu;
  * bidirectional overrides that can make text read differently from what it is.
  */
 const TERMINAL_UNSAFE_REGEXP = /[\p{Cc}\u202A-\u202E\u2066-\u2069]/gu;
+
+// ==== Results ====
+
+/**
+ * The outcome of every check or parse that can fail: the value, or why not. `E` is a message for
+ * a person unless a caller needs more (the decoders give a {@linkcode DecodeError}).
+ */
+export type Result<T, E = string> = { ok: true; value: T } | { ok: false; error: E };
+
+/** A successful {@linkcode Result}. */
+export function ok<T>(value: T): { ok: true; value: T } {
+  return { ok: true, value };
+}
+
+/** A failed {@linkcode Result}. */
+export function fail<E>(error: E): { ok: false; error: E } {
+  return { ok: false, error };
+}
 
 // ==== Error codes ====
 
@@ -465,7 +485,7 @@ export class DecodeError extends Error {
 }
 
 /** The outcome of decoding one line: a typed frame, or a typed error. */
-export type DecodeResult<F> = { ok: true; frame: F } | { ok: false; error: DecodeError };
+export type DecodeResult<F> = Result<F, DecodeError>;
 
 type JsonObject = Record<string, unknown>;
 type FrameReader<F> = (o: JsonObject) => F;
@@ -724,27 +744,27 @@ function decodeWith<F>(
 ): DecodeResult<F> {
   // A UTF-16 unit takes one to three UTF-8 bytes, so only long strings need measuring.
   if (line.length * 3 >= MAX_FRAME_BYTES && encoder.encode(line).length >= MAX_FRAME_BYTES) {
-    return { ok: false, error: new DecodeError("too_large", "Frame is larger than 64 KiB") };
+    return fail(new DecodeError("too_large", "Frame is larger than 64 KiB"));
   }
   let value: unknown;
   try {
     value = JSON.parse(line);
   } catch {
-    return { ok: false, error: new DecodeError("bad_json", "Frame is not valid JSON") };
+    return fail(new DecodeError("bad_json", "Frame is not valid JSON"));
   }
   if (!isObject(value)) {
-    return { ok: false, error: new DecodeError("bad_field", "Frame must be a JSON object") };
+    return fail(new DecodeError("bad_field", "Frame must be a JSON object"));
   }
   const type = value.type;
-  if (typeof type !== "string") return { ok: false, error: badField("type", "a string") };
+  if (typeof type !== "string") return fail(badField("type", "a string"));
   if (!Object.hasOwn(readers, type)) {
     const shown = JSON.stringify(type.length > 40 ? `${type.slice(0, 40)}...` : type);
-    return { ok: false, error: new DecodeError("unknown_type", `Unknown frame type: ${shown}`) };
+    return fail(new DecodeError("unknown_type", `Unknown frame type: ${shown}`));
   }
   try {
-    return { ok: true, frame: readers[type]!(value) };
+    return ok(readers[type]!(value));
   } catch (error) {
-    if (error instanceof DecodeError) return { ok: false, error };
+    if (error instanceof DecodeError) return fail(error);
     throw error;
   }
 }
@@ -784,18 +804,17 @@ export function nameKey(name: string): string {
  * Checks a name against the name rules and returns it in normal form (NFC), or an error message
  * that says what to change.
  */
-export function checkName(name: string): { ok: true; name: string } | { ok: false; error: string } {
+export function checkName(name: string): Result<string> {
   const normal = name.normalize("NFC");
   if (!NAME_REGEXP.test(normal)) {
-    return {
-      ok: false,
-      error: `Invalid name "${quoteInput(name)}": use 1-${MAX_NAME_LENGTH} letters, digits, _ or -`,
-    };
+    return fail(
+      `Invalid name "${quoteInput(name)}": use 1-${MAX_NAME_LENGTH} letters, digits, _ or -`,
+    );
   }
   if (RESERVED_NAMES.has(nameKey(normal))) {
-    return { ok: false, error: `The name "${normal}" is reserved: choose another` };
+    return fail(`The name "${normal}" is reserved: choose another`);
   }
-  return { ok: true, name: normal };
+  return ok(normal);
 }
 
 /** The form two room names are compared in, like {@linkcode nameKey}. */
@@ -807,17 +826,14 @@ export function roomKey(room: string): string {
  * Checks a room name and returns it in normal form, `#` first (`dev` becomes `#dev`), or an
  * error message that says what to change.
  */
-export function checkRoom(room: string): { ok: true; room: string } | { ok: false; error: string } {
+export function checkRoom(room: string): Result<string> {
   const normal = (room.startsWith("#") ? room : `#${room}`).normalize("NFC");
   if (!ROOM_REGEXP.test(normal)) {
-    return {
-      ok: false,
-      error: `Invalid room "${
-        quoteInput(room)
-      }": use # and 1-${MAX_ROOM_LENGTH} letters, digits, _ or -`,
-    };
+    return fail(
+      `Invalid room "${quoteInput(room)}": use # and 1-${MAX_ROOM_LENGTH} letters, digits, _ or -`,
+    );
   }
-  return { ok: true, room: normal };
+  return ok(normal);
 }
 
 /**
@@ -834,13 +850,13 @@ export function cleanLine(text: string): string {
  * surrogates replaced. Returns the clean text, or an error when it is empty (or only white space)
  * or longer than {@linkcode MAX_TEXT_LENGTH} characters.
  */
-export function checkText(text: string): { ok: true; text: string } | { ok: false; error: string } {
+export function checkText(text: string): Result<string> {
   const clean = text.replace(CONTROL_REGEXP, "").toWellFormed();
-  if (clean.trim() === "") return { ok: false, error: "Message is empty" };
+  if (clean.trim() === "") return fail("Message is empty");
   if (clean.length > MAX_TEXT_LENGTH && countCharacters(clean) > MAX_TEXT_LENGTH) {
-    return { ok: false, error: `Message is longer than ${MAX_TEXT_LENGTH} characters` };
+    return fail(`Message is longer than ${MAX_TEXT_LENGTH} characters`);
   }
-  return { ok: true, text: clean };
+  return ok(clean);
 }
 
 /** Cleans a client-info field: no control characters, at most {@linkcode MAX_INFO_LENGTH} long. */
@@ -886,27 +902,29 @@ const HOSTNAME_LABEL_REGEXP = /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/;
 const IPV4_LIKE_REGEXP = /^[0-9.]+$/;
 
 /**
- * Checks a host name or IP address and returns an error message, or `undefined` when it is fine.
+ * Checks a host name or IP address and returns it as it is, or a message saying what is wrong.
  * Dotted numbers must be a real IPv4 address (`999.1.1.1` is refused); IPv6 is accepted bare or in
  * brackets.
  */
-export function checkHost(host: string): string | undefined {
-  if (host === "") return "Host is empty";
+export function checkHost(host: string): Result<string> {
+  if (host === "") return fail("Host is empty");
   if (IPV4_LIKE_REGEXP.test(host)) {
     const parts = host.split(".");
     const valid = parts.length === 4 &&
       parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255);
-    return valid ? undefined : `Invalid IPv4 address "${host}": use four numbers from 0 to 255`;
+    return valid
+      ? ok(host)
+      : fail(`Invalid IPv4 address "${host}": use four numbers from 0 to 255`);
   }
   if (host.includes(":")) {
     const bare = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
-    return isIpv6(bare) ? undefined : `Invalid IPv6 address "${quoteInput(host)}"`;
+    return isIpv6(bare) ? ok(host) : fail(`Invalid IPv6 address "${quoteInput(host)}"`);
   }
   const labels = host.endsWith(".") ? host.slice(0, -1).split(".") : host.split(".");
   if (host.length > 253 || !labels.every((l) => HOSTNAME_LABEL_REGEXP.test(l))) {
-    return `Invalid host name "${quoteInput(host)}"`;
+    return fail(`Invalid host name "${quoteInput(host)}"`);
   }
-  return undefined;
+  return ok(host);
 }
 
 function isIpv6(text: string): boolean {
@@ -916,981 +934,38 @@ function isIpv6(text: string): boolean {
 }
 
 /** Parses a port number (1-65535) and returns it, or an error message. */
-export function parsePort(text: string): { ok: true; port: number } | { ok: false; error: string } {
+export function parsePort(text: string): Result<number> {
   const port = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
   if (!(port >= 1 && port <= 65535)) {
-    return { ok: false, error: `Invalid port "${quoteInput(text)}": use 1 to 65535` };
+    return fail(`Invalid port "${quoteInput(text)}": use 1 to 65535`);
   }
-  return { ok: true, port };
+  return ok(port);
 }
 
-// ==== Rendering ====
-
-/** How frames are turned into lines of text for a person to read. */
-export interface RenderOptions {
-  /** The reader's own name: their messages show as `You`. Empty for a shared rendering. */
-  me: string;
-  /** Whether to use ANSI colours. */
-  color: boolean;
-  /** Whether lines start with the time, `[14:02]`. */
-  time: boolean;
-  /** Whether the reader's own messages are left out (scripts know what they sent). */
-  skipOwn: boolean;
-  /** The room the reader is looking at: its messages show without the room's name. */
-  room?: string;
-}
-
-const NAME_COLORS = [31, 32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96];
-// deno-lint-ignore no-control-regex -- matching the escape character is the point
-const ANSI_REGEXP = /\x1b\[[0-9;]*m/g;
-/** East Asian wide and full-width characters, and emoji shown as pictures: two columns each. */
-const WIDE_REGEXP =
-  /[\u1100-\u115F\u2E80-\uA4CF\uAC00-\uD7A3\uF900-\uFAFF\uFE30-\uFE4F\uFF00-\uFF60\uFFE0-\uFFE6\u{20000}-\u{3FFFD}]|\p{Emoji_Presentation}|\uFE0F/u;
-/** Marks and format characters that take no column of their own. */
-const ZERO_WIDTH_REGEXP = /^[\p{Mn}\p{Me}\p{Cf}]+$/u;
-const graphemes = new Intl.Segmenter();
-
-/** Removes the colour codes {@linkcode paint} adds, for a plain-text copy of what was shown. */
-export function stripAnsi(text: string): string {
-  return text.replace(ANSI_REGEXP, "");
-}
-
-/** Wraps text in an ANSI style (`1` bold, `2` dim, `31` red...) when colour is on. */
-export function paint(text: string, style: number | string, color: boolean): string {
-  return color ? `\x1b[${style}m${text}\x1b[0m` : text;
-}
-
-/** A colour for a name that stays the same across runs and computers. */
-export function nameColor(name: string): number {
-  let hash = 0;
-  for (const char of nameKey(name)) hash = (hash * 31 + char.codePointAt(0)!) >>> 0;
-  return NAME_COLORS[hash % NAME_COLORS.length]!;
+/** A server address: a host name or IP address (IPv6 without brackets), and a port. */
+export interface ServerAddress {
+  hostname: string;
+  port: number;
 }
 
 /**
- * How many terminal columns text takes, counted per grapheme (what a person sees as one
- * character): wide East Asian characters and emoji take two, combining marks none.
+ * Parses `host`, `host:port`, `[ipv6]:port` or a bare IPv6 address, checking the host and the
+ * port before any connection is tried. The port is {@linkcode DEFAULT_PORT} when not given.
  */
-export function displayWidth(text: string): number {
-  let width = 0;
-  for (const { segment } of graphemes.segment(text.replace(ANSI_REGEXP, ""))) {
-    width += ZERO_WIDTH_REGEXP.test(segment) ? 0 : WIDE_REGEXP.test(segment) ? 2 : 1;
+export function parseAddress(text: string): Result<ServerAddress> {
+  const trimmed = text.trim();
+  let hostname = trimmed;
+  let portText = String(DEFAULT_PORT);
+  const bracketed = /^\[([^\]]*)\](?::(.*))?$/.exec(trimmed);
+  if (bracketed) {
+    hostname = bracketed[1]!;
+    portText = bracketed[2] ?? portText;
+  } else if (trimmed.split(":").length === 2) {
+    [hostname, portText] = trimmed.split(":") as [string, string];
   }
-  return width;
-}
-
-/** Whether text mentions a name as a word of its own, ignoring case: `hi @ann!` mentions ann. */
-export function mentions(text: string, name: string): boolean {
-  if (name === "") return false;
-  const key = nameKey(name);
-  return nameKey(text).split(/[^\p{L}\p{N}_-]+/u).includes(key);
-}
-
-/** A span of milliseconds as people say it: `45s`, `12m`, `3h 5m`, `2d 4h`. */
-export function formatDuration(ms: number): string {
-  const s = Math.max(0, Math.floor(ms / 1000));
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m`;
-  if (s < 86400) return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
-  return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`;
-}
-
-function clock(ts: number): string {
-  const date = new Date(ts);
-  const pad = (n: number) => String(n).padStart(2, "0");
-  return `[${pad(date.getHours())}:${pad(date.getMinutes())}]`;
-}
-
-/** `[14:02]` for today, `[Nov 20 14:02]` for an earlier day: history can be days old. */
-function dayClock(ts: number): string {
-  const date = new Date(ts);
-  if (date.toDateString() === new Date().toDateString()) return clock(ts);
-  const day = date.toLocaleString("en", { month: "short", day: "numeric" });
-  return `[${day} ${clock(ts).slice(1)}`;
-}
-
-function stamp(ts: number | undefined, options: RenderOptions): string {
-  return options.time && ts !== undefined ? `${paint(clock(ts), 2, options.color)} ` : "";
-}
-
-/** Joins a prefix and a possibly multi-line text, indenting the continuation lines under it. */
-function speech(prefix: string, text: string, style?: string): string[] {
-  const width = displayWidth(prefix);
-  const [first = "", ...rest] = text.split("\n").map(sanitizeForTerminal);
-  const body = (line: string) => style ? paint(line, style, true) : line;
-  return [`${prefix}${body(first)}`, ...rest.map((line) => " ".repeat(width) + body(line))];
-}
-
-function notice(text: string, ts: number | undefined, options: RenderOptions): string[] {
-  return [`${stamp(ts, options)}${paint(`* ${sanitizeForTerminal(text)}`, 2, options.color)}`];
-}
-
-function speaker(name: string, options: RenderOptions): string {
-  if (options.me !== "" && nameKey(name) === nameKey(options.me)) {
-    return paint("You", 1, options.color);
-  }
-  const clean = sanitizeForTerminal(name);
-  return paint(clean, nameColor(clean), options.color);
-}
-
-function listUsers(users: string[], count: number | undefined, where: string): string {
-  const total = count ?? users.length;
-  const names = users.map(sanitizeForTerminal).sort((a, b) => a.localeCompare(b)).join(", ");
-  const more = total > users.length ? ` and ${total - users.length} more` : "";
-  return `${total} ${total === 1 ? "person" : "people"} ${where}: ${names}${more}`;
-}
-
-function renderMessage(frame: MessageFrame, options: RenderOptions): string[] {
-  const mine = options.me !== "" && nameKey(frame.from) === nameKey(options.me);
-  if (mine && options.skipOwn) return [];
-  const room = frame.room !== undefined && frame.room !== options.room
-    ? `${paint(sanitizeForTerminal(frame.room), 36, options.color)} `
-    : "";
-  const highlight = !mine && options.color && mentions(frame.text, options.me) ? "1;33" : undefined;
-  const who = speaker(frame.from, options);
-  const time = frame.history && options.time
-    ? `${paint(dayClock(frame.ts), 2, options.color)} `
-    : stamp(frame.ts, options);
-  const prefix = frame.action ? `${time}${room}* ${who} ` : `${time}${room}${who}: `;
-  // Earlier messages read dimmer than live ones.
-  return speech(
-    prefix,
-    frame.text,
-    highlight ?? (frame.history && options.color ? "2" : undefined),
-  );
-}
-
-function renderPrivate(frame: PrivateFrame, options: RenderOptions): string[] {
-  const mine = options.me !== "" && nameKey(frame.from) === nameKey(options.me);
-  if (mine && options.skipOwn) return [];
-  const tag = paint("(private)", 35, options.color);
-  const who = speaker(frame.from, options);
-  const to = options.me !== "" && !mine ? "" : ` → ${speaker(frame.to, options)}`;
-  const prefix = frame.action
-    ? `${stamp(frame.ts, options)}${tag} * ${who}${to} `
-    : `${stamp(frame.ts, options)}${tag} ${who}${to}: `;
-  return speech(prefix, frame.text);
-}
-
-function renderWhois(frame: WhoisInfoFrame): string {
-  const client = frame.client ?? {};
-  const parts = [
-    `in ${frame.rooms.join(" ") || "no room"}`,
-    `idle ${formatDuration(frame.idle)}`,
-    `here since ${clock(frame.since).slice(1, -1)}`,
-    ...(frame.away === undefined ? [] : [`away: ${frame.away}`]),
-    ...(client.app ? [`using ${client.app}${client.os ? ` on ${client.os}` : ""}`] : []),
-  ];
-  return `${frame.name}: ${parts.join("; ")}`;
-}
-
-/**
- * The lines to show a person for a frame, already sanitised; an empty array for frames that show
- * nothing. Everything a server or another person wrote passes through
- * {@linkcode sanitizeForTerminal}, so no escape sequence reaches the terminal.
- */
-export function renderFrame(frame: ServerFrame, options: RenderOptions): string[] {
-  switch (frame.type) {
-    case "message":
-      return renderMessage(frame, options);
-    case "private":
-      return renderPrivate(frame, options);
-    case "joined":
-      return notice(`${frame.name} joined${frame.room ? ` ${frame.room}` : ""}`, frame.ts, options);
-    case "left":
-      return notice(
-        `${frame.name} left${frame.room ? ` ${frame.room}` : ""} (${frame.reason})`,
-        frame.ts,
-        options,
-      );
-    case "renamed":
-      return notice(`${frame.from} is now known as ${frame.to}`, frame.ts, options);
-    case "users":
-      return notice(
-        listUsers(frame.users, frame.count, frame.room ? `in ${frame.room}` : "here"),
-        undefined,
-        options,
-      );
-    case "room":
-      return notice(
-        `You are in ${frame.room}${frame.topic ? ` (topic: ${frame.topic})` : ""}. ` +
-          listUsers(frame.users, frame.count, "here"),
-        undefined,
-        options,
-      );
-    case "room_list":
-      return [
-        ...notice(
-          `${frame.rooms.length} ${frame.rooms.length === 1 ? "room" : "rooms"}:`,
-          undefined,
-          options,
-        ),
-        ...frame.rooms.map((r) =>
-          `  ${sanitizeForTerminal(r.room)} (${r.count})${
-            r.topic ? ` ${sanitizeForTerminal(r.topic)}` : ""
-          }`
-        ),
-      ];
-    case "topic":
-      return notice(
-        frame.by !== undefined
-          ? `${frame.by} set the topic of ${frame.room}: ${frame.topic}`
-          : frame.topic
-          ? `Topic of ${frame.room}: ${frame.topic}`
-          : `${frame.room} has no topic`,
-        frame.ts,
-        options,
-      );
-    case "whois":
-      return notice(renderWhois(frame), undefined, options);
-    case "notice":
-      return notice(frame.text, undefined, options);
-    case "history":
-      return notice(
-        frame.count === 0
-          ? `No earlier messages in ${frame.room}`
-          : `${frame.count} earlier ${
-            frame.count === 1 ? "message" : "messages"
-          } in ${frame.room}` +
-            (frame.more ? " (/history for more):" : ":"),
-        undefined,
-        options,
-      );
-    case "presence":
-      return notice(
-        frame.away === undefined ? `${frame.name} is back` : `${frame.name} is away: ${frame.away}`,
-        frame.ts,
-        options,
-      );
-    case "announce":
-      return speech(
-        `${stamp(frame.ts, options)}${paint("** server:", "1;35", options.color)} `,
-        frame.text,
-      );
-    case "welcome":
-      return [
-        ...notice(
-          `Joined ${frame.server.name} as ${frame.name}. ` +
-            listUsers(frame.users, frame.count, `in ${frame.room ?? LOBBY}`),
-          undefined,
-          options,
-        ),
-        ...(frame.motd ? notice(`Message of the day: ${frame.motd}`, undefined, options) : []),
-      ];
-    case "error":
-      return [paint(`! ${sanitizeForTerminal(frame.message)}`, 31, options.color)];
-    case "ping":
-    case "pong":
-      return [];
-    default: {
-      const unexpected: never = frame;
-      return unexpected;
-    }
-  }
-}
-
-// ==== Terminal ====
-
-/** Readline's editing state; its typings call it read-only, but redrawing needs to set it. */
-interface EditState {
-  line: string;
-  cursor: number;
-}
-
-/**
- * Prints lines above the input line without disturbing what the person is typing. Readline
- * remembers how many rows the typed line took, so the line is emptied and redrawn first (which
- * also clears its wrapped rows), then the output is printed, then the typed text and the cursor
- * are put back.
- */
-export function printAbove(rl: readline.Interface, lines: string[]): void {
-  if (lines.length === 0) return;
-  const state = rl as unknown as EditState;
-  const { line, cursor } = state;
-  state.line = "";
-  state.cursor = 0;
-  rl.prompt(true);
-  readline.cursorTo(process.stdout, 0);
-  readline.clearLine(process.stdout, 0);
-  process.stdout.write(lines.join("\n") + "\n");
-  state.line = line;
-  state.cursor = cursor;
-  rl.prompt(true);
-}
-
-/** Clears the prompt and whatever is typed after it, leaving the cursor at the start of its row. */
-export function clearInputLine(rl: readline.Interface): void {
-  readline.moveCursor(process.stdout, 0, -rl.getCursorPos().rows);
-  readline.cursorTo(process.stdout, 0);
-  readline.clearScreenDown(process.stdout);
-}
-
-/**
- * Removes the lines the person just sent (one typed line, or several pasted at once, the first
- * after the prompt) from the screen: the server's copy of the message, shown when it arrives,
- * takes their place.
- */
-export function eraseSubmitted(rl: readline.Interface, lines: readonly string[]): void {
-  const columns = process.stdout.columns || 80;
-  let rows = 0;
-  lines.forEach((line, i) => {
-    const width = (i === 0 ? displayWidth(rl.getPrompt()) : 0) + displayWidth(line);
-    rows += Math.floor(width / columns) + 1;
-  });
-  readline.moveCursor(process.stdout, 0, -rows);
-  readline.clearScreenDown(process.stdout);
-}
-
-// ==== Chat commands ====
-
-/** What a command needs to know to build its frame. */
-export interface CommandContext {
-  /** The room plain input goes to. */
-  room: string;
-  /** Who last wrote privately, for `/reply`. */
-  lastPrivate?: string | undefined;
-  /** The oldest message id seen in the room, for `/history` to page back from. */
-  oldest?: number | undefined;
-}
-
-/** A command as people type it: `/name arguments`. */
-export interface CommandSpec {
-  /** The name, without the slash. */
-  name: string;
-  /** Other names for it. */
-  aliases: readonly string[];
-  /** Its arguments as the help shows them: `<name> <text>`, `[#room]`. */
-  args: string;
-  /** One line of help. */
-  help: string;
-  /**
-   * Builds the frame the command sends, or returns a message saying what is wrong with the
-   * arguments. Absent for commands that the program itself carries out (`/help`, `/ignore`...).
-   */
-  frame?: (args: string, context: CommandContext) => ClientFrame | string;
-}
-
-/** Splits off the first word: `"bob hi there"` → `["bob", "hi there"]`. */
-export function firstWord(text: string): [string, string] {
-  const match = /^\s*(\S*)\s*([\s\S]*)$/.exec(text)!;
-  return [match[1]!, match[2]!];
-}
-
-function usage(spec: string): string {
-  return `Usage: ${spec}`;
-}
-
-function joinCommand(args: string): ClientFrame | string {
-  const [room] = firstWord(args);
-  return room ? { type: "join", room } : usage("/join <#room>");
-}
-
-function leaveCommand(args: string, context: CommandContext): ClientFrame {
-  const [room] = firstWord(args);
-  return { type: "leave", room: room || context.room };
-}
-
-function topicCommand(args: string, context: CommandContext): ClientFrame {
-  const topic = args.trim();
-  return topic
-    ? { type: "topic", room: context.room, topic }
-    : { type: "topic", room: context.room };
-}
-
-function whoCommand(args: string): ClientFrame {
-  const [room] = firstWord(args);
-  return room ? { type: "who", room } : { type: "who" };
-}
-
-function whoisCommand(args: string): ClientFrame | string {
-  const [name] = firstWord(args);
-  return name ? { type: "whois", name } : usage("/whois <name>");
-}
-
-function msgCommand(args: string): ClientFrame | string {
-  const [to, text] = firstWord(args);
-  return to && text.trim() ? { type: "msg", to, text } : usage("/msg <name> <text>");
-}
-
-function replyCommand(args: string, context: CommandContext): ClientFrame | string {
-  if (!context.lastPrivate) return "Nobody has written to you privately yet";
-  return args.trim()
-    ? { type: "msg", to: context.lastPrivate, text: args }
-    : usage("/reply <text>");
-}
-
-function meCommand(args: string, context: CommandContext): ClientFrame | string {
-  return args.trim()
-    ? { type: "say", room: context.room, text: args, action: true }
-    : usage("/me <action>");
-}
-
-function nickCommand(args: string): ClientFrame | string {
-  const [name, rest] = firstWord(args);
-  return name && !rest ? { type: "nick", name } : usage("/nick <newname>");
-}
-
-function awayCommand(args: string): ClientFrame {
-  return { type: "away", message: args.trim() || "away" };
-}
-
-function historyCommand(args: string, context: CommandContext): ClientFrame | string {
-  const text = args.trim();
-  const limit = text === "" ? HISTORY_PAGE : Number(text);
-  if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_HISTORY_PAGE) {
-    return usage(`/history [count]: count is 1-${MAX_HISTORY_PAGE}`);
-  }
-  return {
-    type: "history",
-    room: context.room,
-    limit,
-    ...(context.oldest === undefined ? {} : { before: context.oldest }),
-  };
-}
-
-function quitCommand(args: string): ClientFrame {
-  const message = args.trim();
-  return message ? { type: "bye", message } : { type: "bye" };
-}
-
-/**
- * Every command a chat user can type, described once: the client's `/help` and Tab completion
- * and the server's handling of plain-text users all come from this table.
- */
-export const CHAT_COMMANDS: readonly CommandSpec[] = [
-  { name: "help", aliases: ["?"], args: "[command]", help: "List the commands, or explain one" },
-  {
-    name: "join",
-    aliases: ["j"],
-    args: "<#room>",
-    help: "Join a room (creating it) and make it current",
-    frame: joinCommand,
-  },
-  { name: "leave", aliases: ["part"], args: "[#room]", help: "Leave a room", frame: leaveCommand },
-  {
-    name: "switch",
-    aliases: ["sw"],
-    args: "<#room>",
-    help: "Make another of your rooms current",
-  },
-  {
-    name: "rooms",
-    aliases: ["list"],
-    args: "",
-    help: "List the rooms, their sizes and topics",
-    frame: () => ({ type: "rooms" }),
-  },
-  {
-    name: "topic",
-    aliases: [],
-    args: "[text]",
-    help: "Show or set the current room's topic",
-    frame: topicCommand,
-  },
-  {
-    name: "history",
-    aliases: ["h"],
-    args: "[count]",
-    help: "Show earlier messages of the current room, further back each time",
-    frame: historyCommand,
-  },
-  {
-    name: "who",
-    aliases: ["names"],
-    args: "[#room]",
-    help: "List the people here or in a room",
-    frame: whoCommand,
-  },
-  {
-    name: "whois",
-    aliases: [],
-    args: "<name>",
-    help: "Show someone's rooms, idle time, away message and client",
-    frame: whoisCommand,
-  },
-  {
-    name: "msg",
-    aliases: ["m", "tell"],
-    args: "<name> <text>",
-    help: "Send a private message",
-    frame: msgCommand,
-  },
-  {
-    name: "reply",
-    aliases: ["r"],
-    args: "<text>",
-    help: "Answer the last person who wrote to you privately",
-    frame: replyCommand,
-  },
-  {
-    name: "me",
-    aliases: [],
-    args: "<action>",
-    help: "Act something out: /me waves",
-    frame: meCommand,
-  },
-  {
-    name: "nick",
-    aliases: ["name"],
-    args: "<newname>",
-    help: "Change your name",
-    frame: nickCommand,
-  },
-  {
-    name: "away",
-    aliases: [],
-    args: "[message]",
-    help: "Mark yourself away; private messages get the message",
-    frame: awayCommand,
-  },
-  {
-    name: "back",
-    aliases: [],
-    args: "",
-    help: "You are no longer away",
-    frame: () => ({ type: "back" }),
-  },
-  { name: "ignore", aliases: [], args: "<name>", help: "Hide someone's messages from you" },
-  { name: "unignore", aliases: [], args: "<name>", help: "Show someone's messages again" },
-  { name: "bell", aliases: [], args: "[on|off]", help: "Ring on private messages and mentions" },
-  { name: "connect", aliases: ["server"], args: "<host[:port]>", help: "Move to another server" },
-  {
-    name: "quit",
-    aliases: ["exit", "bye"],
-    args: "[message]",
-    help: "Leave the chat, saying goodbye",
-    frame: quitCommand,
-  },
-];
-
-/** The commands of the server's operator console; the server carries them all out itself. */
-export const OPERATOR_COMMANDS: readonly CommandSpec[] = [
-  { name: "help", aliases: ["?"], args: "[command]", help: "List the commands, or explain one" },
-  { name: "who", aliases: [], args: "", help: "Everyone, with address, app, OS and host" },
-  { name: "kick", aliases: [], args: "<name> [reason]", help: "Disconnect someone" },
-  {
-    name: "ban",
-    aliases: [],
-    args: "<name|address> [minutes]",
-    help: "Keep a name or an IP address out (for good, or some minutes)",
-  },
-  { name: "unban", aliases: [], args: "<name|address>", help: "Lift a ban" },
-  { name: "bans", aliases: [], args: "", help: "List the bans" },
-  { name: "say", aliases: [], args: "<#room> <text>", help: "Speak in one room as the server" },
-  { name: "motd", aliases: [], args: "[text]", help: "Show or set the message of the day" },
-  { name: "shutdown", aliases: [], args: "[reason]", help: "Tell everyone, then stop the server" },
-];
-
-/**
- * Splits a typed line into a command name and its arguments, or returns `undefined` for
- * ordinary text. `//text` is text that starts with a slash.
- */
-export function parseCommand(line: string): { name: string; args: string } | undefined {
-  if (!line.startsWith("/") || line.startsWith("//")) return undefined;
-  const [name, args] = firstWord(line.slice(1));
-  return { name: name.toLowerCase(), args };
-}
-
-/** Finds a command by name or alias. */
-export function findCommand(
-  table: readonly CommandSpec[],
-  name: string,
-): CommandSpec | undefined {
-  const wanted = name.toLowerCase();
-  return table.find((c) => c.name === wanted || c.aliases.includes(wanted));
-}
-
-/** The help for one command, or for all of them: generated from the table, so it never lies. */
-export function commandHelp(table: readonly CommandSpec[], name?: string): string[] {
-  const format = (c: CommandSpec, width: number) =>
-    `/${`${c.name} ${c.args}`.trim().padEnd(width)}  ${c.help}` +
-    (c.aliases.length ? ` (also ${c.aliases.map((a) => `/${a}`).join(", ")})` : "");
-  if (name !== undefined) {
-    const command = findCommand(table, name.replace(/^\//, ""));
-    return command
-      ? [format(command, 0)]
-      : [`Unknown command /${quoteInput(name)}: type /help for the list`];
-  }
-  const width = Math.max(...table.map((c) => `${c.name} ${c.args}`.trim().length));
-  return table.map((c) => `  ${format(c, width)}`);
-}
-
-/** The one line an unknown command gets: nothing was sent. */
-export function unknownCommand(name: string): string {
-  return `Unknown command /${quoteInput(name)}: type /help for the list (nothing was sent)`;
-}
-
-// ==== Command lines ====
-
-/** A command-line mistake (exit code 2): the message says what to change. */
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
-
-/**
- * What both command lines share: parses the arguments, prints the usage for `--help` and the
- * version for `--version`, and turns a {@linkcode UsageError} into one line on standard error.
- * Returns the options to run with, or the exit code when there is nothing more to do (0 after help
- * or version, 2 after a usage error).
- */
-export function readCommandLine<T extends { help: boolean; version: boolean }>(
-  program: "client" | "server",
-  args: string[],
-  parse: (args: string[]) => T,
-  usage: string,
-): T | number {
-  let options: T;
-  try {
-    options = parse(args);
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    console.error(`${program}: ${error.message}\nRun with --help for usage.`);
-    return 2;
-  }
-  if (options.help) {
-    console.log(usage);
-    return 0;
-  }
-  if (options.version) {
-    console.log(`chat ${program} ${VERSION}`);
-    return 0;
-  }
-  return options;
-}
-
-/** The first sentence of an error's message, e.g. of `parseArgs`'s long explanations. */
-export function firstSentence(error: unknown): string {
-  const text = error instanceof Error ? error.message : String(error);
-  return text.split(/\.\s/)[0]!.replace(/\.$/, "");
-}
-
-// ==== Line framing ====
-
-/** A line went past the frame limit before its newline arrived. */
-export class FrameTooLargeError extends Error {
-  constructor(limit: number) {
-    super(`Line is longer than ${limit} bytes`);
-    this.name = "FrameTooLargeError";
-  }
-}
-
-/** Options for {@linkcode LineSplitter} and {@linkcode readLines}. */
-export interface LineOptions {
-  /**
-   * The longest line accepted, in bytes, including its `\n`.
-   * @default {MAX_FRAME_BYTES}
-   */
-  maxLineBytes?: number;
-}
-
-const NEWLINE = 0x0a;
-const CARRIAGE_RETURN = 0x0d;
-/** Decodes whole lines only (never a part of a character), so every splitter can share it. */
-const lineDecoder = new TextDecoder();
-
-/**
- * Splits a byte stream into lines. Splitting happens on bytes, so a UTF-8 character cut across two
- * chunks is decoded whole; only the unfinished tail is kept between chunks, and it is never allowed
- * to grow past the limit. A trailing `\r` is dropped (CRLF is accepted) and blank lines are skipped.
- * Invalid UTF-8 becomes U+FFFD.
- */
-export class LineSplitter {
-  #maxLineBytes: number;
-  #tail: Uint8Array[] = [];
-  #tailBytes = 0;
-
-  constructor(options: LineOptions = {}) {
-    this.#maxLineBytes = options.maxLineBytes ?? MAX_FRAME_BYTES;
-  }
-
-  /** How many bytes of an unfinished line are held. */
-  get pendingBytes(): number {
-    return this.#tailBytes;
-  }
-
-  /**
-   * Feeds one chunk and calls `onLine` for each line it completes.
-   * @throws {FrameTooLargeError} when a line passes the limit; the splitter is then unusable.
-   */
-  push(chunk: Uint8Array, onLine: (line: string) => void): void {
-    let start = 0;
-    let end: number;
-    while ((end = chunk.indexOf(NEWLINE, start)) !== -1) {
-      this.#checkLength(this.#tailBytes + end - start + 1);
-      const bytes = this.#tailBytes === 0
-        ? chunk.subarray(start, end)
-        : this.#takeTail(chunk.subarray(start, end));
-      this.#emit(bytes, onLine);
-      start = end + 1;
-    }
-    if (start < chunk.length) {
-      // The newline still to come counts towards the limit too.
-      this.#checkLength(this.#tailBytes + chunk.length - start + 1);
-      this.#tail.push(chunk.slice(start));
-      this.#tailBytes += chunk.length - start;
-    }
-  }
-
-  #checkLength(bytes: number): void {
-    if (bytes > this.#maxLineBytes) {
-      this.#tail = [];
-      this.#tailBytes = 0;
-      throw new FrameTooLargeError(this.#maxLineBytes);
-    }
-  }
-
-  #takeTail(last: Uint8Array): Uint8Array {
-    this.#tail.push(last);
-    const joined = joinChunks(this.#tail);
-    this.#tail = [];
-    this.#tailBytes = 0;
-    return joined;
-  }
-
-  #emit(bytes: Uint8Array, onLine: (line: string) => void): void {
-    const length = bytes.length > 0 && bytes[bytes.length - 1] === CARRIAGE_RETURN
-      ? bytes.length - 1
-      : bytes.length;
-    if (length === 0) return;
-    const line = lineDecoder.decode(bytes.subarray(0, length));
-    if (line.trim() !== "") onLine(line);
-  }
-}
-
-/** The size of the buffer each connection reads into. */
-export const READ_BUFFER_BYTES = 8 * 1024;
-
-/** Something bytes can be read from, like a `Deno.Conn`. */
-export interface ByteReader {
-  read(buffer: Uint8Array): Promise<number | null>;
-}
-
-/**
- * Yields the lines read from a connection until it closes. Reads go into one small reused buffer.
- * @throws {FrameTooLargeError} when a line passes the limit.
- */
-export async function* readLines(
-  reader: ByteReader,
-  options: LineOptions = {},
-): AsyncGenerator<string> {
-  const splitter = new LineSplitter(options);
-  const buffer = new Uint8Array(READ_BUFFER_BYTES);
-  const lines: string[] = [];
-  const collect = (line: string) => lines.push(line);
-  while (true) {
-    const n = await reader.read(buffer);
-    if (n === null) return;
-    try {
-      splitter.push(buffer.subarray(0, n), collect);
-    } catch (error) {
-      // Lines completed before the over-long one are still good: hand them out first.
-      yield* lines;
-      throw error;
-    }
-    yield* lines;
-    lines.length = 0;
-  }
-}
-
-/**
- * Whether an error only means the peer went away (closed, reset, or our own close interrupting a
- * pending read or write). Such errors end a connection quietly.
- */
-export function isDisconnectError(error: unknown): boolean {
-  return error instanceof Deno.errors.BrokenPipe ||
-    error instanceof Deno.errors.ConnectionReset ||
-    error instanceof Deno.errors.ConnectionAborted ||
-    error instanceof Deno.errors.Interrupted ||
-    error instanceof Deno.errors.BadResource ||
-    error instanceof Deno.errors.NotConnected;
-}
-
-// ==== Liveness ====
-
-/** What a heartbeat check decides about a peer: nothing yet, ping it, or give it up. */
-export type HeartbeatVerdict = "fine" | "ping" | "give_up";
-
-/**
- * The heartbeat rule both sides follow: after `heartbeatMs` of silence ping the peer (once),
- * and after twice that, with still no word, give the connection up.
- */
-export function heartbeat(
-  silentMs: number,
-  heartbeatMs: number,
-  pinged: boolean,
-): HeartbeatVerdict {
-  if (silentMs >= 2 * heartbeatMs) return "give_up";
-  return silentMs >= heartbeatMs && !pinged ? "ping" : "fine";
-}
-
-// ==== Rate limiting ====
-
-/** Options for {@linkcode TokenBucket}. */
-export interface TokenBucketOptions {
-  /** Tokens added per second; 0 means no limit at all. */
-  rate: number;
-  /** The most tokens held, which is the largest burst allowed after a quiet spell. */
-  burst: number;
-  /**
-   * The clock, in milliseconds.
-   * @default {performance.now}
-   */
-  now?: () => number;
-}
-
-/**
- * A token bucket: each action takes a token, tokens come back at `rate` a second, and at most
- * `burst` are saved up. The server uses one per connection to refuse floods; the client uses one
- * to pace what it sends so that the server never has to.
- */
-export class TokenBucket {
-  #rate: number;
-  #burst: number;
-  #now: () => number;
-  #tokens: number;
-  #at: number;
-
-  constructor(options: TokenBucketOptions) {
-    this.#rate = options.rate;
-    this.#burst = Math.max(1, options.burst);
-    this.#now = options.now ?? (() => performance.now());
-    this.#tokens = this.#burst;
-    this.#at = this.#now();
-  }
-
-  /** Takes a token if one is there; returns whether it did. */
-  take(): boolean {
-    if (this.#rate === 0) return true;
-    this.#refill();
-    if (this.#tokens < 1) return false;
-    this.#tokens -= 1;
-    return true;
-  }
-
-  /** How long until a token is there, in milliseconds (0 when one is there now). */
-  wait(): number {
-    if (this.#rate === 0) return 0;
-    this.#refill();
-    return this.#tokens >= 1 ? 0 : Math.ceil((1 - this.#tokens) * 1000 / this.#rate);
-  }
-
-  #refill(): void {
-    const now = this.#now();
-    this.#tokens = Math.min(this.#burst, this.#tokens + (now - this.#at) * this.#rate / 1000);
-    this.#at = now;
-  }
-}
-
-// ==== Outgoing queue ====
-
-/** Something bytes can be written to, like a `Deno.Conn`. */
-export interface ByteWriter {
-  write(bytes: Uint8Array): Promise<number>;
-}
-
-/** Options for {@linkcode Outbox}. */
-export interface OutboxOptions {
-  /**
-   * How many queued bytes are allowed before {@linkcode Outbox.push} refuses more.
-   * @default {1048576}
-   */
-  maxBytes?: number;
-  /** Called once when a write fails; the outbox then discards everything. */
-  onError?: (error: unknown) => void;
-}
-
-/**
- * A bounded per-connection queue of encoded frames, drained by one flusher that starts at the end
- * of the turn in which something was queued, joins whatever is queued into a single write and
- * loops until every byte is written. Pushing never waits; a peer
- * that stops reading makes `push` return `false` once the bound is passed, and is never waited for.
- */
-export class Outbox {
-  #writer: ByteWriter;
-  #maxBytes: number;
-  #onError: (error: unknown) => void;
-  #queue: Uint8Array[] = [];
-  #queuedBytes = 0;
-  #flushing: Promise<void> | undefined;
-  #failed = false;
-
-  constructor(writer: ByteWriter, options: OutboxOptions = {}) {
-    this.#writer = writer;
-    this.#maxBytes = options.maxBytes ?? 1024 * 1024;
-    this.#onError = options.onError ?? (() => {});
-  }
-
-  /** Bytes queued and not yet handed to the socket. */
-  get queuedBytes(): number {
-    return this.#queuedBytes;
-  }
-
-  /**
-   * Queues bytes to be written. Returns `false`, queuing nothing, when that would pass the bound
-   * or a write has already failed.
-   */
-  push(bytes: Uint8Array): boolean {
-    if (this.#failed || this.#queuedBytes + bytes.length > this.#maxBytes) return false;
-    this.#queue.push(bytes);
-    this.#queuedBytes += bytes.length;
-    // Writing starts at the end of this turn, so everything queued during it goes in one write.
-    this.#flushing ??= Promise.resolve().then(() => this.#flush());
-    return true;
-  }
-
-  /** Resolves once everything queued so far is written (or writing failed). */
-  async drained(): Promise<void> {
-    while (this.#flushing) await this.#flushing;
-  }
-
-  async #flush(): Promise<void> {
-    try {
-      while (this.#queue.length > 0) {
-        const batch = this.#queue.length === 1 ? this.#queue[0]! : joinChunks(this.#queue);
-        this.#queue = [];
-        await writeAll(this.#writer, batch);
-        this.#queuedBytes -= batch.length;
-      }
-    } catch (error) {
-      this.#failed = true;
-      this.#queue = [];
-      this.#queuedBytes = 0;
-      this.#onError(error);
-    } finally {
-      this.#flushing = undefined;
-    }
-  }
-}
-
-function joinChunks(chunks: Uint8Array[]): Uint8Array {
-  let total = 0;
-  for (const chunk of chunks) total += chunk.length;
-  const joined = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    joined.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return joined;
-}
-
-/** Something bytes can be written to synchronously, like `Deno.stdout` or a `Deno.FsFile`. */
-export interface SyncByteWriter {
-  writeSync(bytes: Uint8Array): number;
-}
-
-/** Writes lines (each with a `\n`) synchronously, looping until every byte is taken. */
-export function writeLinesSync(writer: SyncByteWriter, lines: readonly string[]): void {
-  const bytes = encoder.encode(lines.map((line) => `${line}\n`).join(""));
-  let written = 0;
-  while (written < bytes.length) written += writer.writeSync(bytes.subarray(written));
-}
-
-/** Writes every byte, looping because one `write` may take only part of the buffer. */
-export async function writeAll(writer: ByteWriter, bytes: Uint8Array): Promise<void> {
-  let offset = 0;
-  while (offset < bytes.length) offset += await writer.write(bytes.subarray(offset));
+  const host = checkHost(hostname);
+  if (!host.ok) return host;
+  const port = parsePort(portText);
+  if (!port.ok) return port;
+  return ok({ hostname, port: port.value });
 }

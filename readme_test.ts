@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
+import { ERROR_CODES, VERSION } from "./protocol.ts";
 import {
   CHAT_COMMANDS,
-  type CommandSpec,
-  ERROR_CODES,
+  commandNames,
+  type CommandTable,
   OPERATOR_COMMANDS,
-  VERSION,
-} from "./protocol.ts";
+} from "./ui/commands.ts";
 
 const readme = await Deno.readTextFile(new URL("./README.md", import.meta.url));
 
@@ -42,9 +42,11 @@ Deno.test("README shows the current version in its examples", () => {
   assert.match(readme, new RegExp(`Chat server ${VERSION.replaceAll(".", "\\.")} listening`));
 });
 
-function commandRows(table: readonly CommandSpec[]): Record<string, string> {
+function commandRows<N extends string>(table: CommandTable<N>): Record<string, string> {
   return Object.fromEntries(
-    table.map((c) => [`/${`${c.name} ${c.args}`.trim()}`, c.help]),
+    commandNames(table).map((
+      name,
+    ) => [`/${`${name} ${table[name].args}`.trim()}`, table[name].help]),
   );
 }
 

@@ -11,9 +11,11 @@
  */
 
 import assert from "node:assert/strict";
-import { backoff, type ChatClient, ChatClient as Client, type ChatEvent } from "./client.ts";
+import { type ChatClient, ChatClient as Client, type ChatEvent } from "./client.ts";
+import { backoff } from "./net/pace.ts";
+import { runOperatorCommand } from "./ui/console.ts";
 import type { MessageFrame, PrivateFrame } from "./protocol.ts";
-import { type ChatServer, runOperatorCommand } from "./server.ts";
+import type { ChatServer } from "./server.ts";
 import {
   connect,
   expectError,
@@ -301,7 +303,7 @@ Deno.test("a resumed session closes the old connection that still looked alive",
       assert.equal(again.resumed, true);
       await expectError(old, "replaced");
       await old.closedByServer();
-      assert.equal(server.core.member("ann")?.peer !== undefined, true);
+      assert.equal(server.hub.member("ann")?.link.state, "live");
       await fresh.write({ type: "say", text: "still me", ref: "r" });
       assert.equal((await until(fresh, "message", (m) => m.ref === "r")).from, "ann");
     } finally {
@@ -371,7 +373,7 @@ Deno.test("a client gives up reconnecting when its name is taken meanwhile", asy
       // The server lets ann go at once (no grace) and forgets the session: a new ann arrives.
       await within(
         (async () => {
-          while (server.core.member("ann")) await until(ann, "reconnecting");
+          while (server.hub.member("ann")) await until(ann, "reconnecting");
         })(),
         "the server to let ann go",
       );

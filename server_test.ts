@@ -1,43 +1,27 @@
 /**
- * Tests for the chat server: {@linkcode ChatCore} as a unit with fake peers; the network layer,
- * rooms, private messages, names, plain-text (`nc`/`telnet`) clients and the operator's commands
- * against a real in-process server on 127.0.0.1; and `server.ts` run as a subprocess with its
- * console reading standard input.
- *
- * Run with `deno test --sanitize-ops --sanitize-resources --allow-net --allow-read --allow-run
- * --allow-env --allow-sys server_test.ts`.
+ * Tests for the chat server over real sockets: the network layer, rooms, private messages and
+ * names against a real in-process server on 127.0.0.1; and `server.ts` run as a subprocess,
+ * with its console reading standard input.
  *
  * @module
  */
 
 import assert from "node:assert/strict";
-import { ChatClient, type ChatEvent } from "./client.ts";
+import { ChatClient } from "./client.ts";
+import { type ClientFrame, type MessageFrame } from "./protocol.ts";
+import { startServer } from "./server.ts";
 import {
-  type ClientFrame,
-  decodeServerFrame,
-  type ErrorFrame,
-  type MessageFrame,
-  readLines,
-  type ServerFrame,
-  VERSION,
-} from "./protocol.ts";
-import {
-  ChatCore,
-  type ChatServer,
-  type Member,
-  Outgoing,
-  type Peer,
-  runOperatorCommand,
-  type ServerOptions,
-  startServer,
-} from "./server.ts";
-import {
+  assertChatWorks,
   connect,
   expectError,
-  type FrameOf,
+  framesBeforePong,
   framesUntil,
+  freePort,
+  joinRoom,
   RawClient,
+  StreamText,
   until,
+  withChat,
   within,
   withServer,
 } from "./test_util.ts";
@@ -45,49 +29,11 @@ import {
 // ==== Helpers ====
 
 const encoder = new TextEncoder();
+
 const decoder = new TextDecoder();
+
 /** `server.ts`, for running it as a subprocess. */
 const SERVER_PATH = new URL("./server.ts", import.meta.url).pathname;
-
-/** A peer for the chat core that keeps what it is sent and how it was ended. */
-class FakePeer implements Peer {
-  readonly address = "192.0.2.1";
-  readonly sent: Outgoing[] = [];
-  ended: { error: ErrorFrame; reason: string } | undefined;
-  send(out: Outgoing): void {
-    this.sent.push(out);
-  }
-  end(error: ErrorFrame, reason: string): void {
-    this.ended = { error, reason };
-  }
-  frames(): ServerFrame[] {
-    return this.sent.map((out) => {
-      const decoded = decodeServerFrame(decoder.decode(out.json).trimEnd());
-      assert.ok(decoded.ok, "the core sent an invalid frame");
-      return decoded.frame;
-    });
-  }
-  last(): ServerFrame | undefined {
-    return this.frames().at(-1);
-  }
-}
-
-function joinCore(core: ChatCore, name: string): { peer: FakePeer; member: Member } {
-  const peer = new FakePeer();
-  const result = core.join(peer, { type: "hello", name });
-  assert.ok(result.ok, `join ${name}`);
-  return { peer, member: result.member };
-}
-
-/**
- * Everything the server queued for a client before now: sends a ping and returns the frames
- * that arrive before its pong. The server handles frames in order, so anything it would have
- * sent by the time it reads the ping is in the list.
- */
-async function framesBeforePong(client: ChatClient): Promise<ChatEvent[]> {
-  client.send({ type: "ping" });
-  return (await framesUntil(client, (f) => f.type === "pong")).slice(0, -1);
-}
 
 let nextRef = 1;
 
@@ -113,279 +59,11 @@ async function sayIn(
   }
 }
 
-/** Joins a room and waits for the server's `room` answer. */
-async function joinRoom(client: ChatClient, room: string): Promise<FrameOf<"room">> {
-  client.send({ type: "join", room });
-  return await until(client, "room");
-}
-
 /** Leaves a room and waits for the server's confirmation (the leaver's own `left`). */
 async function leaveRoom(client: ChatClient, room: string): Promise<void> {
   client.send({ type: "leave", room });
   await until(client, "left", (f) => f.name === client.name && f.room === room);
 }
-
-/** A person on `nc` or `telnet`: writes raw bytes, reads lines of text. */
-class TextClient {
-  #conn: Deno.TcpConn;
-  #lines: AsyncGenerator<string>;
-  private constructor(conn: Deno.TcpConn) {
-    this.#conn = conn;
-    this.#lines = readLines(conn);
-  }
-  static async open(server: ChatServer): Promise<TextClient> {
-    return new TextClient(await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port }));
-  }
-  /** Writes text and byte values, in order, as one chunk. */
-  async write(...parts: (string | number[])[]): Promise<void> {
-    const chunks = parts.map((p) => typeof p === "string" ? encoder.encode(p) : new Uint8Array(p));
-    const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-    let offset = 0;
-    for (const chunk of chunks) {
-      bytes.set(chunk, offset);
-      offset += chunk.length;
-    }
-    offset = 0;
-    while (offset < bytes.length) offset += await this.#conn.write(bytes.subarray(offset));
-  }
-  /** Reads lines until one matches; returns all of them, the match last. */
-  async linesUntil(match: (line: string) => boolean): Promise<string[]> {
-    const lines: string[] = [];
-    while (true) {
-      const { value, done } = await within(this.#lines.next(), `a line; so far: ${lines}`);
-      if (done) throw new Error(`Connection ended; lines so far:\n${lines.join("\n")}`);
-      lines.push(value);
-      if (match(value)) return lines;
-    }
-  }
-  close(): void {
-    try {
-      this.#conn.close();
-    } catch (error) {
-      if (!(error instanceof Deno.errors.BadResource)) throw error;
-    }
-  }
-}
-
-/**
- * Runs `fn` with a server and one connected client per name (connected in that order, so each
- * sees the later ones join), and closes them all afterwards.
- */
-async function withChat<const N extends string>(
-  names: readonly N[],
-  fn: (clients: Record<N, ChatClient>, server: ChatServer) => Promise<void>,
-  options: ServerOptions = {},
-): Promise<void> {
-  await withServer(async (server) => {
-    const connected: ChatClient[] = [];
-    try {
-      const clients = {} as Record<N, ChatClient>;
-      for (const name of names) {
-        const client = await connect(server, name);
-        connected.push(client);
-        clients[name] = client;
-      }
-      await fn(clients, server);
-    } finally {
-      await Promise.all(connected.map((c) => c.close()));
-    }
-  }, options);
-}
-
-/** Proves two clients can still talk: `from` says something and `to` receives it. */
-async function assertChatWorks(from: ChatClient, to: ChatClient, text: string): Promise<void> {
-  const sent = await from.say(text);
-  const seen = await until(to, "message", (m) => m.text === text);
-  assert.equal(seen.id, sent.id);
-}
-
-/** A port nobody listens on right now. */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr;
-  listener.close();
-  return port;
-}
-
-/** Collects a subprocess's output as it arrives, so a test can wait for a line. */
-class OutputWatcher {
-  text = "";
-  readonly done: Promise<void>;
-  #ended = false;
-  #waiters: (() => void)[] = [];
-  constructor(stream: ReadableStream<Uint8Array>) {
-    this.done = (async () => {
-      for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-        this.text += chunk;
-        this.#wake();
-      }
-      this.#ended = true;
-      this.#wake();
-    })();
-  }
-  /** Resolves once the output contains `text`; fails if the output ends first. */
-  async waitFor(text: string): Promise<void> {
-    while (!this.text.includes(text)) {
-      if (this.#ended) throw new Error(`Output ended without "${text}":\n${this.text}`);
-      await within(
-        new Promise<void>((resolve) => this.#waiters.push(resolve)),
-        `"${text}" in:\n${this.text}`,
-      );
-    }
-  }
-  #wake(): void {
-    for (const wake of this.#waiters.splice(0)) wake();
-  }
-}
-
-// ==== Chat core (no sockets) ====
-
-Deno.test("ChatCore welcomes a member to the lobby and tells the others it joined", () => {
-  const core = new ChatCore({ serverName: "test", now: () => 1000 });
-  const ann = joinCore(core, "ann");
-  const bob = joinCore(core, "bob");
-  const [welcome, ...rest] = bob.peer.frames();
-  assert.ok(welcome?.type === "welcome" && /^[\w-]{22}$/.test(welcome.resume ?? ""), "a token");
-  assert.deepEqual({ ...welcome, resume: "token" }, {
-    type: "welcome",
-    name: "bob",
-    users: ["ann", "bob"],
-    count: 2,
-    server: { name: "test", version: VERSION },
-    room: "#lobby",
-    resume: "token",
-    last: 0,
-  });
-  assert.deepEqual(rest, []);
-  assert.deepEqual(ann.peer.last(), { type: "joined", name: "bob", ts: 1000, room: "#lobby" });
-  assert.equal(core.size, 2);
-});
-
-Deno.test("ChatCore sends the message of the day in the welcome", () => {
-  const core = new ChatCore({ motd: "Be kind" });
-  const ann = joinCore(core, "ann");
-  const welcome = ann.peer.last();
-  assert.ok(welcome?.type === "welcome");
-  assert.equal(welcome.motd, "Be kind");
-});
-
-Deno.test("ChatCore refuses a taken name in any case and a name breaking the rules", () => {
-  const core = new ChatCore();
-  joinCore(core, "Ann");
-  const peer = new FakePeer();
-  const taken = core.join(peer, { type: "hello", name: "aNN" });
-  assert.ok(!taken.ok && taken.error.code === "name_taken");
-  const lookalike = core.join(peer, { type: "hello", name: "Ａｎｎ" });
-  assert.ok(!lookalike.ok && lookalike.error.code === "name_taken");
-  for (const name of ["", "a b", "x".repeat(25), "server", "<script>"]) {
-    const result = core.join(peer, { type: "hello", name });
-    assert.ok(!result.ok && result.error.code === "bad_name", name);
-  }
-  assert.equal(peer.sent.length, 0);
-  assert.equal(core.size, 1);
-});
-
-Deno.test("ChatCore encodes a message once and sends the same Outgoing to everyone", () => {
-  let now = 5;
-  const core = new ChatCore({ now: () => now++ });
-  const ann = joinCore(core, "ann");
-  const bob = joinCore(core, "bob");
-  const cy = joinCore(core, "cy");
-  const sentBefore = [ann, bob, cy].map((m) => m.peer.sent.length);
-  assert.equal(
-    core.receive(ann.member, { type: "say", text: "hi\u0007 all", ref: "r1" }),
-    undefined,
-  );
-  const copies = [ann, bob, cy].map((m, i) => m.peer.sent.slice(sentBefore[i]));
-  for (const sent of copies) assert.equal(sent.length, 1);
-  const out = copies[0]![0]!;
-  assert.ok(copies.every(([each]) => each === out), "one Outgoing for all");
-  assert.equal(out.json, out.json, "the JSON is encoded once and kept");
-  assert.deepEqual(bob.peer.last(), {
-    type: "message",
-    id: 1,
-    ts: 8,
-    from: "ann",
-    text: "hi all",
-    room: "#lobby",
-    ref: "r1",
-  });
-});
-
-Deno.test("ChatCore refuses empty or over-long text, echoing the ref, and sends nothing", () => {
-  const core = new ChatCore();
-  const ann = joinCore(core, "ann");
-  const bob = joinCore(core, "bob");
-  const before = bob.peer.sent.length;
-  for (const text of ["", "   ", "\u0000\u0001", "x".repeat(2001)]) {
-    const error = core.receive(ann.member, { type: "say", text, ref: "r9" });
-    assert.equal(error?.code, "bad_text");
-    assert.equal(error?.ref, "r9");
-  }
-  const badRef = core.receive(ann.member, { type: "say", text: "hi", ref: "has space" });
-  assert.equal(badRef?.code, "bad_frame");
-  assert.equal(bob.peer.sent.length, before);
-});
-
-Deno.test("ChatCore answers who, ping, and a second hello", () => {
-  const core = new ChatCore();
-  const ann = joinCore(core, "ann");
-  joinCore(core, "bob");
-  core.receive(ann.member, { type: "who" });
-  assert.deepEqual(ann.peer.last(), { type: "users", users: ["ann", "bob"], count: 2 });
-  core.receive(ann.member, { type: "ping" });
-  assert.deepEqual(ann.peer.last(), { type: "pong" });
-  assert.equal(core.receive(ann.member, { type: "hello", name: "x" })?.code, "bad_frame");
-});
-
-Deno.test("ChatCore announces a removal once per room, with its reason, and frees the name", () => {
-  const core = new ChatCore({ now: () => 7 });
-  const ann = joinCore(core, "ann");
-  const bob = joinCore(core, "bob");
-  core.remove(bob.member, "quit");
-  core.remove(bob.member, "quit");
-  assert.deepEqual(ann.peer.frames().filter((f) => f.type === "left"), [
-    { type: "left", name: "bob", ts: 7, reason: "quit", room: "#lobby" },
-  ]);
-  joinCore(core, "BOB");
-  core.quiet();
-  core.remove(ann.member, "server shutting down");
-  assert.equal(ann.peer.frames().filter((f) => f.type === "left").length, 1);
-  assert.equal(ann.peer.ended, undefined, "removing is not ending the connection");
-});
-
-Deno.test("ChatCore announces arrivals and leaves only in rooms up to the announce limit", () => {
-  const core = new ChatCore({ announceLimit: 2 });
-  const ann = joinCore(core, "ann");
-  joinCore(core, "bob");
-  assert.equal(ann.peer.last()?.type, "joined", "a room of two hears of its second member");
-  const before = ann.peer.sent.length;
-  const cy = joinCore(core, "cy");
-  core.receive(cy.member, { type: "join", room: "#dev" });
-  core.receive(cy.member, { type: "leave", room: "#lobby" });
-  core.remove(cy.member, "quit");
-  assert.equal(ann.peer.sent.length, before, "a room of three hears nothing of cy");
-  assert.deepEqual(
-    cy.peer.frames().filter((f) => f.type === "left").map((f) => f.type === "left" && f.room),
-    ["#lobby"],
-    "a leaver still gets its own confirmation",
-  );
-});
-
-Deno.test("ChatCore lists 50 names on arrival and 500 for who, but counts everyone", () => {
-  const core = new ChatCore();
-  for (let i = 0; i < 501; i++) joinCore(core, `user${i}`);
-  const { peer, member } = joinCore(core, "last");
-  const welcome = peer.frames()[0];
-  assert.ok(welcome?.type === "welcome");
-  assert.equal(welcome.users.length, 50);
-  assert.equal(welcome.count, 502);
-  core.receive(member, { type: "who" });
-  const users = peer.last();
-  assert.ok(users?.type === "users");
-  assert.equal(users.users.length, 500);
-  assert.equal(users.count, 502);
-});
 
 // ==== Server over real sockets ====
 
@@ -1010,203 +688,6 @@ Deno.test("whois tells rooms, idle time, arrival, away message and client", asyn
 
 // ==== Operator commands ====
 
-Deno.test("a client cannot use operator commands: kick is an unknown frame type", async () => {
-  await withServer(async (server) => {
-    const bob = await connect(server, "bob");
-    const raw = await RawClient.open(server);
-    try {
-      await raw.write({ type: "hello", name: "mallory" });
-      await until(raw, "welcome");
-      await raw.write('{"type":"kick","name":"bob"}\n');
-      const refused = await expectError(raw, "bad_frame");
-      assert.match(refused.message, /kick/);
-      assert.ok(!(await framesBeforePong(bob)).some((f) => f.type === "error"));
-      assert.ok(bob.connected);
-      assert.ok(server.core.member("bob"));
-    } finally {
-      raw.close();
-      await bob.close();
-    }
-  });
-});
-
-Deno.test("operator: plain text is announced to everyone", async () => {
-  await withChat(["ann", "bob"], async ({ ann, bob }, server) => {
-    assert.deepEqual(runOperatorCommand(server, "Maintenance at noon"), { lines: [] });
-    for (const client of [ann, bob]) {
-      const announce = await until(client, "announce");
-      assert.equal(announce.text, "Maintenance at noon");
-      assert.equal(typeof announce.ts, "number");
-    }
-  });
-});
-
-Deno.test("operator: /kick disconnects with kicked and tells the others why", async () => {
-  await withChat(["ann", "bob"], async ({ ann, bob }, server) => {
-    assert.deepEqual(runOperatorCommand(server, "/kick bob spam").lines, ["Kicked bob"]);
-    const closed = await within(bob.closed, "bob to be disconnected");
-    assert.equal(closed.by, "server");
-    assert.equal(closed.error?.code, "kicked");
-    assert.match(closed.error?.message ?? "", /spam/);
-    assert.equal((await until(ann, "left", (f) => f.name === "bob")).reason, "kicked: spam");
-    assert.equal(runOperatorCommand(server, "/kick bob").lines.length, 1, "already gone");
-  });
-});
-
-Deno.test("operator: /ban of a name disconnects it and keeps it out until /unban", async () => {
-  await withChat(["ann", "bob"], async ({ ann, bob }, server) => {
-    const [banned] = runOperatorCommand(server, "/ban bob").lines;
-    assert.match(banned ?? "", /^Banned bob/);
-    assert.equal((await within(bob.closed, "bob to be disconnected")).error?.code, "banned");
-    assert.equal((await until(ann, "left", (f) => f.name === "bob")).reason, "banned");
-    await assert.rejects(connect(server, "BOB"), { name: "ChatError", code: "banned" });
-    const bans = runOperatorCommand(server, "/bans").lines;
-    assert.equal(bans.length, 1);
-    assert.match(bans[0]!, /bob \(name\) for good/);
-    assert.deepEqual(runOperatorCommand(server, "/unban bob").lines, ["Unbanned bob"]);
-    assert.deepEqual(runOperatorCommand(server, "/bans").lines, ["No bans"]);
-    const back = await connect(server, "bob");
-    await back.close();
-  });
-});
-
-Deno.test("operator: a banned name cannot be taken by renaming either", async () => {
-  await withChat(["ann", "bob2"], async ({ ann, bob2 }, server) => {
-    runOperatorCommand(server, "/ban bob");
-    bob2.send({ type: "nick", name: "BOB" });
-    const answer = (await framesUntil(bob2, (f) => f.type === "error" || f.type === "renamed"))
-      .at(-1);
-    assert.deepEqual(answer?.type === "error" ? answer.code : answer, "not_allowed");
-    assert.ok(!(await framesBeforePong(ann)).some((f) => f.type === "renamed"));
-    assert.equal(server.core.member("bob"), undefined);
-  });
-});
-
-Deno.test("operator: /ban of an address refuses new connections from it", async () => {
-  await withChat(["ann"], async ({ ann }, server) => {
-    const [banned] = runOperatorCommand(server, "/ban 127.0.0.1 5").lines;
-    assert.match(banned ?? "", /^Banned 127\.0\.0\.1 for 5 minutes; disconnected 1/);
-    assert.equal(
-      (await within(ann.closed, "ann to be disconnected")).error?.code,
-      "banned",
-      "the address's connections go too",
-    );
-    await assert.rejects(connect(server, "cy"), { name: "ChatError", code: "banned" });
-    const bans = runOperatorCommand(server, "/bans").lines;
-    assert.match(bans[0] ?? "", /127\.0\.0\.1 \(address\) until /);
-    runOperatorCommand(server, "/unban 127.0.0.1");
-    const cy = await connect(server, "cy");
-    await cy.close();
-  });
-});
-
-Deno.test("operator: /say speaks in one room as the server", async () => {
-  await withChat(["ann", "bob"], async ({ ann, bob }, server) => {
-    await joinRoom(bob, "#x");
-    assert.deepEqual(runOperatorCommand(server, "/say #lobby hi all").lines, []);
-    for (const client of [ann, bob]) {
-      const message = await until(client, "message");
-      assert.equal(message.from, "server");
-      assert.equal(message.room, "#lobby");
-      assert.equal(message.text, "hi all");
-    }
-    assert.match(runOperatorCommand(server, "/say #nowhere hi").lines[0] ?? "", /no room/);
-  });
-});
-
-Deno.test("operator: /motd sets the message of the day later joiners get", async () => {
-  await withChat(["ann"], async (_, server) => {
-    assert.deepEqual(runOperatorCommand(server, "/motd Be kind").lines, [
-      "Message of the day: Be kind",
-    ]);
-    const bob = await connect(server, "bob");
-    try {
-      assert.equal(bob.welcome.motd, "Be kind");
-    } finally {
-      await bob.close();
-    }
-  });
-});
-
-Deno.test("operator: /who lists names with their addresses", async () => {
-  await withChat(["ann", "bob"], (_, server) => {
-    const lines = runOperatorCommand(server, "/who").lines;
-    assert.equal(lines[0], "2 present:");
-    assert.ok(
-      lines.some((l) => /^ {2}ann from 127\.0\.0\.1\b.* in #lobby/.test(l)),
-      lines.join("\n"),
-    );
-    assert.ok(lines.some((l) => /^ {2}bob from 127\.0\.0\.1\b/.test(l)), lines.join("\n"));
-    return Promise.resolve();
-  });
-});
-
-Deno.test("operator: /shutdown asks to stop and an unknown command gets one line", async () => {
-  await withServer((server) => {
-    assert.deepEqual(runOperatorCommand(server, "/shutdown bye"), {
-      lines: ["Shutting down"],
-      shutdown: "bye",
-    });
-    const unknown = runOperatorCommand(server, "/frobnicate now");
-    assert.equal(unknown.lines.length, 1);
-    assert.match(unknown.lines[0]!, /Unknown command \/frobnicate/);
-    assert.deepEqual(runOperatorCommand(server, "   "), { lines: [] });
-    return Promise.resolve();
-  });
-});
-
-// ==== Plain-text clients (nc, telnet) ====
-
-Deno.test("a person on nc or telnet is asked for a name and chats in readable lines", async () => {
-  await withServer(async (server) => {
-    const carol = await TextClient.open(server);
-    let dave: ChatClient | undefined;
-    try {
-      const prompt = await carol.linesUntil((l) => l.startsWith("Type your name"));
-      assert.match(prompt[0]!, /^Welcome to test/);
-      // Telnet's option negotiation (IAC WILL ECHO, IAC DO SUPPRESS-GO-AHEAD), then the name.
-      await carol.write([0xff, 0xfb, 0x01, 0xff, 0xfd, 0x03], "carol\r\n");
-      const greeting = await carol.linesUntil((l) => l.startsWith("Hello carol"));
-      assert.ok(greeting.some((l) => l.includes("Joined test as carol")), greeting.join("\n"));
-      assert.ok(greeting.every((l) => !l.trimStart().startsWith("{")), "no JSON for people");
-
-      dave = await connect(server, "dave");
-      await carol.linesUntil((l) => l.includes("dave joined #lobby"));
-      await dave.say("hi carol");
-      const heard = (await carol.linesUntil((l) => l.includes("hi carol"))).at(-1)!;
-      assert.match(heard, /^\[\d\d:\d\d\] #lobby dave: hi carol$/);
-
-      await carol.write("hello dave\r\n");
-      const hello = await until(dave, "message", (m) => m.from === "carol");
-      assert.equal(hello.text, "hello dave");
-      assert.equal(hello.room, "#lobby");
-
-      await joinRoom(dave, "#x");
-      await carol.write("/join #x\r\n");
-      await carol.linesUntil((l) => l.includes("You are in #x"));
-      await carol.write("bad ", [0x80], " byte\r\n");
-      const bad = await until(dave, "message", (m) => m.from === "carol");
-      assert.equal(bad.text, "bad \uFFFD byte");
-      assert.equal(bad.room, "#x");
-
-      await carol.write("/msg dave psst\r\n");
-      const secret = await until(dave, "private");
-      assert.deepEqual([secret.from, secret.to, secret.text], ["carol", "dave", "psst"]);
-      await carol.linesUntil((l) => l.includes("psst"));
-
-      await carol.write("/foo\r\n/switch #lobby\r\n");
-      const answer = await carol.linesUntil((l) => l.includes("You are in #lobby"));
-      assert.equal(answer.length, 2, answer.join("\n"));
-      assert.match(answer[0]!, /^! Unknown command \/foo/);
-      const daveSaw = await framesBeforePong(dave);
-      assert.ok(!daveSaw.some((f) => f.type === "message" || f.type === "private"));
-    } finally {
-      carol.close();
-      await dave?.close();
-    }
-  }, { promptDelayMs: 20, serverName: "test" });
-});
-
 // ==== Command line ====
 
 Deno.test("the operator console reads commands from standard input", async () => {
@@ -1231,8 +712,8 @@ Deno.test("the operator console reads commands from standard input", async () =>
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  const stdout = new OutputWatcher(child.stdout);
-  const stderr = new OutputWatcher(child.stderr);
+  const stdout = new StreamText(child.stdout);
+  const stderr = new StreamText(child.stderr);
   const stdin = child.stdin.getWriter();
   let bob: ChatClient | undefined;
   let status: Deno.CommandStatus | undefined;

@@ -1,12 +1,19 @@
 /**
- * Helpers shared by the test files: a deadline for waits, and a real server on a free loopback
- * port with clients connected to it.
+ * Helpers shared by the test files, each defined once: byte and line helpers, a deadline for
+ * waits, free ports and temporary folders, a real server on a free loopback port with clients
+ * connected to it, a raw socket client for what a real client never sends, and a reader of a
+ * subprocess's output.
  *
  * @module
  */
 
 import assert from "node:assert/strict";
-import { ChatClient, type ChatEvent } from "./client.ts";
+import { DatabaseSync } from "node:sqlite";
+import { ChatStore } from "./chat/store.ts";
+import { ChatClient, type ChatEvent } from "./net/chat_client.ts";
+import { closeQuietly } from "./net/conn.ts";
+import { LineSplitter, readLines } from "./net/lines.ts";
+import { joinChunks, writeAll } from "./net/outbox.ts";
 import {
   type ClientFrame,
   type ClientInfo,
@@ -14,12 +21,39 @@ import {
   encodeFrame,
   type ErrorCode,
   type ErrorFrame,
-  readLines,
+  type MessageFrame,
   type ServerFrame,
 } from "./protocol.ts";
 import { type ChatServer, type ServerOptions, startServer } from "./server.ts";
 
 const encoder = new TextEncoder();
+
+// ==== Bytes and lines ====
+
+/** Text as UTF-8 bytes. */
+export function bytesOf(text: string): Uint8Array {
+  return encoder.encode(text);
+}
+
+/** Feeds chunks to a fresh splitter and returns the lines it produced. */
+export function splitLines(chunks: readonly Uint8Array[], maxLineBytes?: number): string[] {
+  const splitter = new LineSplitter(maxLineBytes === undefined ? {} : { maxLineBytes });
+  const lines: string[] = [];
+  for (const chunk of chunks) splitter.push(chunk, (line) => lines.push(line));
+  return lines;
+}
+
+/** Cuts bytes at the given positions (taken modulo the length); empty chunks are kept. */
+export function splitAt(bytes: Uint8Array, cuts: readonly number[]): Uint8Array[] {
+  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+  const chunks: Uint8Array[] = [];
+  let start = 0;
+  for (const point of [...points, bytes.length]) {
+    chunks.push(bytes.subarray(start, point));
+    start = point;
+  }
+  return chunks;
+}
 
 /** The longest any single wait in the tests may take, in milliseconds: a guard, not a sleep. */
 export const WAIT_MS = 10_000;
@@ -35,6 +69,40 @@ export async function within<T>(promise: Promise<T>, what: string, ms = WAIT_MS)
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** A loopback port nobody listens on right now. */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr;
+  listener.close();
+  return port;
+}
+
+/** Runs `fn` with a fresh temporary folder, removed afterwards whatever happens. */
+export async function withTempDir(fn: (dir: string) => Promise<void> | void): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "chat-test-" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** A database file whose inserts into `messages` fail with `reason`, as a full disk would. */
+export async function withRefusingDatabase(
+  reason: string,
+  fn: (path: string) => Promise<void> | void,
+): Promise<void> {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/chat.db`;
+    ChatStore.open(path).close();
+    const db = new DatabaseSync(path);
+    db.exec(`CREATE TRIGGER refuse BEFORE INSERT ON messages
+             BEGIN SELECT RAISE(ABORT, '${reason}'); END`);
+    db.close();
+    await fn(path);
+  });
 }
 
 /** Starts a server on a free loopback port, runs `fn`, and always closes the server. */
@@ -58,6 +126,42 @@ export function connect(server: ChatServer, name: string, info?: ClientInfo): Pr
     name,
     ...(info ? { info } : {}),
   });
+}
+
+/**
+ * Runs `fn` with a server and one connected client per name (connected in that order, so each
+ * sees the later ones join), and closes them all afterwards.
+ */
+export async function withChat<const N extends string>(
+  names: readonly N[],
+  fn: (clients: Record<N, ChatClient>, server: ChatServer) => Promise<void>,
+  options: ServerOptions = {},
+): Promise<void> {
+  await withServer(async (server) => {
+    const connected: ChatClient[] = [];
+    try {
+      const clients = {} as Record<N, ChatClient>;
+      for (const name of names) {
+        const client = await connect(server, name);
+        connected.push(client);
+        clients[name] = client;
+      }
+      await fn(clients, server);
+    } finally {
+      await Promise.all(connected.map((c) => c.close()));
+    }
+  }, options);
+}
+
+/** Proves two clients can still talk: `from` says something and `to` receives it. */
+export async function assertChatWorks(
+  from: ChatClient,
+  to: ChatClient,
+  text: string,
+): Promise<void> {
+  const sent = await from.say(text);
+  const seen = await until(to, "message", (m) => m.text === text);
+  assert.equal(seen.id, sent.id);
 }
 
 /** The frame (or event) of one type. */
@@ -95,6 +199,44 @@ export async function framesUntil(
   }
 }
 
+/** Reads frames, skipping others, until one matches; fails if the connection ends first. */
+export function waitForFrame<F extends ChatEvent>(
+  client: ChatClient,
+  what: string,
+  match: (frame: ChatEvent) => frame is F,
+): Promise<F> {
+  return within(
+    (async () => {
+      while (true) {
+        const frame = await client.next();
+        if (frame === undefined) throw new Error(`Connection ended before ${what}`);
+        if (match(frame)) return frame;
+      }
+    })(),
+    what,
+  );
+}
+
+export function isMessageFrom(from: string): (frame: ChatEvent) => frame is MessageFrame {
+  return (frame): frame is MessageFrame => frame.type === "message" && frame.from === from;
+}
+
+/**
+ * Everything the server queued for a client before now: sends a ping and returns the frames
+ * that arrive before its pong. The server handles frames in order, so anything it would have
+ * sent by the time it reads the ping is in the list.
+ */
+export async function framesBeforePong(client: ChatClient): Promise<ChatEvent[]> {
+  client.send({ type: "ping" });
+  return (await framesUntil(client, (f) => f.type === "pong")).slice(0, -1);
+}
+
+/** Joins a room and waits for the server's `room` answer. */
+export async function joinRoom(client: ChatClient, room: string): Promise<FrameOf<"room">> {
+  client.send({ type: "join", room });
+  return await until(client, "room");
+}
+
 /** Waits for the next error frame and checks its code. */
 export async function expectError(source: FrameSource, code: ErrorCode): Promise<ErrorFrame> {
   const error = await until(source, "error");
@@ -102,7 +244,10 @@ export async function expectError(source: FrameSource, code: ErrorCode): Promise
   return error;
 }
 
-/** A client on a bare socket, for sending what a real client never would. */
+/**
+ * A client on a bare socket, for sending what a real client never would: frames one by one, raw
+ * bytes, or typed text as a person on `nc` or `telnet` would (reading lines of text back).
+ */
 export class RawClient {
   #conn: Deno.TcpConn;
   #lines: AsyncGenerator<string>;
@@ -115,26 +260,47 @@ export class RawClient {
     const port = typeof server === "number" ? server : server.addr.port;
     return new RawClient(await Deno.connect({ hostname: "127.0.0.1", port }));
   }
-  async write(data: string | Uint8Array | ClientFrame): Promise<void> {
-    const bytes = typeof data === "string"
-      ? encoder.encode(data)
-      : data instanceof Uint8Array
-      ? data
-      : encodeFrame(data);
-    let offset = 0;
-    while (offset < bytes.length) offset += await this.#conn.write(bytes.subarray(offset));
+  /** Writes a frame, a string, bytes, or (as one chunk) text mixed with byte values. */
+  async write(...parts: (string | number[] | Uint8Array | ClientFrame)[]): Promise<void> {
+    const chunks = parts.map((part) =>
+      typeof part === "string"
+        ? encoder.encode(part)
+        : part instanceof Uint8Array
+        ? part
+        : Array.isArray(part)
+        ? new Uint8Array(part)
+        : encodeFrame(part)
+    );
+    await writeAll(this.#conn, joinChunks(chunks));
   }
-  /** The next frame, or `undefined` once the server has closed the connection. */
-  async next(): Promise<ServerFrame | undefined> {
+  /** The next line, or `undefined` once the server has closed the connection. */
+  async nextLine(): Promise<string | undefined> {
     try {
       const { value, done } = await this.#lines.next();
-      if (done) return undefined;
-      const decoded = decodeServerFrame(value);
-      assert.ok(decoded.ok, `server sent an invalid frame: ${value}`);
-      return decoded.frame;
+      return done ? undefined : value;
     } catch (error) {
       if (error instanceof Deno.errors.ConnectionReset) return undefined;
       throw error;
+    }
+  }
+  /** The next frame, or `undefined` once the server has closed the connection. */
+  async next(): Promise<ServerFrame | undefined> {
+    const line = await this.nextLine();
+    if (line === undefined) return undefined;
+    const decoded = decodeServerFrame(line);
+    assert.ok(decoded.ok, `server sent an invalid frame: ${line}`);
+    return decoded.value;
+  }
+  /** Reads lines of text until one matches; returns all of them, the match last. */
+  async linesUntil(match: (line: string) => boolean): Promise<string[]> {
+    const lines: string[] = [];
+    while (true) {
+      const line = await within(this.nextLine(), `a line; so far: ${lines}`);
+      if (line === undefined) {
+        throw new Error(`Connection ended; lines so far:\n${lines.join("\n")}`);
+      }
+      lines.push(line);
+      if (match(line)) return lines;
     }
   }
   /** Resolves once the server has closed the connection, skipping frames until then. */
@@ -142,11 +308,7 @@ export class RawClient {
     while (await within(this.next(), "the server to close the connection") !== undefined);
   }
   close(): void {
-    try {
-      this.#conn.close();
-    } catch (error) {
-      if (!(error instanceof Deno.errors.BadResource)) throw error;
-    }
+    closeQuietly(this.#conn);
   }
 }
 

@@ -22,7 +22,8 @@
  */
 
 import { parseArgs } from "node:util";
-import { firstSentence, isDisconnectError, Outbox, writeAll } from "../protocol.ts";
+import { Outbox, writeAll } from "../net/outbox.ts";
+import { closeQuietly, errorText, isDisconnectError } from "../net/conn.ts";
 
 // ==== Constants ====
 
@@ -385,20 +386,20 @@ class LoadRun {
     try {
       conn = await Deno.connect({ hostname: LOAD_HOST, port: this.#o.port });
     } catch (error) {
-      this.#halt(this.#fail(`Cannot connect client ${client}: ${firstSentence(error)}`));
+      this.#halt(this.#fail(`Cannot connect client ${client}: ${errorText(error)}`));
       return;
     }
     if (this.#finished) return void conn.close();
     conn.setNoDelay(true);
     this.#conns[client] = conn;
     if (client < this.#o.senders) {
-      const onError = (error: unknown) => this.#fail(`Sender ${client}: ${firstSentence(error)}`);
+      const onError = (error: unknown) => this.#fail(`Sender ${client}: ${errorText(error)}`);
       this.#outboxes[client] = new Outbox(conn, { maxBytes: SENDER_QUEUE_BYTES, onError });
     }
     this.#readers.push(this.#read(client, conn));
     if (this.#o.mode === "chat") {
       await writeAll(conn, this.#hello(client)).catch(
-        (error) => this.#fail(`Hello of client ${client}: ${firstSentence(error)}`),
+        (error) => this.#fail(`Hello of client ${client}: ${errorText(error)}`),
       );
     }
   }
@@ -616,13 +617,7 @@ class LoadRun {
   }
 
   #closeAll(): void {
-    for (const conn of this.#conns) {
-      try {
-        conn?.close();
-      } catch (error) {
-        if (!(error instanceof Deno.errors.BadResource)) throw error;
-      }
-    }
+    for (const conn of this.#conns) if (conn) closeQuietly(conn);
   }
 
   #result(times: { connectMs: number; joinMs: number; settleMs: number }): LoadResult {
@@ -807,7 +802,7 @@ export async function main(args: string[]): Promise<number> {
     }
     checkOptions(options);
   } catch (error) {
-    console.error(`load: ${firstSentence(error)}\n${USAGE}`);
+    console.error(`load: ${errorText(error)}\n${USAGE}`);
     return 2;
   }
   const { sync, ...load } = options;

@@ -15,7 +15,8 @@
  * @module
  */
 
-import { isDisconnectError, Outbox } from "../protocol.ts";
+import { closeQuietly, isDisconnectError } from "../net/conn.ts";
+import { Outbox } from "../net/outbox.ts";
 
 // ==== Constants ====
 
@@ -132,14 +133,6 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   joined.set(a);
   joined.set(b, a.length);
   return joined;
-}
-
-function closeQuietly(conn: Deno.Conn): void {
-  try {
-    conn.close();
-  } catch (error) {
-    if (!(error instanceof Deno.errors.BadResource)) throw error;
-  }
 }
 
 // ==== Command line ====

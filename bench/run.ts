@@ -96,7 +96,8 @@ function scenarioLoads(quick: boolean): Omit<Scenario, "target">[] {
 
 /**
  * Every row to run, in order: each scenario against the raw ceiling, then the chat server (with
- * no database), and the first fan-out once more with the server keeping its database on disk.
+ * no database), and the first fan-out and the fixed-rate latency row once more with the server
+ * keeping its database on disk.
  */
 export function scenarios(quick: boolean): Scenario[] {
   return scenarioLoads(quick).flatMap((s) => {
@@ -104,7 +105,9 @@ export function scenarios(quick: boolean): Scenario[] {
     return [
       { ...s, load, target: "raw" as const },
       { ...s, load, target: "chat" as const },
-      ...(s.id === "fan-out" ? [{ ...s, load, target: "chat+db" as const }] : []),
+      ...(s.id === "fan-out" || s.id === "rate"
+        ? [{ ...s, load, target: "chat+db" as const }]
+        : []),
     ];
   });
 }

@@ -1,25 +1,54 @@
 /**
- * The terminal client's commands that it carries out itself (`/reply`, `/ignore`, `/switch`,
- * `/bell`, `/connect`, `/help`), driven through a real session against a real server.
+ * Tests for what typing means in the terminal client: splitting pastes into messages, and the
+ * commands the client carries out itself (`/reply`, `/ignore`, `/switch`, `/bell`, `/help`,
+ * `/history`), driven through a real state against a real server.
+ *
+ * @module
  */
-import assert from "node:assert/strict";
-import {
-  type ChatClient,
-  type ChatEvent,
-  follow,
-  handleInput,
-  newSession,
-  type Session,
-} from "./client.ts";
-import type { ChatServer } from "./server.ts";
-import { connect, withServer } from "./test_util.ts";
 
-async function withChat(fn: (server: ChatServer, ann: Session, bob: ChatClient) => Promise<void>) {
+import assert from "node:assert/strict";
+import type { ChatClient, ChatEvent } from "../net/chat_client.ts";
+import { MAX_TEXT_LENGTH } from "../protocol.ts";
+import type { ChatServer } from "../server.ts";
+import { connect, withServer } from "../test_util.ts";
+import {
+  applyEvent,
+  handleInput,
+  newTerminalState,
+  splitMessage,
+  type TerminalState,
+} from "./input.ts";
+
+// ==== splitMessage ====
+
+Deno.test("splitMessage() keeps lines together while they fit in one message", () => {
+  assert.deepEqual(splitMessage("a\nb\nc"), ["a\nb\nc"]);
+  const long = "x".repeat(1500);
+  assert.deepEqual(splitMessage(`${long}\n${long}\nend`), [long, `${long}\nend`]);
+});
+
+Deno.test("splitMessage() cuts a line longer than a message, counting characters", () => {
+  const line = "😀".repeat(MAX_TEXT_LENGTH + 10);
+  const parts = splitMessage(line);
+  assert.deepEqual(parts.map((p) => Array.from(p).length), [MAX_TEXT_LENGTH, 10]);
+  assert.equal(parts.join(""), line);
+});
+
+Deno.test("splitMessage() drops blank lines at the edges only when nothing else is there", () => {
+  assert.deepEqual(splitMessage("\n\n"), []);
+  assert.deepEqual(splitMessage("a\n\nb"), ["a\n\nb"]);
+});
+
+// ==== Commands the client carries out ====
+
+async function withTerminal(
+  fn: (server: ChatServer, ann: TerminalState, bob: ChatClient) => Promise<void>,
+) {
   await withServer(async (server) => {
     const ann = await connect(server, "ann");
     const bob = await connect(server, "bob");
     try {
-      await fn(server, newSession(ann), bob);
+      await fn(server, newTerminalState(ann, { color: false }), bob);
     } finally {
       await ann.close();
       await bob.close();
@@ -27,21 +56,21 @@ async function withChat(fn: (server: ChatServer, ann: Session, bob: ChatClient) 
   });
 }
 
-/** Feeds ann's frames through `follow` until one matches; returns it with what follow said. */
+/** Feeds ann's frames through `applyEvent` until one matches; returns it with what applyEvent said. */
 async function seen(
-  session: Session,
+  state: TerminalState,
   match: (frame: ChatEvent) => boolean,
 ): Promise<{ frame: ChatEvent; shown: boolean | "bell" }> {
   while (true) {
-    const frame = await session.client.next();
+    const frame = await state.client.next();
     if (frame === undefined) throw new Error("connection ended");
-    const shown = follow(session, frame);
+    const shown = applyEvent(state, frame);
     if (match(frame)) return { frame, shown };
   }
 }
 
 Deno.test("/reply answers the last person who wrote privately, and rings", async () => {
-  await withChat(async (_server, ann, bob) => {
+  await withTerminal(async (_server, ann, bob) => {
     assert.deepEqual(handleInput(ann, "/reply hi"), ["Nobody has written to you privately yet"]);
     bob.send({ type: "msg", to: "ann", text: "psst" });
     const { shown } = await seen(ann, (f) => f.type === "private");
@@ -59,7 +88,7 @@ Deno.test("/reply answers the last person who wrote privately, and rings", async
 });
 
 Deno.test("/ignore hides someone's messages and /unignore shows them again", async () => {
-  await withChat(async (_server, ann, bob) => {
+  await withTerminal(async (_server, ann, bob) => {
     assert.match((handleInput(ann, "/ignore BOB") as string[])[0]!, /Ignoring BOB/);
     await bob.say("first");
     assert.equal((await seen(ann, (f) => f.type === "message" && f.text === "first")).shown, false);
@@ -70,7 +99,7 @@ Deno.test("/ignore hides someone's messages and /unignore shows them again", asy
 });
 
 Deno.test("a mention rings the bell until /bell off", async () => {
-  await withChat(async (_server, ann, bob) => {
+  await withTerminal(async (_server, ann, bob) => {
     await bob.say("hey ann, look");
     assert.equal((await seen(ann, (f) => f.type === "message")).shown, "bell");
     assert.deepEqual(handleInput(ann, "/bell off"), ["Bell off for private messages and mentions"]);
@@ -81,7 +110,7 @@ Deno.test("a mention rings the bell until /bell off", async () => {
 });
 
 Deno.test("/switch moves plain input between joined rooms only", async () => {
-  await withChat(async (_server, ann, bob) => {
+  await withTerminal(async (_server, ann, bob) => {
     assert.deepEqual(handleInput(ann, "/switch #dev"), ["You are not in #dev: /join it first"]);
     assert.deepEqual(handleInput(ann, "/join dev"), []);
     await seen(ann, (f) => f.type === "room");
@@ -95,7 +124,7 @@ Deno.test("/switch moves plain input between joined rooms only", async () => {
 });
 
 Deno.test("mistyped commands send nothing and say how to use them", async () => {
-  await withChat(async (_server, ann, bob) => {
+  await withTerminal(async (_server, ann, bob) => {
     assert.deepEqual(handleInput(ann, "/nick"), ["Usage: /nick <newname>"]);
     assert.deepEqual(handleInput(ann, "/nick two words"), ["Usage: /nick <newname>"]);
     assert.deepEqual(handleInput(ann, "/msg bob"), ["Usage: /msg <name> <text>"]);
@@ -121,7 +150,7 @@ Deno.test("mistyped commands send nothing and say how to use them", async () => 
 });
 
 Deno.test("/help is generated from the command table", async () => {
-  await withChat((_server, ann) => {
+  await withTerminal((_server, ann) => {
     const help = handleInput(ann, "/help") as string[];
     for (const command of ["/join", "/msg", "/ignore", "/connect", "/quit"]) {
       assert.ok(help.some((line) => line.includes(command)), command);
@@ -136,10 +165,10 @@ Deno.test("/help is generated from the command table", async () => {
 Deno.test("/history pages back from the oldest message shown, further each time", async () => {
   await withServer(async (server) => {
     const bob = await connect(server, "bob");
-    let ann: Session | undefined;
+    let ann: TerminalState | undefined;
     try {
       for (let i = 1; i <= 6; i++) await bob.say(`m${i}`);
-      ann = newSession(await connect(server, "ann"));
+      ann = newTerminalState(await connect(server, "ann"), { color: false });
       const texts = async (count: number) => {
         const shown: string[] = [];
         while (shown.length < count) {
@@ -161,7 +190,7 @@ Deno.test("/history pages back from the oldest message shown, further each time"
 });
 
 Deno.test("a pasted block of lines is sent as one message", async () => {
-  await withChat(async (_server, ann, bob) => {
+  await withTerminal(async (_server, ann, bob) => {
     assert.equal(handleInput(ann, "line one\nline two\n  indented"), "sent");
     while (true) {
       const frame = await bob.next();

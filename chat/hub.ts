@@ -1,0 +1,702 @@
+/**
+ * The chat itself: it turns frames from members into frames for members. Hellos, messages,
+ * private messages, rooms, topics, names, history and the operator's words all go through the
+ * {@linkcode Hub}; it knows nothing about sockets or terminals (see `directory.ts` for how it
+ * reaches people, `sessions.ts` for drops and resumes, `store.ts` for the disk).
+ *
+ * @module
+ */
+
+import {
+  checkName,
+  checkRoom,
+  checkText,
+  cleanLine,
+  type ClientFrame,
+  type ErrorFrame,
+  errorFrame,
+  type HelloFrame,
+  HISTORY_PAGE,
+  type HistoryFrame,
+  isValidRef,
+  MAX_HISTORY_PAGE,
+  type MessageFrame,
+  type MsgFrame,
+  nameKey,
+  ok,
+  type PrivateFrame,
+  quoteInput,
+  type Result,
+  type SayFrame,
+  type ServerFrame,
+  VERSION,
+  type WelcomeFrame,
+} from "../protocol.ts";
+import {
+  ARRIVAL_LISTED_USERS,
+  cleanClientInfo,
+  describeClient,
+  Directory,
+  fitBudget,
+  type Member,
+  memberAddress,
+  Outgoing,
+  type Peer,
+  type Room,
+  userList,
+} from "./directory.ts";
+import { GRACE_MS, nameTakenText, newToken, RESUME_WINDOW_MS, Sessions } from "./sessions.ts";
+import type { ChatStore, StoredFrame } from "./store.ts";
+
+/** Options for {@linkcode Hub}. */
+export interface HubOptions {
+  /**
+   * The server's name, sent in every welcome.
+   * @default {"chat"}
+   */
+  serverName?: string;
+  /**
+   * The message of the day, shown to everyone who joins.
+   * @default {none}
+   */
+  motd?: string;
+  /**
+   * Receives one line per event for the operator: joins, leaves, messages, refusals.
+   * @default {no logging}
+   */
+  log?: (line: string) => void;
+  /**
+   * The clock, in milliseconds since the epoch.
+   * @default {Date.now}
+   */
+  now?: () => number;
+  /**
+   * Says whether a name is kept out (banned); such a name cannot be taken by renaming either.
+   * @default {no name is kept out}
+   */
+  isNameBanned?: (name: string) => boolean;
+  /**
+   * Where messages and sessions are kept. Without one there is no history and nothing survives
+   * a restart, and messages are delivered without waiting for a disk.
+   * @default {none}
+   */
+  store?: ChatStore;
+  /**
+   * How many earlier messages joining a room shows; 0 for none.
+   * @default {50}
+   */
+  historyLimit?: number;
+  /**
+   * How long a member whose connection was lost keeps its name and rooms (shown as away), in
+   * milliseconds; 0 lets it go at once.
+   * @default {60000}
+   */
+  graceMs?: number;
+  /**
+   * How long after being let go a session can still be resumed (with the messages missed), in
+   * milliseconds.
+   * @default {86400000}
+   */
+  resumeWindowMs?: number;
+  /**
+   * The most bytes of missed messages or history sent in one go, so that they fit in a client's
+   * queue; what does not fit is left for `history` requests.
+   * @default {262144}
+   */
+  replayBytes?: number;
+  /**
+   * The sending limits announced in the welcome (the network layer enforces them).
+   * @default {none announced}
+   */
+  limits?: { rate: number; burst: number };
+  /**
+   * The largest room in which arrivals, leaves and dropped connections are announced; in bigger
+   * rooms they would drown the conversation (and cost each arrival a frame per member), so only
+   * `who` and the counts tell them.
+   * @default {200}
+   */
+  announceLimit?: number;
+}
+
+/** The outcome of a hello: the new (or resumed) member, or an error frame for the peer alone. */
+export type JoinResult = Result<Member, ErrorFrame>;
+
+/** The name the server speaks under; it is reserved, so nobody can pose as it. */
+export const SERVER_SPEAKER = "server";
+/** How many earlier messages joining a room shows, unless told otherwise. */
+export const HISTORY_LIMIT = 50;
+/** Where no `before` was given: history starts from the newest message. */
+const NEWEST = Number.MAX_SAFE_INTEGER;
+
+/**
+ * The chat: members and their unique names, rooms, messages, private messages, notices, history
+ * and sessions.
+ *
+ * Messages are delivered (their sender's copy being the acknowledgement) only once the store has
+ * committed them. Everything else first lets the messages still waiting for their commit go out
+ * (see {@linkcode Hub.deliverPendingMessages}), so that a leave, a rename or a history page never
+ * overtakes a message sent before it.
+ */
+export class Hub {
+  /** The message of the day, shown on joining; empty for none. */
+  motd: string;
+  readonly #directory: Directory;
+  readonly #sessions: Sessions;
+  #serverName: string;
+  #log: (line: string) => void;
+  /** Whether anyone reads the log: lines on the message path are not even built otherwise. */
+  #logging: boolean;
+  #now: () => number;
+  #isNameBanned: (name: string) => boolean;
+  #store: ChatStore | undefined;
+  #historyLimit: number;
+  #replayBytes: number;
+  #limits: { rate: number; burst: number } | undefined;
+  #nextMessageId: number;
+  #quiet = false;
+
+  constructor(options: HubOptions = {}) {
+    this.#serverName = options.serverName ?? "chat";
+    this.motd = options.motd ?? "";
+    this.#log = options.log ?? (() => {});
+    this.#logging = options.log !== undefined;
+    this.#now = options.now ?? Date.now;
+    this.#isNameBanned = options.isNameBanned ?? (() => false);
+    this.#store = options.store;
+    this.#historyLimit = options.historyLimit ?? HISTORY_LIMIT;
+    this.#replayBytes = options.replayBytes ?? 256 * 1024;
+    this.#limits = options.limits;
+    this.#directory = new Directory(
+      options.announceLimit === undefined ? {} : { announceLimit: options.announceLimit },
+    );
+    this.#sessions = new Sessions(this.#directory, this.#store, {
+      graceMs: options.graceMs ?? GRACE_MS,
+      resumeWindowMs: options.resumeWindowMs ?? RESUME_WINDOW_MS,
+      replayBytes: this.#replayBytes,
+      now: this.#now,
+      log: this.#log,
+      isNameBanned: this.#isNameBanned,
+    }, {
+      welcome: (member, resumed) => this.#welcome(member, resumed),
+      deliverPendingMessages: () => this.deliverPendingMessages(),
+      forget: (member, reason) => this.#forget(member, reason),
+    });
+    this.#nextMessageId = (this.#store?.lastId() ?? 0) + 1;
+    this.#sessions.restore();
+  }
+
+  /** Everyone present (or held after losing the connection), in the order they joined. */
+  get members(): Iterable<Member> {
+    return this.#directory.members;
+  }
+
+  /** How many people are present, held ones included. */
+  get size(): number {
+    return this.#directory.size;
+  }
+
+  /** The member with that name (in any case or look-alike form), if present. */
+  member(name: string): Member | undefined {
+    return this.#directory.member(name);
+  }
+
+  /** The room with that name, if it exists. */
+  findRoom(name: string): Room | undefined {
+    return this.#directory.findRoom(name);
+  }
+
+  /**
+   * The ordering barrier: commits the messages still waiting for their commit, which delivers
+   * them. Everything that is not a message goes through here first, so it never overtakes a
+   * message sent before it; a message itself waits for its commit instead.
+   */
+  deliverPendingMessages(): void {
+    this.#store?.commit();
+  }
+
+  /**
+   * Handles a hello. A `resume` token of a session still held (or let go within the resume
+   * window) gives that session back to this peer (closing its old connection, if it still looks
+   * alive), with the messages missed since `last`. Otherwise the peer becomes a new member of the
+   * lobby, gets a welcome and its history, and the lobby a `joined` notice. On failure nothing
+   * changes and the error is for the peer alone.
+   */
+  join(peer: Peer, hello: HelloFrame): JoinResult {
+    this.deliverPendingMessages();
+    if (hello.resume !== undefined) {
+      const resumed = this.#sessions.resume(peer, { ...hello, resume: hello.resume });
+      if (resumed) return resumed;
+    }
+    const checked = checkName(hello.name);
+    if (!checked.ok) return { ok: false, error: errorFrame("bad_name", checked.error) };
+    const holder = this.#directory.member(checked.value);
+    if (holder?.link.state === "held") {
+      const seconds = Math.max(1, Math.ceil((holder.link.until - this.#now()) / 1000));
+      const text = `The name "${holder.name}" is held for ${seconds} s more for someone whose ` +
+        "connection dropped: choose another, or try again then";
+      return { ok: false, error: errorFrame("name_taken", text) };
+    }
+    if (holder) return { ok: false, error: errorFrame("name_taken", nameTakenText(checked.value)) };
+    const member = this.#directory.add({
+      name: checked.value,
+      info: cleanClientInfo(hello.client),
+      link: { state: "live", peer },
+      token: newToken(),
+      since: this.#now(),
+    });
+    this.#directory.enter(member, this.#directory.lobby, member.since);
+    this.#sessions.save(member);
+    this.#directory.send(member, this.#welcome(member, false));
+    this.#sendHistory(member, this.#directory.lobby, NEWEST, this.#historyLimit, false);
+    this.#log(`${peer.address} + ${member.name} joined${describeClient(member.info)}`);
+    return ok(member);
+  }
+
+  /**
+   * Handles a frame from a member. Returns an error frame for the member when the frame is
+   * refused; `bye` is the network layer's to act on and is ignored here.
+   */
+  receive(member: Member, frame: ClientFrame): ErrorFrame | undefined {
+    // Messages wait for their commit; anything else first lets earlier messages go out.
+    if (frame.type !== "say" && frame.type !== "msg") this.deliverPendingMessages();
+    switch (frame.type) {
+      case "say":
+        return this.#say(member, frame);
+      case "msg":
+        return this.#private(member, frame);
+      case "who":
+        return this.#who(member, frame.room);
+      case "join":
+        return this.#joinRoom(member, frame.room);
+      case "leave":
+        return this.#leaveRoom(member, frame.room ?? member.current.name);
+      case "rooms":
+        this.#directory.send(member, { type: "room_list", rooms: this.#directory.roomList() });
+        return undefined;
+      case "topic":
+        return this.#topic(member, frame.room, frame.topic);
+      case "whois":
+        return this.#whois(member, frame.name);
+      case "nick":
+        return this.#rename(member, frame.name);
+      case "history":
+        return this.#history(member, frame);
+      case "away":
+        member.away = cleanLine(frame.message) || "away";
+        this.#directory.send(member, { type: "notice", text: `You are away: ${member.away}` });
+        return undefined;
+      case "back":
+        member.away = undefined;
+        this.#directory.send(member, { type: "notice", text: "You are back" });
+        return undefined;
+      case "ping":
+        this.#directory.send(member, { type: "pong" });
+        return undefined;
+      case "pong":
+      case "bye":
+        return undefined;
+      case "hello":
+        return errorFrame("bad_frame", "Already joined: hello is only for the first frame");
+      default: {
+        const unexpected: never = frame;
+        throw new TypeError(`Unhandled frame: ${JSON.stringify(unexpected)}`);
+      }
+    }
+  }
+
+  /**
+   * Makes one of the member's rooms current, for clients whose input the server reads (plain
+   * text). Returns an error frame when the member is not in that room.
+   */
+  switchRoom(member: Member, name: string): ErrorFrame | undefined {
+    const room = this.#directory.findRoom(name);
+    if (!room || !member.rooms.has(room)) {
+      return errorFrame("not_in_room", `You are not in ${quoteInput(name)}: /join it first`);
+    }
+    member.current = room;
+    this.#directory.send(member, this.#directory.roomFrame(room));
+    return undefined;
+  }
+
+  /**
+   * The member's connection (`peer`) ended without a goodbye. With `hold`, the member stays for
+   * the grace period, shown as away, so that its client can resume; otherwise it leaves. A peer
+   * that is no longer the member's (the session resumed elsewhere) changes nothing.
+   */
+  disconnect(member: Member, peer: Peer, reason: string, options: { hold: boolean }): void {
+    if (member.link.state !== "live" || member.link.peer !== peer) return;
+    if (!this.#directory.isPresent(member)) return;
+    if (this.#quiet) {
+      // Shutting down: the session stays stored, to be held again when the server restarts.
+      this.#log(`${peer.address} - ${member.name} (${reason})`);
+      return;
+    }
+    if (!options.hold || !this.#sessions.holding) return this.remove(member, reason);
+    this.deliverPendingMessages();
+    this.#sessions.hold(member, peer, reason);
+  }
+
+  /** Removes a member from the chat and tells each of its rooms why. Removing twice is harmless. */
+  remove(member: Member, reason: string): void {
+    this.deliverPendingMessages();
+    if (!this.#forget(member, reason)) return;
+    this.#sessions.drop(member);
+  }
+
+  /** Stops announcing leaves: the server is going down and everyone is leaving at once. */
+  quiet(): void {
+    this.#quiet = true;
+  }
+
+  /** Delivers what is pending and stops every timer; the store stays open for its owner. */
+  close(): void {
+    this.deliverPendingMessages();
+    this.#sessions.close();
+  }
+
+  /** The operator speaks to everyone. */
+  announce(text: string): void {
+    this.#directory.broadcast({ type: "announce", text, ts: this.#now() });
+    this.#log(`${SERVER_SPEAKER} (to everyone): ${text}`);
+  }
+
+  /** The operator speaks in one room, as {@linkcode SERVER_SPEAKER}. */
+  sayAsServer(roomName: string, text: string): string | undefined {
+    const room = this.#directory.findRoom(roomName);
+    if (!room) return `There is no room ${quoteInput(roomName)}`;
+    const message: MessageFrame = {
+      type: "message",
+      id: this.#nextMessageId++,
+      ts: this.#now(),
+      from: SERVER_SPEAKER,
+      text,
+      room: room.name,
+    };
+    this.#commitThen(
+      message,
+      { sender: SERVER_SPEAKER },
+      () => this.#directory.toRoom(room, message),
+    );
+    this.#log(`${SERVER_SPEAKER} ${room.name}: ${text}`);
+    return undefined;
+  }
+
+  #welcome(member: Member, resumed: boolean): WelcomeFrame {
+    return {
+      type: "welcome",
+      name: member.name,
+      ...userList(member.current.members, ARRIVAL_LISTED_USERS),
+      server: { name: this.#serverName, version: VERSION },
+      room: member.current.name,
+      ...(this.motd ? { motd: this.motd } : {}),
+      resume: member.token,
+      ...(resumed ? { resumed: true } : {}),
+      last: this.#nextMessageId - 1,
+      ...(this.#limits ? { limits: this.#limits } : {}),
+    };
+  }
+
+  /** Takes a member out of every room (telling them why) and frees its name and session. */
+  #forget(member: Member, reason: string): boolean {
+    const rooms = this.#directory.remove(member);
+    if (rooms === undefined) return false;
+    if (member.link.state === "held") clearTimeout(member.link.timer);
+    const ts = this.#now();
+    if (!this.#quiet) {
+      for (const room of rooms) {
+        this.#directory.notifyRoom(room, {
+          type: "left",
+          name: member.name,
+          ts,
+          reason,
+          room: room.name,
+        });
+      }
+    }
+    this.#log(`${memberAddress(member)} - ${member.name} left (${reason})`);
+    return true;
+  }
+
+  // ==== Messages and history ====
+
+  #say(member: Member, frame: SayFrame): ErrorFrame | undefined {
+    const refused = checkIds(frame);
+    if (refused) return refused;
+    let room = member.current;
+    if (frame.room !== undefined) {
+      const found = this.#directory.findRoom(frame.room);
+      if (!found || !member.rooms.has(found)) {
+        const text = `You are not in ${quoteInput(frame.room)}: /join it first`;
+        return withRef(errorFrame("not_in_room", text), frame.ref);
+      }
+      room = found;
+    }
+    const checked = checkText(frame.text);
+    if (!checked.ok) return withRef(errorFrame("bad_text", checked.error), frame.ref);
+    member.lastActive = this.#now();
+    const message: MessageFrame = {
+      type: "message",
+      id: this.#nextMessageId++,
+      ts: member.lastActive,
+      from: member.name,
+      text: checked.value,
+      room: room.name,
+      ...(frame.ref === undefined ? {} : { ref: frame.ref }),
+      ...(frame.action ? { action: true } : {}),
+    };
+    const keys = { sender: nameKey(member.name), cid: frame.cid };
+    const stored = this.#commitThen(
+      message,
+      keys,
+      () => this.#directory.toRoom(room, message),
+      member,
+    );
+    if (stored && this.#logging) {
+      this.#log(`${memberAddress(member)} ${room.name} ${member.name}: ${checked.value}`);
+    }
+    return undefined;
+  }
+
+  #private(member: Member, frame: MsgFrame): ErrorFrame | undefined {
+    const refused = checkIds(frame);
+    if (refused) return refused;
+    const target = this.#directory.member(frame.to);
+    if (!target) {
+      const text = `Nobody called ${quoteInput(frame.to)} is here`;
+      return withRef(errorFrame("no_such_user", text), frame.ref);
+    }
+    const checked = checkText(frame.text);
+    if (!checked.ok) return withRef(errorFrame("bad_text", checked.error), frame.ref);
+    member.lastActive = this.#now();
+    const message: PrivateFrame = {
+      type: "private",
+      id: this.#nextMessageId++,
+      ts: member.lastActive,
+      from: member.name,
+      to: target.name,
+      text: checked.value,
+      ...(frame.ref === undefined ? {} : { ref: frame.ref }),
+      ...(frame.action ? { action: true } : {}),
+    };
+    const keys = { sender: nameKey(member.name), recipient: nameKey(target.name), cid: frame.cid };
+    const stored = this.#commitThen(message, keys, () => {
+      const out = new Outgoing(message);
+      target.lastPrivateFrom = member.name;
+      this.#directory.send(target, out);
+      if (target !== member) this.#directory.send(member, out);
+      if (target.away !== undefined) {
+        const text = `${target.name} is away: ${target.away}`;
+        this.#directory.send(member, { type: "notice", text });
+      }
+    }, member);
+    if (stored && this.#logging) {
+      this.#log(`${memberAddress(member)} ${member.name} -> ${target.name} (private)`);
+    }
+    return undefined;
+  }
+
+  /**
+   * Stores a message and delivers it once committed; without a store, at once. A repeat of a
+   * `cid` the sender already stored is not delivered again: the sender alone gets the stored
+   * copy, as the acknowledgement it missed. Returns whether the message was new.
+   */
+  #commitThen(
+    message: StoredFrame,
+    keys: { sender: string; recipient?: string; cid?: string | undefined },
+    deliver: () => void,
+    sender?: Member,
+  ): boolean {
+    if (!this.#store) {
+      deliver();
+      return true;
+    }
+    const refuse = () => {
+      if (sender) {
+        this.#directory.send(sender, withRef(errorFrame("storage_failed"), message.ref));
+      }
+    };
+    const added = this.#store.addMessage(message, keys, (ok) => ok ? deliver() : refuse());
+    if (added.kind === "failed") {
+      this.#log(`! could not store a message from ${keys.sender}: ${added.cause}`);
+      refuse();
+      return false;
+    }
+    if (added.kind === "duplicate" && sender && keys.cid !== undefined) {
+      const { cid } = keys;
+      this.#store.afterCommit(() => {
+        const stored = this.#store?.messageByCid(keys.sender, cid);
+        if (stored) {
+          this.#directory.send(sender, {
+            ...stored,
+            ...(message.ref === undefined ? {} : { ref: message.ref }),
+          });
+        }
+      });
+    }
+    return added.kind === "added";
+  }
+
+  /**
+   * Sends up to `limit` messages of a room older than id `before`, after a `history` frame that
+   * counts them; `always` sends that frame even when there is nothing to show.
+   */
+  #sendHistory(member: Member, room: Room, before: number, limit: number, always: boolean): void {
+    if (limit <= 0) return;
+    const found = this.#store?.history(room.name, before, limit + 1) ?? [];
+    const candidates = found.length > limit ? found.slice(1) : found;
+    const page = fitBudget(candidates.reverse(), this.#replayBytes).reverse();
+    if (page.length === 0 && !always) return;
+    this.#directory.send(member, {
+      type: "history",
+      room: room.name,
+      count: page.length,
+      more: found.length > page.length,
+    });
+    for (const out of page) this.#directory.send(member, out);
+    const oldest = page[0]?.frame;
+    if (oldest?.type === "message") member.historyFrom.set(room, oldest.id);
+  }
+
+  #history(member: Member, frame: HistoryFrame): ErrorFrame | undefined {
+    const room = frame.room === undefined ? member.current : this.#directory.findRoom(frame.room);
+    if (!room || !member.rooms.has(room)) {
+      return errorFrame("not_in_room", `You are not in ${quoteInput(frame.room ?? "")}`);
+    }
+    const limit = frame.limit ?? HISTORY_PAGE;
+    if (limit < 1 || limit > MAX_HISTORY_PAGE) {
+      return errorFrame("bad_frame", `Field "limit" must be 1-${MAX_HISTORY_PAGE}`);
+    }
+    const before = frame.before ?? NEWEST;
+    if (before < 1) return errorFrame("bad_frame", 'Field "before" must be a message id');
+    this.#sendHistory(member, room, before, limit, true);
+    return undefined;
+  }
+
+  // ==== Rooms, topics and names ====
+
+  #who(member: Member, roomName: string | undefined): ErrorFrame | undefined {
+    if (roomName === undefined) {
+      this.#directory.send(member, { type: "users", ...this.#directory.everyone() });
+      return undefined;
+    }
+    const room = this.#directory.findRoom(roomName);
+    if (!room) return errorFrame("bad_room", `There is no room ${quoteInput(roomName)}`);
+    this.#directory.send(member, { type: "users", ...userList(room.members), room: room.name });
+    return undefined;
+  }
+
+  #joinRoom(member: Member, roomName: string): ErrorFrame | undefined {
+    const checked = checkRoom(roomName);
+    if (!checked.ok) return errorFrame("bad_room", checked.error);
+    const room = this.#directory.openRoom(checked.value)!;
+    const isNew = this.#directory.enter(member, room, this.#now());
+    this.#directory.send(member, this.#directory.roomFrame(room));
+    if (isNew) {
+      this.#sessions.save(member);
+      this.#sendHistory(member, room, NEWEST, this.#historyLimit, false);
+      this.#log(`${memberAddress(member)} ${member.name} joined ${room.name}`);
+    }
+    return undefined;
+  }
+
+  #leaveRoom(member: Member, roomName: string): ErrorFrame | undefined {
+    const room = this.#directory.findRoom(roomName);
+    if (!room || !member.rooms.has(room)) {
+      return errorFrame("not_in_room", `You are not in ${quoteInput(roomName)}`);
+    }
+    if (member.rooms.size === 1) {
+      return errorFrame("not_allowed", `${room.name} is your last room: join another first`);
+    }
+    // The leaver gets the notice too: it confirms the leave.
+    const left: ServerFrame = {
+      type: "left",
+      name: member.name,
+      ts: this.#now(),
+      reason: "left",
+      room: room.name,
+    };
+    if (!this.#directory.notifyRoom(room, left)) this.#directory.send(member, left);
+    this.#directory.exit(member, room);
+    if (member.current === room) {
+      // Input now goes to the room joined last: say so, as a join would.
+      member.current = [...member.rooms].at(-1)!;
+      this.#directory.send(member, this.#directory.roomFrame(member.current));
+    }
+    this.#sessions.save(member);
+    this.#log(`${memberAddress(member)} ${member.name} left ${room.name}`);
+    return undefined;
+  }
+
+  #topic(member: Member, roomName: string, topic: string | undefined): ErrorFrame | undefined {
+    const room = this.#directory.findRoom(roomName);
+    if (!room || !member.rooms.has(room)) {
+      return errorFrame("not_in_room", `You are not in ${quoteInput(roomName)}`);
+    }
+    if (topic === undefined) {
+      this.#directory.send(member, { type: "topic", room: room.name, topic: room.topic });
+      return undefined;
+    }
+    room.topic = cleanLine(topic);
+    this.#directory.toRoom(room, {
+      type: "topic",
+      room: room.name,
+      topic: room.topic,
+      by: member.name,
+      ts: this.#now(),
+    });
+    this.#log(
+      `${memberAddress(member)} ${member.name} set the topic of ${room.name}: ${room.topic}`,
+    );
+    return undefined;
+  }
+
+  #whois(member: Member, name: string): ErrorFrame | undefined {
+    const target = this.#directory.member(name);
+    if (!target) return errorFrame("no_such_user", `Nobody called ${quoteInput(name)} is here`);
+    this.#directory.send(member, {
+      type: "whois",
+      name: target.name,
+      rooms: [...target.rooms].map((r) => r.name),
+      idle: this.#now() - target.lastActive,
+      since: target.since,
+      ...(target.away === undefined ? {} : { away: target.away }),
+      client: target.info,
+    });
+    return undefined;
+  }
+
+  #rename(member: Member, name: string): ErrorFrame | undefined {
+    const checked = checkName(name);
+    if (!checked.ok) return errorFrame("bad_name", checked.error);
+    const holder = this.#directory.member(checked.value);
+    if (holder && holder !== member) return errorFrame("name_taken", nameTakenText(checked.value));
+    if (this.#isNameBanned(checked.value)) {
+      return errorFrame("not_allowed", `The name "${checked.value}" is banned from this server`);
+    }
+    const old = member.name;
+    if (old === checked.value) return undefined;
+    this.#directory.rename(member, checked.value);
+    this.#sessions.save(member);
+    // Everyone who shares a room hears it once, however many rooms they share.
+    const out = new Outgoing({ type: "renamed", from: old, to: member.name, ts: this.#now() });
+    this.#directory.toCompany(member, out, { news: false });
+    this.#directory.send(member, out);
+    this.#log(`${memberAddress(member)} ${old} is now ${member.name}`);
+    return undefined;
+  }
+}
+
+/** Checks the client-chosen `ref` and `cid` of a message. */
+function checkIds(frame: { ref?: string; cid?: string }): ErrorFrame | undefined {
+  for (const key of ["ref", "cid"] as const) {
+    const value = frame[key];
+    if (value !== undefined && !isValidRef(value)) {
+      return errorFrame("bad_frame", `Field "${key}" must be 1-64 letters, digits or _.:-`);
+    }
+  }
+  return undefined;
+}
+
+function withRef(error: ErrorFrame, ref: string | undefined): ErrorFrame {
+  return ref === undefined ? error : { ...error, ref };
+}

@@ -1,0 +1,419 @@
+/**
+ * One client connection on the server, over any {@linkcode Transport}: its bounded outbox, its
+ * deadlines, its sending allowance, the face it speaks (JSON, or the plain text the entry script
+ * handed over), and the loop that reads its lines into the hub. A connection is the hub's
+ * {@linkcode Peer}.
+ *
+ * @module
+ */
+
+import type { Bans } from "../chat/bans.ts";
+import {
+  type FrameEncoder,
+  JSON_ENCODER,
+  type Member,
+  Outgoing,
+  type Peer,
+} from "../chat/directory.ts";
+import type { Hub } from "../chat/hub.ts";
+import {
+  cleanLine,
+  type ClientFrame,
+  decodeClientFrame,
+  type ErrorCode,
+  type ErrorFrame,
+  errorFrame,
+} from "../protocol.ts";
+import { errorText, isDisconnectError, type Transport } from "./conn.ts";
+import { FrameTooLargeError, LineSplitter, READ_BUFFER_BYTES } from "./lines.ts";
+import { Outbox } from "./outbox.ts";
+import { TokenBucket } from "./pace.ts";
+
+// ==== Faces ====
+
+/**
+ * What a line typed on a plain-text connection comes to: a frame to carry out as if a program
+ * had sent it, an error to answer, lines to show the person, or a move to another of their rooms.
+ */
+export type TextInput =
+  | { kind: "frame"; frame: ClientFrame }
+  | { kind: "error"; error: ErrorFrame }
+  | { kind: "reply"; lines: string[] }
+  | { kind: "switch"; room: string };
+
+/**
+ * How people without a chat program (`nc`, `telnet`) speak to the server: given to the gateway
+ * by the entry script, so the network layer knows only "a face I was given", never a renderer.
+ */
+export interface TextFace {
+  /** How frames look to its clients. */
+  readonly encoder: FrameEncoder;
+  /** Encodes lines of text for its clients. */
+  lines(lines: readonly string[]): Uint8Array;
+  /**
+   * A fresh filter for one connection's incoming bytes, applied before they are split into lines
+   * (telnet's option negotiation is removed there).
+   */
+  inputFilter(): (chunk: Uint8Array) => Uint8Array;
+  /** What a silent new connection is told: a greeting and the question for a name. */
+  greeting(serverName: string): string[];
+  /** What a person is asked after a refused name. */
+  readonly askAgain: readonly string[];
+  /** What a person is told once their name is accepted. */
+  welcomed(name: string): string[];
+  /**
+   * Reads a typed line: before joining it is the name (a hello), after it a message for the
+   * current room or a command.
+   */
+  read(line: string, member: Member | undefined): TextInput;
+}
+
+/** How a connection speaks: JSON frames (programs), or the text face (people). */
+export type FaceKind = "json" | "text";
+
+// ==== Settings ====
+
+/** Bad frames in a row that make the server give up on a connection. */
+export const MAX_ERRORS_IN_A_ROW = 5;
+/** Refused frames in a row (over the rate) after which a client is disconnected for flooding. */
+export const FLOOD_STRIKES = 20;
+/** How long a closing connection gets to receive its last frames, in milliseconds. */
+const CLOSE_GRACE_MS = 1000;
+/** Why a connection may end without its member leaving: the client may come back and resume. */
+const RESUMABLE_REASONS: ReadonlySet<string> = new Set(["disconnected", "too slow", "no answer"]);
+/** The read buffer a connection starts with; it grows to `READ_BUFFER_BYTES` once a read fills it. */
+const IDLE_READ_BYTES = 256;
+
+/** What every connection of a gateway is held to. */
+export interface ConnectionSettings {
+  /** How long a new connection has to say hello, in milliseconds. */
+  helloTimeoutMs: number;
+  /** How long a silent new connection waits before it is taken for a person and asked a name. */
+  promptDelayMs: number;
+  /** How long a person asked for a name has to give one, in milliseconds. */
+  nameTimeoutMs: number;
+  /** Bytes that may wait for one client before it counts as too slow. */
+  maxQueueBytes: number;
+  /** The longest line a client may send, in bytes, newline included. */
+  maxFrameBytes: number;
+  /** Silence before a ping, and then before giving up, in milliseconds. */
+  heartbeatMs: number;
+  /** Frames a second after a burst; 0 for no limit. */
+  rate: number;
+  /** Frames at once before `rate` applies. */
+  burst: number;
+  /** The server's name, in the greeting. */
+  serverName: string;
+  /** Lines for the operator. */
+  log: (line: string) => void;
+  /** The plain-text face, if people without a chat program are served. */
+  face: TextFace | undefined;
+  /** The bans to check arrivals against. */
+  bans: Pick<Bans, "has">;
+}
+
+// ==== Connection ====
+
+/**
+ * One client connection: its transport, its bounded outbox, its hello deadline, its face, and
+ * how it ends. This is the hub's {@linkcode Peer}.
+ */
+export class Connection implements Peer {
+  readonly address: string;
+  /** Set once the hello is accepted. */
+  member: Member | undefined;
+  /** `json` for programs, `text` for people on `nc` or `telnet`; unknown until the first line. */
+  face: FaceKind | undefined;
+  errorsInARow = 0;
+  /** Frames refused in a row for going over the rate. */
+  limitedInARow = 0;
+  /** When anything last arrived, on the `performance.now()` clock. */
+  lastHeard = performance.now();
+  /** Whether a ping went out since anything last arrived. */
+  pinged = false;
+  /** The client's sending allowance. */
+  readonly bucket: TokenBucket;
+  /** Why the connection is ending, once it is; also the reason given in `left`. */
+  endReason: string | undefined;
+  /** Resolves when the transport is closed. */
+  readonly closed: Promise<void>;
+  readonly settings: ConnectionSettings;
+  readonly transport: Transport;
+  #outbox: Outbox;
+  #encoder: FrameEncoder = JSON_ENCODER;
+  #helloTimer: ReturnType<typeof setTimeout>;
+  #promptTimer: ReturnType<typeof setTimeout> | undefined;
+  #markClosed: () => void;
+
+  constructor(transport: Transport, settings: ConnectionSettings) {
+    this.transport = transport;
+    this.settings = settings;
+    this.address = transport.remoteAddress;
+    this.bucket = new TokenBucket({ rate: settings.rate, burst: settings.burst });
+    this.#outbox = new Outbox(transport, {
+      maxBytes: settings.maxQueueBytes,
+      onError: () => this.close("disconnected"),
+    });
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.closed = promise;
+    this.#markClosed = resolve;
+    this.#helloTimer = this.#deadline(settings.helloTimeoutMs);
+    if (settings.face) {
+      this.#promptTimer = setTimeout(() => this.#askName(), settings.promptDelayMs);
+    }
+  }
+
+  /** Whether the connection is ending and should take no more frames. */
+  get ending(): boolean {
+    return this.endReason !== undefined;
+  }
+
+  /**
+   * Settles the face on the first line: a JSON object means a program, anything else a person.
+   * A person asked for a name (the face guessed from silence) may still turn out to be a program
+   * whose hello came late.
+   */
+  settleFace(line: string): void {
+    clearTimeout(this.#promptTimer);
+    const json = line.trimStart().startsWith("{") || this.settings.face === undefined;
+    if (this.face === undefined || json) this.#useFace(json ? "json" : "text");
+  }
+
+  /** Records the accepted hello and stops the hello deadline. */
+  joined(member: Member): void {
+    this.member = member;
+    clearTimeout(this.#helloTimer);
+  }
+
+  send(out: Outgoing): void {
+    if (this.ending) return;
+    const bytes = out.bytes(this.#encoder);
+    if (bytes.length > 0 && !this.#outbox.push(bytes)) this.close("too slow");
+  }
+
+  /** Sends lines of text to a plain-text client. */
+  sendText(lines: readonly string[]): void {
+    const face = this.settings.face;
+    if (!face || this.ending) return;
+    if (!this.#outbox.push(face.lines(lines))) this.close("too slow");
+  }
+
+  end(error: ErrorFrame, reason: string): void {
+    if (this.ending) return;
+    this.send(new Outgoing(error));
+    this.closeAfterFlush(reason);
+  }
+
+  /** Sends a fatal error, then closes once it is delivered (or the grace time is over). */
+  fail(code: ErrorCode, message: string, reason: string): void {
+    this.end(errorFrame(code, message), reason);
+  }
+
+  /** Closes once everything queued is written, or after {@linkcode CLOSE_GRACE_MS}. */
+  closeAfterFlush(reason: string): void {
+    if (this.ending) return;
+    this.endReason = reason;
+    const timer = setTimeout(() => this.close(reason), CLOSE_GRACE_MS);
+    this.#outbox.drained().then(() => {
+      clearTimeout(timer);
+      this.close(reason);
+    });
+  }
+
+  /** Closes the transport now; a pending read then ends the read loop. Closing twice is harmless. */
+  close(reason: string): void {
+    this.endReason ??= reason;
+    clearTimeout(this.#helloTimer);
+    clearTimeout(this.#promptTimer);
+    this.transport.close();
+    this.#markClosed();
+  }
+
+  #useFace(face: FaceKind): void {
+    this.face = face;
+    this.#encoder = face === "text" && this.settings.face
+      ? this.settings.face.encoder
+      : JSON_ENCODER;
+  }
+
+  #deadline(ms: number): ReturnType<typeof setTimeout> {
+    return setTimeout(() => {
+      this.settings.log(`${this.address} ! no hello within ${ms} ms`);
+      this.fail("timeout", "No hello received in time", "timed out");
+    }, ms);
+  }
+
+  /** A silent client is probably a person on `nc` or `telnet`: greet it and ask for a name. */
+  #askName(): void {
+    this.#promptTimer = undefined;
+    const face = this.settings.face;
+    if (this.face !== undefined || this.ending || !face) return;
+    this.#useFace("text");
+    clearTimeout(this.#helloTimer);
+    this.#helloTimer = this.#deadline(this.settings.nameTimeoutMs);
+    this.sendText(face.greeting(this.settings.serverName));
+  }
+}
+
+// ==== Reading ====
+
+/** Reads lines from one connection and feeds them to the hub until the connection ends. */
+export async function serveConnection(connection: Connection, hub: Hub): Promise<void> {
+  const { log, bans, maxFrameBytes, face } = connection.settings;
+  if (bans.has("address", connection.address)) {
+    log(`${connection.address} ! refused: the address is banned`);
+    connection.fail("banned", "This address is banned from the server", "banned");
+  }
+  const splitter = new LineSplitter({ maxLineBytes: maxFrameBytes });
+  const filter = face?.inputFilter();
+  // Idle connections are most of them: each starts with a small buffer, grown once it fills.
+  let buffer = new Uint8Array(IDLE_READ_BYTES);
+  const onLine = (line: string) => {
+    if (!connection.ending) handleLine(connection, hub, line);
+  };
+  try {
+    while (!connection.ending) {
+      const n = await connection.transport.read(buffer);
+      if (n === null) break;
+      connection.lastHeard = performance.now();
+      connection.pinged = false;
+      const chunk = buffer.subarray(0, n);
+      splitter.push(connection.face === "json" || !filter ? chunk : filter(chunk), onLine);
+      if (n === buffer.length && buffer.length < READ_BUFFER_BYTES) {
+        buffer = new Uint8Array(READ_BUFFER_BYTES);
+      }
+    }
+  } catch (error) {
+    if (error instanceof FrameTooLargeError) {
+      log(`${connection.address} ! too_large: line over ${maxFrameBytes} bytes`);
+      connection.fail("too_large", `Line is longer than ${maxFrameBytes} bytes`, "sent too much");
+    } else if (!isDisconnectError(error)) {
+      log(`${connection.address} ! read failed: ${errorText(error)}`);
+    }
+  } finally {
+    connection.closeAfterFlush("disconnected");
+    if (connection.member) {
+      const reason = connection.endReason ?? "disconnected";
+      const hold = connection.face === "json" && RESUMABLE_REASONS.has(reason);
+      hub.disconnect(connection.member, connection, reason, { hold });
+    }
+  }
+  await connection.closed;
+}
+
+/** Acts on one line; bad input is answered, and too much of it in a row ends the connection. */
+function handleLine(connection: Connection, hub: Hub, line: string): void {
+  if (
+    connection.face === undefined || (connection.member === undefined && connection.face === "text")
+  ) {
+    connection.settleFace(line);
+  }
+  const frame = connection.face === "json" ? decodeLine(line) : readText(connection, hub, line);
+  if (frame !== undefined && !("code" in frame) && overRate(connection, frame)) return;
+  const error = frame === undefined || "code" in frame
+    ? frame
+    : dispatchFrame(connection, hub, frame);
+  if (error === undefined) {
+    connection.errorsInARow = 0;
+    return;
+  }
+  connection.settings.log(`${connection.address} ! ${error.code}: ${error.message}`);
+  connection.send(new Outgoing(error));
+  const face = connection.settings.face;
+  if (face && connection.face === "text" && connection.member === undefined) {
+    connection.sendText(face.askAgain);
+  }
+  if (++connection.errorsInARow >= MAX_ERRORS_IN_A_ROW) {
+    connection.fail("too_many_errors", "Too many bad frames in a row", "too many bad frames");
+  }
+}
+
+/**
+ * Takes a token for a joined client's frame (pings, pongs and goodbyes are free). Over the rate
+ * the frame is refused with `rate_limited`; {@linkcode FLOOD_STRIKES} refusals in a row
+ * disconnect. Returns whether the frame was refused.
+ */
+function overRate(connection: Connection, frame: ClientFrame): boolean {
+  if (
+    !connection.member || frame.type === "ping" || frame.type === "pong" || frame.type === "bye"
+  ) {
+    return false;
+  }
+  if (connection.bucket.take()) {
+    connection.limitedInARow = 0;
+    return false;
+  }
+  const { log, rate, burst } = connection.settings;
+  if (++connection.limitedInARow >= FLOOD_STRIKES) {
+    log(`${connection.address} ! flooding: ${connection.member.name} kept going over the rate`);
+    connection.fail("flooding", "You kept sending too fast: disconnected", "flooding");
+    return true;
+  }
+  const error = errorFrame(
+    "rate_limited",
+    `Too fast: at most ${rate} a second after a burst of ${burst}; this was not sent`,
+  );
+  const ref = "ref" in frame ? frame.ref : undefined;
+  connection.send(new Outgoing(ref === undefined ? error : { ...error, ref }));
+  return true;
+}
+
+function decodeLine(line: string): ClientFrame | ErrorFrame {
+  const decoded = decodeClientFrame(line);
+  if (decoded.ok) return decoded.value;
+  return errorFrame(
+    decoded.error.kind === "too_large" ? "too_large" : "bad_frame",
+    decoded.error.message,
+  );
+}
+
+/**
+ * Reads a line typed on a plain-text connection through its face; what the face answers
+ * directly (help, a room switch) is done here. Returns the frame to carry out or the error to
+ * answer, or `undefined` when the line was handled.
+ */
+function readText(
+  connection: Connection,
+  hub: Hub,
+  line: string,
+): ClientFrame | ErrorFrame | undefined {
+  const input = connection.settings.face!.read(line, connection.member);
+  switch (input.kind) {
+    case "frame":
+      return input.frame;
+    case "error":
+      return input.error;
+    case "reply":
+      connection.sendText(input.lines);
+      return undefined;
+    case "switch":
+      return connection.member ? hub.switchRoom(connection.member, input.room) : undefined;
+  }
+}
+
+/** Carries out a decoded frame; returns the error to answer with, if any. */
+function dispatchFrame(
+  connection: Connection,
+  hub: Hub,
+  frame: ClientFrame,
+): ErrorFrame | undefined {
+  if (frame.type === "bye") {
+    const reason = frame.message ? `quit: ${cleanLine(frame.message)}` : "quit";
+    connection.closeAfterFlush(reason);
+    return undefined;
+  }
+  if (connection.member) return hub.receive(connection.member, frame);
+  if (frame.type !== "hello") {
+    return errorFrame("hello_first", 'The first frame must be {"type":"hello","name":"..."}');
+  }
+  if (connection.settings.bans.has("name", frame.name)) {
+    connection.fail("banned", "This name is banned from the server", "banned");
+    return undefined;
+  }
+  const joined = hub.join(connection, frame);
+  if (!joined.ok) return joined.error;
+  connection.joined(joined.value);
+  const face = connection.settings.face;
+  if (face && connection.face === "text") connection.sendText(face.welcomed(joined.value.name));
+  return undefined;
+}

@@ -1,0 +1,347 @@
+/**
+ * The slash commands people type, described once: the terminal client's `/help` and Tab
+ * completion, the plain-text face of the server (nc, telnet) and the operator console all come
+ * from these tables. Pure: no I/O, so the browser page can use it too.
+ *
+ * Each program that reads commands carries them out with a {@linkcode CommandHandlers} map keyed
+ * by the table's names, so a command added to a table without a handler does not compile.
+ *
+ * @module
+ */
+
+import {
+  type ClientFrame,
+  fail,
+  HISTORY_PAGE,
+  MAX_HISTORY_PAGE,
+  ok,
+  quoteInput,
+  type Result,
+} from "../protocol.ts";
+
+// ==== Tables ====
+
+/** What a command needs to know to build its frame. */
+export interface CommandContext {
+  /** The room plain input goes to. */
+  room: string;
+  /** Who last wrote privately, for `/reply`. */
+  lastPrivate?: string | undefined;
+  /** The oldest message id seen in the room, for `/history` to page back from. */
+  oldest?: number | undefined;
+}
+
+/**
+ * Builds the frame a command sends from its arguments, or says what is wrong with them
+ * (`Usage: /msg <name> <text>`).
+ */
+export type FrameBuilder = (args: string, context: CommandContext) => Result<ClientFrame>;
+
+/** A command as people type it: `/name arguments`. */
+export interface CommandSpec {
+  /** Other names for it. */
+  readonly aliases: readonly string[];
+  /** Its arguments as the help shows them: `<name> <text>`, `[#room]`. */
+  readonly args: string;
+  /** One line of help. */
+  readonly help: string;
+  /**
+   * Builds the frame the command sends. Absent for commands that the program itself carries out
+   * (`/help`, `/ignore`...).
+   */
+  readonly frame?: FrameBuilder;
+}
+
+/** A table of commands by name (without the slash), in the order help lists them. */
+export type CommandTable<N extends string> = { readonly [K in N]: CommandSpec };
+
+/**
+ * How one program carries out every command of a table: a handler per name, given the
+ * arguments and the program's own context, returning what the program makes of it.
+ */
+export type CommandHandlers<N extends string, C, R> = {
+  readonly [K in N]: (args: string, context: C) => R;
+};
+
+/** Splits off the first word: `"bob hi there"` → `["bob", "hi there"]`. */
+export function firstWord(text: string): [string, string] {
+  const match = /^\s*(\S*)\s*([\s\S]*)$/.exec(text)!;
+  return [match[1]!, match[2]!];
+}
+
+function usage(spec: string): Result<ClientFrame> {
+  return fail(`Usage: ${spec}`);
+}
+
+function joinCommand(args: string): Result<ClientFrame> {
+  const [room] = firstWord(args);
+  return room ? ok({ type: "join", room }) : usage("/join <#room>");
+}
+
+function leaveCommand(args: string, context: CommandContext): Result<ClientFrame> {
+  const [room] = firstWord(args);
+  return ok({ type: "leave", room: room || context.room });
+}
+
+function topicCommand(args: string, context: CommandContext): Result<ClientFrame> {
+  const topic = args.trim();
+  return ok(
+    topic ? { type: "topic", room: context.room, topic } : { type: "topic", room: context.room },
+  );
+}
+
+function whoCommand(args: string): Result<ClientFrame> {
+  const [room] = firstWord(args);
+  return ok(room ? { type: "who", room } : { type: "who" });
+}
+
+function whoisCommand(args: string): Result<ClientFrame> {
+  const [name] = firstWord(args);
+  return name ? ok({ type: "whois", name }) : usage("/whois <name>");
+}
+
+function msgCommand(args: string): Result<ClientFrame> {
+  const [to, text] = firstWord(args);
+  return to && text.trim() ? ok({ type: "msg", to, text }) : usage("/msg <name> <text>");
+}
+
+function replyCommand(args: string, context: CommandContext): Result<ClientFrame> {
+  if (!context.lastPrivate) return fail("Nobody has written to you privately yet");
+  return args.trim()
+    ? ok({ type: "msg", to: context.lastPrivate, text: args })
+    : usage("/reply <text>");
+}
+
+function meCommand(args: string, context: CommandContext): Result<ClientFrame> {
+  return args.trim()
+    ? ok({ type: "say", room: context.room, text: args, action: true })
+    : usage("/me <action>");
+}
+
+function nickCommand(args: string): Result<ClientFrame> {
+  const [name, rest] = firstWord(args);
+  return name && !rest ? ok({ type: "nick", name }) : usage("/nick <newname>");
+}
+
+function awayCommand(args: string): Result<ClientFrame> {
+  return ok({ type: "away", message: args.trim() || "away" });
+}
+
+function historyCommand(args: string, context: CommandContext): Result<ClientFrame> {
+  const text = args.trim();
+  const limit = text === "" ? HISTORY_PAGE : Number(text);
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_HISTORY_PAGE) {
+    return usage(`/history [count]: count is 1-${MAX_HISTORY_PAGE}`);
+  }
+  return ok({
+    type: "history",
+    room: context.room,
+    limit,
+    ...(context.oldest === undefined ? {} : { before: context.oldest }),
+  });
+}
+
+function quitCommand(args: string): Result<ClientFrame> {
+  const message = args.trim();
+  return ok(message ? { type: "bye", message } : { type: "bye" });
+}
+
+/**
+ * Every command a chat user can type, described once: the client's `/help` and Tab completion
+ * and the server's handling of plain-text users all come from this table.
+ */
+export const CHAT_COMMANDS = {
+  help: { aliases: ["?"], args: "[command]", help: "List the commands, or explain one" },
+  join: {
+    aliases: ["j"],
+    args: "<#room>",
+    help: "Join a room (creating it) and make it current",
+    frame: joinCommand,
+  },
+  leave: { aliases: ["part"], args: "[#room]", help: "Leave a room", frame: leaveCommand },
+  switch: { aliases: ["sw"], args: "<#room>", help: "Make another of your rooms current" },
+  rooms: {
+    aliases: ["list"],
+    args: "",
+    help: "List the rooms, their sizes and topics",
+    frame: () => ok({ type: "rooms" }),
+  },
+  topic: {
+    aliases: [],
+    args: "[text]",
+    help: "Show or set the current room's topic",
+    frame: topicCommand,
+  },
+  history: {
+    aliases: ["h"],
+    args: "[count]",
+    help: "Show earlier messages of the current room, further back each time",
+    frame: historyCommand,
+  },
+  who: {
+    aliases: ["names"],
+    args: "[#room]",
+    help: "List the people here or in a room",
+    frame: whoCommand,
+  },
+  whois: {
+    aliases: [],
+    args: "<name>",
+    help: "Show someone's rooms, idle time, away message and client",
+    frame: whoisCommand,
+  },
+  msg: {
+    aliases: ["m", "tell"],
+    args: "<name> <text>",
+    help: "Send a private message",
+    frame: msgCommand,
+  },
+  reply: {
+    aliases: ["r"],
+    args: "<text>",
+    help: "Answer the last person who wrote to you privately",
+    frame: replyCommand,
+  },
+  me: { aliases: [], args: "<action>", help: "Act something out: /me waves", frame: meCommand },
+  nick: { aliases: ["name"], args: "<newname>", help: "Change your name", frame: nickCommand },
+  away: {
+    aliases: [],
+    args: "[message]",
+    help: "Mark yourself away; private messages get the message",
+    frame: awayCommand,
+  },
+  back: {
+    aliases: [],
+    args: "",
+    help: "You are no longer away",
+    frame: () => ok({ type: "back" }),
+  },
+  ignore: { aliases: [], args: "<name>", help: "Hide someone's messages from you" },
+  unignore: { aliases: [], args: "<name>", help: "Show someone's messages again" },
+  bell: { aliases: [], args: "[on|off]", help: "Ring on private messages and mentions" },
+  connect: { aliases: ["server"], args: "<host[:port]>", help: "Move to another server" },
+  quit: {
+    aliases: ["exit", "bye"],
+    args: "[message]",
+    help: "Leave the chat, saying goodbye",
+    frame: quitCommand,
+  },
+} as const satisfies CommandTable<string>;
+
+/** The name of a chat command, as in {@linkcode CHAT_COMMANDS}. */
+export type ChatCommand = keyof typeof CHAT_COMMANDS;
+
+/** The chat commands that come down to their frame, as {@linkcode CHAT_COMMANDS} builds it. */
+export type FrameCommand = {
+  [K in ChatCommand]: (typeof CHAT_COMMANDS)[K] extends { frame: FrameBuilder } ? K : never;
+}[ChatCommand];
+
+/**
+ * A handler for every {@linkcode FrameCommand}, made by `handler`: the part of a program's
+ * handler map where each command just sends its frame. The program then adds (or overrides) the
+ * commands it carries out itself.
+ */
+export function frameCommandHandlers<C, R>(
+  handler: (build: FrameBuilder) => (args: string, context: C) => R,
+): CommandHandlers<FrameCommand, C, R> {
+  const entries = commandNames(CHAT_COMMANDS).flatMap((name) => {
+    const build = frameBuilder(CHAT_COMMANDS, name);
+    return build === undefined ? [] : [[name, handler(build)] as const];
+  });
+  return Object.fromEntries(entries) as CommandHandlers<
+    FrameCommand,
+    C,
+    R
+  >;
+}
+
+/** The commands of the server's operator console; the server carries them all out itself. */
+export const OPERATOR_COMMANDS = {
+  help: { aliases: ["?"], args: "[command]", help: "List the commands, or explain one" },
+  who: { aliases: [], args: "", help: "Everyone, with address, app, OS and host" },
+  kick: { aliases: [], args: "<name> [reason]", help: "Disconnect someone" },
+  ban: {
+    aliases: [],
+    args: "<name|address> [minutes]",
+    help: "Keep a name or an IP address out (for good, or some minutes)",
+  },
+  unban: { aliases: [], args: "<name|address>", help: "Lift a ban" },
+  bans: { aliases: [], args: "", help: "List the bans" },
+  say: { aliases: [], args: "<#room> <text>", help: "Speak in one room as the server" },
+  motd: { aliases: [], args: "[text]", help: "Show or set the message of the day" },
+  shutdown: { aliases: [], args: "[reason]", help: "Tell everyone, then stop the server" },
+} as const satisfies CommandTable<string>;
+
+/** The name of an operator command, as in {@linkcode OPERATOR_COMMANDS}. */
+export type OperatorCommand = keyof typeof OPERATOR_COMMANDS;
+
+// ==== Reading commands ====
+
+/**
+ * Splits a typed line into a command name and its arguments, or returns `undefined` for
+ * ordinary text. `//text` is text that starts with a slash.
+ */
+export function parseCommand(line: string): { name: string; args: string } | undefined {
+  if (!line.startsWith("/") || line.startsWith("//")) return undefined;
+  const [name, args] = firstWord(line.slice(1));
+  return { name: name.toLowerCase(), args };
+}
+
+/** The names of a table, in its order. */
+export function commandNames<N extends string>(table: CommandTable<N>): N[] {
+  return Object.keys(table) as N[];
+}
+
+/** Finds a command by name or alias (in any case); returns its name in the table. */
+export function findCommand<N extends string>(
+  table: CommandTable<N>,
+  typed: string,
+): N | undefined {
+  const wanted = typed.toLowerCase();
+  return commandNames(table).find((name) =>
+    name === wanted || table[name].aliases.includes(wanted)
+  );
+}
+
+/** A command's frame builder, or `undefined` for commands the program carries out itself. */
+export function frameBuilder<N extends string>(
+  table: CommandTable<N>,
+  name: N,
+): FrameBuilder | undefined {
+  const spec: CommandSpec = table[name];
+  return spec.frame;
+}
+
+/** Every way to type a command of a table, slash included: `/join`, `/j`... for completion. */
+export function commandWords<N extends string>(table: CommandTable<N>): string[] {
+  return commandNames(table).flatMap((name) => [name, ...table[name].aliases]).map((w) => `/${w}`);
+}
+
+/**
+ * The help for one command, or for all of them (or those `names` lists): generated from the
+ * table, so it never lies.
+ */
+export function commandHelp<N extends string>(
+  table: CommandTable<N>,
+  options: { name?: string; names?: readonly N[] } = {},
+): string[] {
+  const format = (name: N, width: number) => {
+    const spec = table[name];
+    return `/${`${name} ${spec.args}`.trim().padEnd(width)}  ${spec.help}` +
+      (spec.aliases.length ? ` (also ${spec.aliases.map((a) => `/${a}`).join(", ")})` : "");
+  };
+  const names = options.names ?? commandNames(table);
+  if (options.name !== undefined) {
+    const found = findCommand(table, options.name.replace(/^\//, ""));
+    return found !== undefined && names.includes(found)
+      ? [format(found, 0)]
+      : [`Unknown command /${quoteInput(options.name)}: type /help for the list`];
+  }
+  const width = Math.max(...names.map((name) => `${name} ${table[name].args}`.trim().length));
+  return names.map((name) => `  ${format(name, width)}`);
+}
+
+/** The one line an unknown command gets: nothing was sent. */
+export function unknownCommand(name: string): string {
+  return `Unknown command /${quoteInput(name)}: type /help for the list (nothing was sent)`;
+}

@@ -1,0 +1,287 @@
+/**
+ * What the terminal chat remembers, and what a person's typing means: plain text becomes a
+ * message for the current room (a pasted block one multi-line message), a slash command is
+ * carried out here or sent as its frame. No terminal I/O happens here, so the screen loop
+ * (`interactive.ts`) and the tests share it.
+ *
+ * @module
+ */
+
+import { type ChatClient, type ChatEvent } from "../net/chat_client.ts";
+import {
+  checkName,
+  checkRoom,
+  checkText,
+  FATAL_ERROR_CODES,
+  LOBBY,
+  MAX_TEXT_LENGTH,
+  nameKey,
+  parseAddress,
+  roomKey,
+  type ServerAddress,
+} from "../protocol.ts";
+import {
+  CHAT_COMMANDS,
+  type ChatCommand,
+  type CommandHandlers,
+  commandHelp,
+  findCommand,
+  firstWord,
+  type FrameBuilder,
+  frameCommandHandlers,
+  parseCommand,
+  unknownCommand,
+} from "./commands.ts";
+import { mentions, type RenderOptions } from "./render.ts";
+
+// ==== State ====
+
+/** What the terminal chat remembers between lines (the chat on screen, not the server's session). */
+export interface TerminalState {
+  client: ChatClient;
+  view: RenderOptions;
+  /** Where plain input goes. */
+  room: string;
+  /** The rooms we are in, as the server names them. */
+  rooms: string[];
+  /** Rooms we have heard of, for Tab completion. */
+  knownRooms: Set<string>;
+  /** People we have seen, for Tab completion. */
+  users: Set<string>;
+  lastPrivate: string | undefined;
+  /** Name keys of people whose messages are hidden. */
+  ignored: Set<string>;
+  bell: boolean;
+  /** Per room key, the oldest message id shown as history: where `/history` goes on from. */
+  oldest: Map<string, number>;
+  /** Set by /connect: the client to carry on with once this one has closed. */
+  next: ChatClient | undefined;
+}
+
+/**
+ * A fresh state for a client; `previous` carries the ignore list and bell setting over (after
+ * `/connect`).
+ */
+export function newTerminalState(
+  client: ChatClient,
+  options: { color: boolean; previous?: TerminalState },
+): TerminalState {
+  const { color, previous } = options;
+  return {
+    client,
+    view: { me: client.name, color, time: true, skipOwn: false, room: LOBBY },
+    room: client.welcome.room ?? LOBBY,
+    rooms: [client.welcome.room ?? LOBBY],
+    knownRooms: new Set([LOBBY]),
+    users: new Set(client.welcome.users),
+    lastPrivate: undefined,
+    ignored: previous?.ignored ?? new Set(),
+    bell: previous?.bell ?? true,
+    oldest: new Map(),
+    next: undefined,
+  };
+}
+
+/**
+ * Updates the state from a frame or event and says whether to show it (`false` for ignored
+ * people and for fatal errors, which are told once as the reason for disconnecting), and whether
+ * to ring.
+ */
+export function applyEvent(state: TerminalState, event: ChatEvent): boolean | "bell" {
+  const me = state.client.name;
+  switch (event.type) {
+    case "reconnected":
+      state.view.me = event.welcome.name;
+      return true;
+    case "room":
+      if (!state.rooms.includes(event.room)) state.rooms.push(event.room);
+      state.room = event.room;
+      state.view.room = event.room;
+      for (const user of event.users) state.users.add(user);
+      return true;
+    case "left":
+      if (event.name === me && event.room !== undefined) {
+        state.rooms = state.rooms.filter((r) => r !== event.room);
+        if (state.room === event.room) state.room = state.rooms.at(-1) ?? LOBBY;
+        state.view.room = state.room;
+      }
+      return true;
+    case "joined":
+      state.users.add(event.name);
+      return true;
+    case "users":
+      for (const user of event.users) state.users.add(user);
+      return true;
+    case "room_list":
+      for (const info of event.rooms) state.knownRooms.add(info.room);
+      return true;
+    case "renamed":
+      state.users.delete(event.from);
+      state.users.add(event.to);
+      state.view.me = me;
+      return true;
+    case "message": {
+      if (event.history) {
+        const key = roomKey(event.room ?? LOBBY);
+        state.oldest.set(key, Math.min(state.oldest.get(key) ?? Infinity, event.id));
+      }
+      if (state.ignored.has(nameKey(event.from))) return false;
+      const rings = !event.history && event.from !== me && mentions(event.text, me);
+      return rings && state.bell ? "bell" : true;
+    }
+    case "private":
+      if (event.from === me) return true;
+      if (state.ignored.has(nameKey(event.from))) return false;
+      state.lastPrivate = event.from;
+      return state.bell ? "bell" : true;
+    case "error":
+      return !FATAL_ERROR_CODES.has(event.code);
+    default:
+      return true;
+  }
+}
+
+// ==== Input ====
+
+/**
+ * What a typed line led to: lines to show, `sent` (the server's copy will show it), or a request
+ * to quit or to move to another server.
+ */
+export type InputResult =
+  | string[]
+  | "sent"
+  | { quit: string | undefined }
+  | { connect: ServerAddress };
+
+/** Works out what a typed line (or pasted block) means, doing what can be done at once. */
+export function handleInput(state: TerminalState, line: string): InputResult {
+  if (line.trim() === "") return [];
+  const parsed = parseCommand(line);
+  if (parsed === undefined) {
+    const text = line.startsWith("//") ? line.slice(1) : line;
+    const messages = text.includes("\n") ? splitMessage(text) : [text];
+    for (const message of messages) {
+      const checked = checkText(message);
+      if (!checked.ok) return [checked.error];
+      // The server's copy of the message shows it; a refusal arrives as an error frame.
+      state.client.say(checked.value, { room: state.room }).catch(() => {});
+    }
+    return whenOffline(state.client, messages.length);
+  }
+  const name = findCommand(CHAT_COMMANDS, parsed.name);
+  if (name === undefined) return [unknownCommand(parsed.name)];
+  return INPUT_COMMANDS[name](parsed.args, state);
+}
+
+type InputHandler = (args: string, state: TerminalState) => InputResult;
+
+/** Sends the frame a command builds; messages are tracked until acknowledged. */
+function sendFrame(build: FrameBuilder): InputHandler {
+  return (args, state) => {
+    const built = build(args, {
+      room: state.room,
+      lastPrivate: state.lastPrivate,
+      oldest: state.oldest.get(roomKey(state.room)),
+    });
+    if (!built.ok) return [built.error];
+    const frame = built.value;
+    const { client } = state;
+    if (frame.type === "say") {
+      client.say(frame.text, { room: state.room, action: frame.action ?? false }).catch(() => {});
+      return whenOffline(client, 1);
+    }
+    if (frame.type === "msg") {
+      client.tell(frame.to, frame.text).catch(() => {});
+      return whenOffline(client, 1);
+    }
+    return client.send(frame) ? [] : ["Not connected: try again once reconnected"];
+  };
+}
+
+/** How the terminal client carries out each chat command. */
+const INPUT_COMMANDS: CommandHandlers<ChatCommand, TerminalState, InputResult> = {
+  help: (args) => {
+    const [name] = firstWord(args);
+    return name ? commandHelp(CHAT_COMMANDS, { name }) : [
+      "Type a message and press Enter to send it to the current room. Commands:",
+      ...commandHelp(CHAT_COMMANDS),
+      "  //text               Send a message that starts with /",
+    ];
+  },
+  ...frameCommandHandlers(sendFrame),
+  switch: (args, state) => switchRoom(state, firstWord(args)[0]),
+  ignore: (args, state) => ignore(state, true, firstWord(args)[0]),
+  unignore: (args, state) => ignore(state, false, firstWord(args)[0]),
+  bell: (args, state) => {
+    const [setting] = firstWord(args);
+    if (setting !== "" && setting !== "on" && setting !== "off") return ["Usage: /bell [on|off]"];
+    state.bell = setting === "" ? !state.bell : setting === "on";
+    return [`Bell ${state.bell ? "on" : "off"} for private messages and mentions`];
+  },
+  connect: (args) => {
+    const address = parseAddress(firstWord(args)[0]);
+    return address.ok ? { connect: address.value } : [address.error];
+  },
+  quit: (args) => ({ quit: args.trim() || undefined }),
+};
+
+/** `sent` while connected; offline, a word that the message is kept for later. */
+function whenOffline(client: ChatClient, count: number): InputResult {
+  if (client.connected) return "sent";
+  return [
+    `Offline: ${
+      count === 1 ? "the message is" : `${count} messages are`
+    } kept and will be sent once reconnected`,
+  ];
+}
+
+function switchRoom(state: TerminalState, room: string): string[] {
+  const checked = checkRoom(room);
+  if (!room || !checked.ok) return ["Usage: /switch <#room>"];
+  const joined = state.rooms.find((r) => roomKey(r) === roomKey(checked.value));
+  if (joined === undefined) return [`You are not in ${checked.value}: /join it first`];
+  state.room = joined;
+  state.view.room = joined;
+  return [`Now talking in ${joined}`];
+}
+
+function ignore(state: TerminalState, on: boolean, name: string): string[] {
+  const checked = checkName(name);
+  if (!checked.ok) return [`Usage: /${on ? "ignore" : "unignore"} <name>`];
+  if (on) state.ignored.add(nameKey(checked.value));
+  else state.ignored.delete(nameKey(checked.value));
+  return [
+    on
+      ? `Ignoring ${checked.value}: their messages are hidden from you (/unignore to undo)`
+      : `No longer ignoring ${checked.value}`,
+  ];
+}
+
+/**
+ * Splits a pasted block into messages: lines stay together while they fit in
+ * {@linkcode MAX_TEXT_LENGTH} characters, and a longer line is cut.
+ */
+export function splitMessage(text: string): string[] {
+  const messages: string[] = [];
+  let current: string[] = [];
+  for (const line of text.split("\n")) {
+    for (const piece of chunk(Array.from(line), MAX_TEXT_LENGTH)) {
+      const joined = [...current, piece].join("\n");
+      if (Array.from(joined).length > MAX_TEXT_LENGTH) {
+        messages.push(current.join("\n"));
+        current = [piece];
+      } else {
+        current.push(piece);
+      }
+    }
+  }
+  if (current.join("").trim() !== "") messages.push(current.join("\n"));
+  return messages.filter((m) => m.trim() !== "");
+}
+
+function chunk(chars: string[], size: number): string[] {
+  if (chars.length === 0) return [""];
+  const pieces: string[] = [];
+  for (let i = 0; i < chars.length; i += size) pieces.push(chars.slice(i, i + size).join(""));
+  return pieces;
+}

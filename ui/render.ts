@@ -1,0 +1,307 @@
+/**
+ * Frames as lines of text for a person to read: in the terminal client, in a transcript, and (with
+ * no colour) for people on `nc` or `telnet`. Pure: no I/O, so the browser page can use it too.
+ *
+ * @module
+ */
+
+import type { ChatEvent } from "../net/chat_client.ts";
+import {
+  LOBBY,
+  type MessageFrame,
+  nameKey,
+  type PrivateFrame,
+  sanitizeForTerminal,
+  type ServerFrame,
+  type WhoisInfoFrame,
+} from "../protocol.ts";
+
+/** How frames are turned into lines of text for a person to read. */
+export interface RenderOptions {
+  /** The reader's own name: their messages show as `You`. Empty for a shared rendering. */
+  me: string;
+  /** Whether to use ANSI colours. */
+  color: boolean;
+  /** Whether lines start with the time, `[14:02]`. */
+  time: boolean;
+  /** Whether the reader's own messages are left out (scripts know what they sent). */
+  skipOwn: boolean;
+  /** The room the reader is looking at: its messages show without the room's name. */
+  room?: string;
+}
+
+const NAME_COLORS = [31, 32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96];
+// deno-lint-ignore no-control-regex -- matching the escape character is the point
+const ANSI_REGEXP = /\x1b\[[0-9;]*m/g;
+/** East Asian wide and full-width characters, and emoji shown as pictures: two columns each. */
+const WIDE_REGEXP =
+  /[\u1100-\u115F\u2E80-\uA4CF\uAC00-\uD7A3\uF900-\uFAFF\uFE30-\uFE4F\uFF00-\uFF60\uFFE0-\uFFE6\u{20000}-\u{3FFFD}]|\p{Emoji_Presentation}|\uFE0F/u;
+/** Marks and format characters that take no column of their own. */
+const ZERO_WIDTH_REGEXP = /^[\p{Mn}\p{Me}\p{Cf}]+$/u;
+const graphemes = new Intl.Segmenter();
+
+/** Removes the colour codes {@linkcode paint} adds, for a plain-text copy of what was shown. */
+export function stripAnsi(text: string): string {
+  return text.replace(ANSI_REGEXP, "");
+}
+
+/** Wraps text in an ANSI style (`1` bold, `2` dim, `31` red...) when colour is on. */
+export function paint(text: string, style: number | string, color: boolean): string {
+  return color ? `\x1b[${style}m${text}\x1b[0m` : text;
+}
+
+/** A colour for a name that stays the same across runs and computers. */
+export function nameColor(name: string): number {
+  let hash = 0;
+  for (const char of nameKey(name)) hash = (hash * 31 + char.codePointAt(0)!) >>> 0;
+  return NAME_COLORS[hash % NAME_COLORS.length]!;
+}
+
+/**
+ * How many terminal columns text takes, counted per grapheme (what a person sees as one
+ * character): wide East Asian characters and emoji take two, combining marks none.
+ */
+export function displayWidth(text: string): number {
+  let width = 0;
+  for (const { segment } of graphemes.segment(text.replace(ANSI_REGEXP, ""))) {
+    width += ZERO_WIDTH_REGEXP.test(segment) ? 0 : WIDE_REGEXP.test(segment) ? 2 : 1;
+  }
+  return width;
+}
+
+/** Whether text mentions a name as a word of its own, ignoring case: `hi @ann!` mentions ann. */
+export function mentions(text: string, name: string): boolean {
+  if (name === "") return false;
+  const key = nameKey(name);
+  return nameKey(text).split(/[^\p{L}\p{N}_-]+/u).includes(key);
+}
+
+/** A span of milliseconds as people say it: `45s`, `12m`, `3h 5m`, `2d 4h`. */
+export function formatDuration(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+  return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`;
+}
+
+function clock(ts: number): string {
+  const date = new Date(ts);
+  const pad = (n: number) => String(n).padStart(2, "0");
+  return `[${pad(date.getHours())}:${pad(date.getMinutes())}]`;
+}
+
+/** `[14:02]` for today, `[Nov 20 14:02]` for an earlier day: history can be days old. */
+function dayClock(ts: number): string {
+  const date = new Date(ts);
+  if (date.toDateString() === new Date().toDateString()) return clock(ts);
+  const day = date.toLocaleString("en", { month: "short", day: "numeric" });
+  return `[${day} ${clock(ts).slice(1)}`;
+}
+
+function stamp(ts: number | undefined, options: RenderOptions): string {
+  return options.time && ts !== undefined ? `${paint(clock(ts), 2, options.color)} ` : "";
+}
+
+/** Joins a prefix and a possibly multi-line text, indenting the continuation lines under it. */
+function speech(prefix: string, text: string, style?: string): string[] {
+  const width = displayWidth(prefix);
+  const [first = "", ...rest] = text.split("\n").map(sanitizeForTerminal);
+  const body = (line: string) => style ? paint(line, style, true) : line;
+  return [`${prefix}${body(first)}`, ...rest.map((line) => " ".repeat(width) + body(line))];
+}
+
+function notice(text: string, ts: number | undefined, options: RenderOptions): string[] {
+  return [`${stamp(ts, options)}${paint(`* ${sanitizeForTerminal(text)}`, 2, options.color)}`];
+}
+
+function speaker(name: string, options: RenderOptions): string {
+  if (options.me !== "" && nameKey(name) === nameKey(options.me)) {
+    return paint("You", 1, options.color);
+  }
+  const clean = sanitizeForTerminal(name);
+  return paint(clean, nameColor(clean), options.color);
+}
+
+function listUsers(users: string[], count: number | undefined, where: string): string {
+  const total = count ?? users.length;
+  const names = users.map(sanitizeForTerminal).sort((a, b) => a.localeCompare(b)).join(", ");
+  const more = total > users.length ? ` and ${total - users.length} more` : "";
+  return `${total} ${total === 1 ? "person" : "people"} ${where}: ${names}${more}`;
+}
+
+function renderMessage(frame: MessageFrame, options: RenderOptions): string[] {
+  const mine = options.me !== "" && nameKey(frame.from) === nameKey(options.me);
+  if (mine && options.skipOwn) return [];
+  const room = frame.room !== undefined && frame.room !== options.room
+    ? `${paint(sanitizeForTerminal(frame.room), 36, options.color)} `
+    : "";
+  const highlight = !mine && options.color && mentions(frame.text, options.me) ? "1;33" : undefined;
+  const who = speaker(frame.from, options);
+  const time = frame.history && options.time
+    ? `${paint(dayClock(frame.ts), 2, options.color)} `
+    : stamp(frame.ts, options);
+  const prefix = frame.action ? `${time}${room}* ${who} ` : `${time}${room}${who}: `;
+  // Earlier messages read dimmer than live ones.
+  return speech(
+    prefix,
+    frame.text,
+    highlight ?? (frame.history && options.color ? "2" : undefined),
+  );
+}
+
+function renderPrivate(frame: PrivateFrame, options: RenderOptions): string[] {
+  const mine = options.me !== "" && nameKey(frame.from) === nameKey(options.me);
+  if (mine && options.skipOwn) return [];
+  const tag = paint("(private)", 35, options.color);
+  const who = speaker(frame.from, options);
+  const to = options.me !== "" && !mine ? "" : ` → ${speaker(frame.to, options)}`;
+  const prefix = frame.action
+    ? `${stamp(frame.ts, options)}${tag} * ${who}${to} `
+    : `${stamp(frame.ts, options)}${tag} ${who}${to}: `;
+  return speech(prefix, frame.text);
+}
+
+function renderWhois(frame: WhoisInfoFrame): string {
+  const client = frame.client ?? {};
+  const parts = [
+    `in ${frame.rooms.join(" ") || "no room"}`,
+    `idle ${formatDuration(frame.idle)}`,
+    `here since ${clock(frame.since).slice(1, -1)}`,
+    ...(frame.away === undefined ? [] : [`away: ${frame.away}`]),
+    ...(client.app ? [`using ${client.app}${client.os ? ` on ${client.os}` : ""}`] : []),
+  ];
+  return `${frame.name}: ${parts.join("; ")}`;
+}
+
+/**
+ * The lines to show a person for a frame, already sanitised; an empty array for frames that show
+ * nothing. Everything a server or another person wrote passes through
+ * {@linkcode sanitizeForTerminal}, so no escape sequence reaches the terminal.
+ */
+export function renderFrame(frame: ServerFrame, options: RenderOptions): string[] {
+  switch (frame.type) {
+    case "message":
+      return renderMessage(frame, options);
+    case "private":
+      return renderPrivate(frame, options);
+    case "joined":
+      return notice(`${frame.name} joined${frame.room ? ` ${frame.room}` : ""}`, frame.ts, options);
+    case "left":
+      return notice(
+        `${frame.name} left${frame.room ? ` ${frame.room}` : ""} (${frame.reason})`,
+        frame.ts,
+        options,
+      );
+    case "renamed":
+      return notice(`${frame.from} is now known as ${frame.to}`, frame.ts, options);
+    case "users":
+      return notice(
+        listUsers(frame.users, frame.count, frame.room ? `in ${frame.room}` : "here"),
+        undefined,
+        options,
+      );
+    case "room":
+      return notice(
+        `You are in ${frame.room}${frame.topic ? ` (topic: ${frame.topic})` : ""}. ` +
+          listUsers(frame.users, frame.count, "here"),
+        undefined,
+        options,
+      );
+    case "room_list":
+      return [
+        ...notice(
+          `${frame.rooms.length} ${frame.rooms.length === 1 ? "room" : "rooms"}:`,
+          undefined,
+          options,
+        ),
+        ...frame.rooms.map((r) =>
+          `  ${sanitizeForTerminal(r.room)} (${r.count})${
+            r.topic ? ` ${sanitizeForTerminal(r.topic)}` : ""
+          }`
+        ),
+      ];
+    case "topic":
+      return notice(
+        frame.by !== undefined
+          ? `${frame.by} set the topic of ${frame.room}: ${frame.topic}`
+          : frame.topic
+          ? `Topic of ${frame.room}: ${frame.topic}`
+          : `${frame.room} has no topic`,
+        frame.ts,
+        options,
+      );
+    case "whois":
+      return notice(renderWhois(frame), undefined, options);
+    case "notice":
+      return notice(frame.text, undefined, options);
+    case "history":
+      return notice(
+        frame.count === 0
+          ? `No earlier messages in ${frame.room}`
+          : `${frame.count} earlier ${
+            frame.count === 1 ? "message" : "messages"
+          } in ${frame.room}` +
+            (frame.more ? " (/history for more):" : ":"),
+        undefined,
+        options,
+      );
+    case "presence":
+      return notice(
+        frame.away === undefined ? `${frame.name} is back` : `${frame.name} is away: ${frame.away}`,
+        frame.ts,
+        options,
+      );
+    case "announce":
+      return speech(
+        `${stamp(frame.ts, options)}${paint("** server:", "1;35", options.color)} `,
+        frame.text,
+      );
+    case "welcome":
+      return [
+        ...notice(
+          `Joined ${frame.server.name} as ${frame.name}. ` +
+            listUsers(frame.users, frame.count, `in ${frame.room ?? LOBBY}`),
+          undefined,
+          options,
+        ),
+        ...(frame.motd ? notice(`Message of the day: ${frame.motd}`, undefined, options) : []),
+      ];
+    case "error":
+      return [paint(`! ${sanitizeForTerminal(frame.message)}`, 31, options.color)];
+    case "ping":
+    case "pong":
+      return [];
+    default: {
+      const unexpected: never = frame;
+      return unexpected;
+    }
+  }
+}
+
+/** The lines to show for a frame, or for one of the client's own connection events. */
+export function renderEvent(event: ChatEvent, view: RenderOptions): string[] {
+  switch (event.type) {
+    case "reconnecting": {
+      const seconds = (event.delayMs / 1000).toFixed(1);
+      const text = event.attempt === 1
+        ? `! ${sanitizeForTerminal(event.reason)}: reconnecting in ${seconds} s ` +
+          "(what you type is kept and sent once back; /quit to give up)"
+        : `! Still offline (${sanitizeForTerminal(event.reason)}): next try in ${seconds} s`;
+      return [paint(text, 33, view.color)];
+    }
+    case "reconnected":
+      return [
+        paint(
+          event.resumed
+            ? `* Reconnected as ${event.welcome.name}: anything you missed follows`
+            : `* Reconnected as ${event.welcome.name}, as a new arrival (the server forgot ` +
+              "the session): rejoining your rooms",
+          32,
+          view.color,
+        ),
+      ];
+    default:
+      return renderFrame(event, view);
+  }
+}
