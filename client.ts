@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run --allow-net --allow-write --allow-env=USER,USERNAME,LOGNAME --allow-sys=hostname
+#!/usr/bin/env -S deno run --allow-net --allow-read --allow-write --allow-env=USER,USERNAME,LOGNAME,HOME,XDG_CONFIG_HOME,APPDATA --allow-sys=hostname
 /**
  * The chat client: a terminal chat for people, and a line-per-message pipe for scripts.
  *
@@ -27,8 +27,16 @@ import {
   VERSION,
 } from "./protocol.ts";
 import { errorText } from "./net/conn.ts";
+import { formatAddress } from "./net/tcp.ts";
 import { readCommandLine, UsageError } from "./ui/cli.ts";
-import { clientInfo, osUserName, runInteractive, suggestName } from "./ui/interactive.ts";
+import { ConfigError, defaultIdentityPath, loadOrCreateIdentity, SeenFile } from "./ui/config.ts";
+import {
+  clientInfo,
+  osUserName,
+  runInteractive,
+  type Self,
+  suggestName,
+} from "./ui/interactive.ts";
 import { runScript } from "./ui/script.ts";
 import { Transcript, TranscriptError, transcriptHeader } from "./ui/transcript.ts";
 
@@ -60,11 +68,19 @@ OPTIONS:
   -n, --name NAME    Your name: 1-${MAX_NAME_LENGTH} letters, digits, _ or -
                                               (default: your user name)
       --log FILE     Append every line shown to FILE, as plain text
+      --identity FILE
+                     The key pair that proves who you are (made on first
+                     use)  (default: on a terminal, identity.json in
+                     $XDG_CONFIG_HOME/chat, ~/.config/chat or %APPDATA%\\chat;
+                     from a pipe, none)
+      --anonymous    Use no identity: you are known only by this session
   -h, --help         Show this help and exit
   -V, --version      Show the version and exit
 
 On a terminal, a lost connection is re-established on its own and the session
-resumed, with what you missed. In the chat, type /help for commands.`;
+resumed, with what you missed; started again (even after a crash) with the
+same identity, you get your name and what you missed back at once. In the
+chat, type /help for commands.`;
 
 interface CliOptions {
   help: boolean;
@@ -72,6 +88,8 @@ interface CliOptions {
   address: ServerAddress | undefined;
   name: string | undefined;
   log: string | undefined;
+  identity: string | undefined;
+  anonymous: boolean;
 }
 
 function parseCli(args: string[]): CliOptions {
@@ -82,6 +100,8 @@ function parseCli(args: string[]): CliOptions {
       options: {
         name: { type: "string", short: "n" },
         log: { type: "string" },
+        identity: { type: "string" },
+        anonymous: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
         version: { type: "boolean", short: "V", default: false },
       },
@@ -110,7 +130,40 @@ function parseCli(args: string[]): CliOptions {
   if (values.log !== undefined && values.log.trim() === "") {
     throw new UsageError("--log needs a file name");
   }
-  return { help: values.help, version: values.version, address, name, log: values.log };
+  if (values.identity !== undefined && values.identity.trim() === "") {
+    throw new UsageError("--identity needs a file name");
+  }
+  if (values.identity !== undefined && values.anonymous) {
+    throw new UsageError("Use --identity FILE or --anonymous, not both");
+  }
+  return {
+    help: values.help,
+    version: values.version,
+    address,
+    name,
+    log: values.log,
+    identity: values.identity,
+    anonymous: values.anonymous,
+  };
+}
+
+/**
+ * Who to be: the identity of `--identity FILE`; on a terminal, the default one in the
+ * configuration folder (made on first use); nobody with `--anonymous` or from a pipe without
+ * `--identity`.
+ * @throws {ConfigError} when the identity cannot be read or made.
+ */
+async function chooseSelf(options: CliOptions, terminal: boolean): Promise<Self> {
+  if (options.anonymous) return { identity: undefined, seen: undefined };
+  const path = options.identity ?? (terminal ? defaultIdentityPath() : undefined);
+  if (path === undefined) {
+    if (!terminal) return { identity: undefined, seen: undefined };
+    throw new ConfigError(
+      "Cannot find your configuration folder (HOME is not set): use --identity FILE or --anonymous",
+    );
+  }
+  const identity = await loadOrCreateIdentity(path);
+  return { identity, seen: SeenFile.open(path) };
 }
 
 /** Runs the client's command line; resolves to the exit code. */
@@ -120,19 +173,33 @@ export async function main(args: string[]): Promise<number> {
   let transcript: Transcript | undefined;
   try {
     if (options.log !== undefined) transcript = Transcript.open(options.log);
-    if (Deno.stdin.isTerminal()) {
-      return await runInteractive(options.address, { name: options.name, transcript });
+    const terminal = Deno.stdin.isTerminal();
+    const self = await chooseSelf(options, terminal);
+    if (terminal) {
+      return await runInteractive(options.address, { name: options.name, transcript, self });
     }
     const address = options.address ?? { hostname: "localhost", port: DEFAULT_PORT };
+    const where = formatAddress(address);
+    const last = self.seen?.lastAt(where);
     const client = await ChatClient.connect({
       ...address,
       name: options.name ?? suggestName(osUserName() ?? "guest"),
       info: clientInfo(),
+      ...(self.identity ? { identity: self.identity.identity } : {}),
+      ...(last === undefined ? {} : { last }),
     });
     transcript?.write([transcriptHeader(address)]);
-    return await runScript(client, transcript);
+    return await runScript(client, {
+      transcript,
+      seen: self.seen && { file: self.seen, where },
+    });
   } catch (error) {
-    if (!(error instanceof ChatError || error instanceof TranscriptError)) throw error;
+    if (
+      !(error instanceof ChatError || error instanceof TranscriptError ||
+        error instanceof ConfigError)
+    ) {
+      throw error;
+    }
     console.error(`client: ${sanitizeForTerminal(error.message)}`);
     return 1;
   } finally {

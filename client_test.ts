@@ -12,6 +12,7 @@ import {
   type FrameOf,
   freePort,
   isMessageFrom,
+  taskFlags,
   waitForFrame,
   within,
   withServer,
@@ -29,19 +30,6 @@ const STACK_TRACE_REGEXP = /^\s+at |Uncaught|error: /m;
 const encoder = new TextEncoder();
 
 const decoder = new TextDecoder();
-/** The permission flags of a `deno run` task in `deno.json`. */
-async function taskFlags(task: string): Promise<string[]> {
-  const config: unknown = JSON.parse(
-    await Deno.readTextFile(new URL("./deno.json", import.meta.url)),
-  );
-  assert.ok(typeof config === "object" && config !== null && "tasks" in config);
-  const tasks = config.tasks;
-  assert.ok(typeof tasks === "object" && tasks !== null);
-  const command: unknown = (tasks as Record<string, unknown>)[task];
-  assert.equal(typeof command, "string", `deno.json has no "${task}" task`);
-  return String(command).split(/\s+/).filter((word) => /^--(allow|deny)-/.test(word));
-}
-
 /** `deno run <client task flags> client.ts ...args`, from the project directory. */
 async function clientCommand(args: string[], stdin: "piped" | "null"): Promise<Deno.Command> {
   return new Deno.Command(Deno.execPath(), {

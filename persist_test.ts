@@ -21,7 +21,16 @@ import {
   type ServerFrame,
 } from "./protocol.ts";
 import { HISTORY_LIMIT } from "./chat/hub.ts";
-import { type FrameOf, framesUntil, RawClient, StreamText, until, within } from "./test_util.ts";
+import {
+  type FrameOf,
+  framesUntil,
+  freePort,
+  RawClient,
+  StreamText,
+  until,
+  within,
+  withTempDir,
+} from "./test_util.ts";
 
 // ==== Helpers ====
 
@@ -56,14 +65,6 @@ interface ServerExit {
   status: Deno.CommandStatus;
   stdout: string;
   stderr: string;
-}
-
-/** A loopback port nobody listens on (it was free a moment ago). */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: HOST, port: 0 });
-  const port = listener.addr.port;
-  listener.close();
-  return port;
 }
 
 /**
@@ -138,16 +139,6 @@ async function reap(server: ServerProcess | undefined): Promise<void> {
   await server.child.status;
   await server.stdout.done.catch(() => {});
   await server.stderr.done.catch(() => {});
-}
-
-/** Runs `fn` with a fresh temporary directory, removed afterwards whatever happens. */
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "chat-persist-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
 }
 
 /** Connects a client to a server process. */

@@ -55,6 +55,18 @@ export const RESERVED_NAMES: ReadonlySet<string> = new Set([
   "you",
 ]);
 
+/**
+ * A person id: `k:` and 12 characters of the fingerprint of the person's key, or `s:` and 12 random
+ * characters for a person without a key (their session), base64url. Stable across renames and
+ * resumes; not a secret.
+ */
+const PERSON_ID_REGEXP = /^[ks]:[A-Za-z0-9_-]{12}$/;
+/** An Ed25519 public key (32 bytes) or a nonce (32 bytes), base64url without padding. */
+const KEY_REGEXP = /^[A-Za-z0-9_-]{43}$/;
+/** An Ed25519 signature (64 bytes), base64url without padding. */
+const SIGNATURE_REGEXP = /^[A-Za-z0-9_-]{86}$/;
+/** A key fingerprint as shown to people: `SHA256:` and the hash in base64 (as OpenSSH shows it). */
+const FINGERPRINT_REGEXP = /^SHA256:[A-Za-z0-9+/]{43}$/;
 /** Letters (any script), digits, `_` and `-`, one to {@linkcode MAX_NAME_LENGTH} of them. */
 const NAME_REGEXP = /^[\p{L}\p{N}_-]{1,24}$/u;
 /** `#` and then letters (any script), digits, `_` and `-`, one to {@linkcode MAX_ROOM_LENGTH}. */
@@ -115,6 +127,7 @@ export const ERROR_CODES = {
   server_full:
     "The server, or its limit for your address, has no room for another connection (fatal)",
   replaced: "The same session connected again from elsewhere (fatal)",
+  bad_signature: "The hello's key could not be verified: a bad or late proof (fatal)",
   storage_failed: "The server could not store the message: it was not sent; try again",
 } as const;
 
@@ -133,6 +146,7 @@ export const FATAL_ERROR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   "flooding",
   "server_full",
   "replaced",
+  "bad_signature",
 ]);
 
 /**
@@ -169,6 +183,19 @@ export interface HelloFrame {
   client?: ClientInfo;
   resume?: string;
   last?: number;
+  /**
+   * The client's identity: an Ed25519 public key (32 bytes, base64url). The server answers with a
+   * `challenge` and trusts the key only once the `proof` signs it.
+   */
+  key?: string;
+}
+/**
+ * Client → server: the answer to a `challenge`: an Ed25519 signature (64 bytes, base64url) of
+ * {@linkcode proofText} made with the key of the hello.
+ */
+export interface ProofFrame {
+  type: "proof";
+  signature: string;
 }
 /**
  * Client → server: a message for a room (by default the room the sender last joined or
@@ -189,6 +216,8 @@ export interface SayFrame {
 export interface MsgFrame {
   type: "msg";
   to: string;
+  /** The person's id: when given, the message goes to that person whatever name they use now. */
+  toId?: string;
   text: string;
   ref?: string;
   cid?: string;
@@ -258,8 +287,53 @@ export interface ByeFrame {
 export interface HistoryFrame {
   type: "history";
   room?: string;
+  /** Instead of a room: the private conversation with this person (a name or a person id). */
+  with?: string;
   before?: number;
   limit?: number;
+}
+/** Client → server: binds the sender's current name to its identity, so only it can use the name. */
+export interface RegisterFrame {
+  type: "register";
+}
+/** Client → server: frees the sender's registered name. */
+export interface UnregisterFrame {
+  type: "unregister";
+}
+/** Client → server, operators only: disconnects someone (a held person too). */
+export interface KickFrame {
+  type: "kick";
+  name: string;
+  reason?: string;
+}
+/**
+ * Client → server, operators only: keeps a name, an identity (`SHA256:...`), or an IP address or
+ * network (`10.0.0.5`, `2001:db8::/32`) out, for `minutes` or for good.
+ */
+export interface BanFrame {
+  type: "ban";
+  target: string;
+  minutes?: number;
+  reason?: string;
+}
+/** Client → server, operators only: lifts a ban. */
+export interface UnbanFrame {
+  type: "unban";
+  target: string;
+}
+/** Client → server, operators only: asks for the bans in force (answered with `ban_list`). */
+export interface BansFrame {
+  type: "bans";
+}
+/** Client → server: asks for the message of the day, or (operators only) sets it to `text`. */
+export interface MotdFrame {
+  type: "motd";
+  text?: string;
+}
+/** Client → server, operators only: says something to everyone on the server. */
+export interface AnnounceRequestFrame {
+  type: "announce";
+  text: string;
 }
 
 /** Every frame a client may send. */
@@ -279,17 +353,47 @@ export type ClientFrame =
   | PingFrame
   | PongFrame
   | ByeFrame
-  | HistoryFrame;
+  | HistoryFrame
+  | ProofFrame
+  | RegisterFrame
+  | UnregisterFrame
+  | KickFrame
+  | BanFrame
+  | UnbanFrame
+  | BansFrame
+  | MotdFrame
+  | AnnounceRequestFrame;
 
+/** The server as a welcome describes it. */
+export interface ServerInfo {
+  name: string;
+  version: string;
+  /** A random id the server keeps for good: what a client remembers it by. */
+  id?: string;
+}
+/** Server → client: the hello carried a key; sign {@linkcode proofText} with it and send `proof`. */
+export interface ChallengeFrame {
+  type: "challenge";
+  /** 32 random bytes, base64url, never used twice. */
+  nonce: string;
+}
 /** Server → client: the hello was accepted; the member is in {@linkcode LOBBY}. */
 export interface WelcomeFrame {
   type: "welcome";
   name: string;
+  /** Your person id, as others see it on your messages. */
+  id?: string;
+  /** Your key's fingerprint, when the hello carried a verified key. */
+  fingerprint?: string;
+  /** Whether you may use the operator commands. */
+  operator?: boolean;
   /** The people in the lobby. */
   users: string[];
+  /** Their person ids, in the same order as `users`. */
+  ids?: string[];
   /** How many people are in the lobby; `users` may list only the first {@linkcode MAX_LISTED_USERS}. */
   count?: number;
-  server: { name: string; version: string };
+  server: ServerInfo;
   /** The room the member starts in. */
   room?: string;
   /** The message of the day. */
@@ -313,6 +417,8 @@ export interface MessageFrame {
   id: number;
   ts: number;
   from: string;
+  /** The sender's person id (absent for the server and for messages from before ids). */
+  fromId?: string;
   text: string;
   room?: string;
   ref?: string;
@@ -325,15 +431,21 @@ export interface PrivateFrame {
   id: number;
   ts: number;
   from: string;
+  fromId?: string;
   to: string;
+  toId?: string;
   text: string;
   ref?: string;
   action?: boolean;
+  /** Marks an earlier message of the conversation, sent after a `history` frame. */
+  history?: boolean;
 }
 /** Server → client: somebody arrived in a room. */
 export interface JoinedFrame {
   type: "joined";
   name: string;
+  /** The person's id. */
+  id?: string;
   ts: number;
   room?: string;
 }
@@ -341,6 +453,7 @@ export interface JoinedFrame {
 export interface LeftFrame {
   type: "left";
   name: string;
+  id?: string;
   ts: number;
   reason: string;
   room?: string;
@@ -349,6 +462,8 @@ export interface LeftFrame {
 export interface UsersFrame {
   type: "users";
   users: string[];
+  /** Their person ids, in the same order as `users`. */
+  ids?: string[];
   count?: number;
   room?: string;
 }
@@ -358,6 +473,7 @@ export interface RoomFrame {
   room: string;
   topic: string;
   users: string[];
+  ids?: string[];
   count: number;
 }
 /** One line of a room list. */
@@ -384,18 +500,28 @@ export interface RenamedFrame {
   type: "renamed";
   from: string;
   to: string;
+  /** The person's id, the same before and after. */
+  id?: string;
   ts: number;
 }
 /** Server → client: the answer to `whois`. */
 export interface WhoisInfoFrame {
   type: "whois";
   name: string;
+  id?: string;
+  /** The fingerprint of the person's verified key; absent for people without one. */
+  fingerprint?: string;
+  /** Whether the name is registered to that key. */
+  registered?: boolean;
+  /** Whether the person is one of the server's operators. */
+  operator?: boolean;
   rooms: string[];
   /** Milliseconds since the person last said anything. */
   idle: number;
   /** When the person arrived. */
   since: number;
   away?: string;
+  /** What the person's client reported; `host` only for operators. */
   client?: ClientInfo;
 }
 /** Server → client: a line for this person only (command replies, away notices). */
@@ -415,7 +541,10 @@ export interface AnnounceFrame {
  */
 export interface HistoryInfoFrame {
   type: "history";
-  room: string;
+  /** The room, or (for a private conversation) absent. */
+  room?: string;
+  /** The person of a private conversation's history: their id. */
+  with?: string;
   count: number;
   more: boolean;
 }
@@ -426,8 +555,25 @@ export interface HistoryInfoFrame {
 export interface PresenceFrame {
   type: "presence";
   name: string;
+  id?: string;
   ts: number;
   away?: string;
+}
+/** One ban as `ban_list` lists it. */
+export interface BanInfo {
+  /** What is banned, as written: a name, `SHA256:...`, an address or `10.0.0.0/24`. */
+  target: string;
+  kind: "name" | "identity" | "address";
+  /** When the ban ends, in milliseconds since 1970; absent for good. */
+  until?: number;
+  /** Who banned it (a name, or `console`). */
+  by?: string;
+  reason?: string;
+}
+/** Server → client: the answer to `bans`. */
+export interface BanListFrame {
+  type: "ban_list";
+  bans: BanInfo[];
 }
 /** Server → client: something the client did was refused, or the connection is about to close. */
 export interface ErrorFrame {
@@ -454,6 +600,8 @@ export type ServerFrame =
   | AnnounceFrame
   | HistoryInfoFrame
   | PresenceFrame
+  | ChallengeFrame
+  | BanListFrame
   | PingFrame
   | PongFrame
   | ErrorFrame;
@@ -557,10 +705,33 @@ function readNumber(o: JsonObject, key: string): number {
   return value;
 }
 
-function readServerInfo(o: JsonObject, key: string): WelcomeFrame["server"] {
+function readServerInfo(o: JsonObject, key: string): ServerInfo {
   const info = o[key];
   if (!isObject(info)) throw badField(key, "an object");
-  return { name: readString(info, "name"), version: readString(info, "version") };
+  return {
+    name: readString(info, "name"),
+    version: readString(info, "version"),
+    ...optional(info, "id", readString),
+  };
+}
+
+function readBanInfos(o: JsonObject, key: string): BanInfo[] {
+  const value = o[key];
+  if (!Array.isArray(value)) throw badField(key, "an array");
+  return value.map((item) => {
+    if (!isObject(item)) throw badField(key, "an array of objects");
+    const kind = readString(item, "kind");
+    if (kind !== "name" && kind !== "identity" && kind !== "address") {
+      throw badField("kind", "name, identity or address");
+    }
+    return {
+      target: readString(item, "target"),
+      kind,
+      ...optional(item, "until", readInteger),
+      ...optional(item, "by", readString),
+      ...optional(item, "reason", readString),
+    };
+  });
 }
 
 function readRoomInfos(o: JsonObject, key: string): RoomInfo[] {
@@ -589,7 +760,26 @@ const CLIENT_FRAME_READERS: { [K in ClientFrame["type"]]: FrameReader<ClientFram
     ...optional(o, "client", readClientInfo),
     ...optional(o, "resume", readString),
     ...optional(o, "last", readInteger),
+    ...optional(o, "key", readString),
   }),
+  proof: (o) => ({ type: "proof", signature: readString(o, "signature") }),
+  register: () => ({ type: "register" }),
+  unregister: () => ({ type: "unregister" }),
+  kick: (o) => ({
+    type: "kick",
+    name: readString(o, "name"),
+    ...optional(o, "reason", readString),
+  }),
+  ban: (o) => ({
+    type: "ban",
+    target: readString(o, "target"),
+    ...optional(o, "minutes", readNumber),
+    ...optional(o, "reason", readString),
+  }),
+  unban: (o) => ({ type: "unban", target: readString(o, "target") }),
+  bans: () => ({ type: "bans" }),
+  motd: (o) => ({ type: "motd", ...optional(o, "text", readString) }),
+  announce: (o) => ({ type: "announce", text: readString(o, "text") }),
   say: (o) => ({
     type: "say",
     text: readString(o, "text"),
@@ -601,6 +791,7 @@ const CLIENT_FRAME_READERS: { [K in ClientFrame["type"]]: FrameReader<ClientFram
   msg: (o) => ({
     type: "msg",
     to: readString(o, "to"),
+    ...optional(o, "toId", readString),
     text: readString(o, "text"),
     ...optional(o, "ref", readString),
     ...optional(o, "cid", readString),
@@ -625,6 +816,7 @@ const CLIENT_FRAME_READERS: { [K in ClientFrame["type"]]: FrameReader<ClientFram
   history: (o) => ({
     type: "history",
     ...optional(o, "room", readString),
+    ...optional(o, "with", readString),
     ...optional(o, "before", readInteger),
     ...optional(o, "limit", readInteger),
   }),
@@ -634,7 +826,11 @@ const SERVER_FRAME_READERS: { [K in ServerFrame["type"]]: FrameReader<ServerFram
   welcome: (o) => ({
     type: "welcome",
     name: readString(o, "name"),
+    ...optional(o, "id", readString),
+    ...optional(o, "fingerprint", readString),
+    ...optional(o, "operator", readBoolean),
     users: readStringArray(o, "users"),
+    ...optional(o, "ids", readStringArray),
     ...optional(o, "count", readInteger),
     server: readServerInfo(o, "server"),
     ...optional(o, "room", readString),
@@ -649,6 +845,7 @@ const SERVER_FRAME_READERS: { [K in ServerFrame["type"]]: FrameReader<ServerFram
     id: readInteger(o, "id"),
     ts: readInteger(o, "ts"),
     from: readString(o, "from"),
+    ...optional(o, "fromId", readString),
     text: readString(o, "text"),
     ...optional(o, "room", readString),
     ...optional(o, "ref", readString),
@@ -660,20 +857,25 @@ const SERVER_FRAME_READERS: { [K in ServerFrame["type"]]: FrameReader<ServerFram
     id: readInteger(o, "id"),
     ts: readInteger(o, "ts"),
     from: readString(o, "from"),
+    ...optional(o, "fromId", readString),
     to: readString(o, "to"),
+    ...optional(o, "toId", readString),
     text: readString(o, "text"),
     ...optional(o, "ref", readString),
     ...optional(o, "action", readBoolean),
+    ...optional(o, "history", readBoolean),
   }),
   joined: (o) => ({
     type: "joined",
     name: readString(o, "name"),
+    ...optional(o, "id", readString),
     ts: readInteger(o, "ts"),
     ...optional(o, "room", readString),
   }),
   left: (o) => ({
     type: "left",
     name: readString(o, "name"),
+    ...optional(o, "id", readString),
     ts: readInteger(o, "ts"),
     reason: readString(o, "reason"),
     ...optional(o, "room", readString),
@@ -681,6 +883,7 @@ const SERVER_FRAME_READERS: { [K in ServerFrame["type"]]: FrameReader<ServerFram
   users: (o) => ({
     type: "users",
     users: readStringArray(o, "users"),
+    ...optional(o, "ids", readStringArray),
     ...optional(o, "count", readInteger),
     ...optional(o, "room", readString),
   }),
@@ -689,6 +892,7 @@ const SERVER_FRAME_READERS: { [K in ServerFrame["type"]]: FrameReader<ServerFram
     room: readString(o, "room"),
     topic: readString(o, "topic"),
     users: readStringArray(o, "users"),
+    ...optional(o, "ids", readStringArray),
     count: readInteger(o, "count"),
   }),
   room_list: (o) => ({ type: "room_list", rooms: readRoomInfos(o, "rooms") }),
@@ -703,11 +907,16 @@ const SERVER_FRAME_READERS: { [K in ServerFrame["type"]]: FrameReader<ServerFram
     type: "renamed",
     from: readString(o, "from"),
     to: readString(o, "to"),
+    ...optional(o, "id", readString),
     ts: readInteger(o, "ts"),
   }),
   whois: (o) => ({
     type: "whois",
     name: readString(o, "name"),
+    ...optional(o, "id", readString),
+    ...optional(o, "fingerprint", readString),
+    ...optional(o, "registered", readBoolean),
+    ...optional(o, "operator", readBoolean),
     rooms: readStringArray(o, "rooms"),
     idle: readInteger(o, "idle"),
     since: readInteger(o, "since"),
@@ -718,16 +927,21 @@ const SERVER_FRAME_READERS: { [K in ServerFrame["type"]]: FrameReader<ServerFram
   announce: (o) => ({ type: "announce", text: readString(o, "text"), ts: readInteger(o, "ts") }),
   history: (o) => ({
     type: "history",
-    room: readString(o, "room"),
+    // A page of a room, or (with `with`) of a private conversation: one of the two.
+    ...(o.with === undefined ? { room: readString(o, "room") } : optional(o, "room", readString)),
+    ...optional(o, "with", readString),
     count: readInteger(o, "count"),
     more: readBoolean(o, "more"),
   }),
   presence: (o) => ({
     type: "presence",
     name: readString(o, "name"),
+    ...optional(o, "id", readString),
     ts: readInteger(o, "ts"),
     ...optional(o, "away", readString),
   }),
+  challenge: (o) => ({ type: "challenge", nonce: readString(o, "nonce") }),
+  ban_list: (o) => ({ type: "ban_list", bans: readBanInfos(o, "bans") }),
   ping: () => ({ type: "ping" }),
   pong: () => ({ type: "pong" }),
   error: (o) => ({
@@ -867,6 +1081,35 @@ export function cleanInfo(value: string): string {
 /** Whether a `ref` is acceptable: 1-64 characters of letters, digits and `_.:-`. */
 export function isValidRef(ref: string): boolean {
   return REF_REGEXP.test(ref);
+}
+
+/** Whether text is a person id (`k:` or `s:` and 12 base64url characters). */
+export function isPersonId(text: string): boolean {
+  return PERSON_ID_REGEXP.test(text);
+}
+
+/** Whether text is an Ed25519 public key or a nonce: 32 bytes in base64url, no padding. */
+export function isKeyText(text: string): boolean {
+  return KEY_REGEXP.test(text);
+}
+
+/** Whether text is an Ed25519 signature: 64 bytes in base64url, no padding. */
+export function isSignatureText(text: string): boolean {
+  return SIGNATURE_REGEXP.test(text);
+}
+
+/** Whether text is a key fingerprint as people see it: `SHA256:` and 43 base64 characters. */
+export function isFingerprint(text: string): boolean {
+  return FINGERPRINT_REGEXP.test(text);
+}
+
+/**
+ * What a client signs to prove it holds the key of its hello: the server's fresh `nonce` and
+ * the key, under a label that no other use of the key can produce. A signature is good for one
+ * connection only, since each gets a new nonce.
+ */
+export function proofText(nonce: string, key: string): string {
+  return `chat-hello-proof-v1\n${nonce}\n${key}`;
 }
 
 /**

@@ -84,7 +84,55 @@ interface ValidCase<F> {
   frame: F;
 }
 
+const KEY = "A".repeat(43);
+const SIGNATURE = "B".repeat(86);
+const FINGERPRINT = `SHA256:${"C".repeat(43)}`;
+
 const VALID_CLIENT_CASES: ValidCase<ClientFrame>[] = [
+  {
+    what: "a hello with a key",
+    line: `{"type":"hello","name":"Ann","key":"${KEY}","last":7}`,
+    frame: { type: "hello", name: "Ann", key: KEY, last: 7 },
+  },
+  {
+    what: "a proof",
+    line: `{"type":"proof","signature":"${SIGNATURE}"}`,
+    frame: { type: "proof", signature: SIGNATURE },
+  },
+  { what: "a register", line: '{"type":"register"}', frame: { type: "register" } },
+  { what: "an unregister", line: '{"type":"unregister"}', frame: { type: "unregister" } },
+  {
+    what: "a kick with a reason",
+    line: '{"type":"kick","name":"bob","reason":"spam"}',
+    frame: { type: "kick", name: "bob", reason: "spam" },
+  },
+  {
+    what: "a ban of a network for minutes",
+    line: '{"type":"ban","target":"10.0.0.0/24","minutes":30,"reason":"flood"}',
+    frame: { type: "ban", target: "10.0.0.0/24", minutes: 30, reason: "flood" },
+  },
+  {
+    what: "an unban",
+    line: `{"type":"unban","target":"${FINGERPRINT}"}`,
+    frame: { type: "unban", target: FINGERPRINT },
+  },
+  { what: "a bans request", line: '{"type":"bans"}', frame: { type: "bans" } },
+  { what: "a motd request", line: '{"type":"motd"}', frame: { type: "motd" } },
+  {
+    what: "an announce",
+    line: '{"type":"announce","text":"restart at six"}',
+    frame: { type: "announce", text: "restart at six" },
+  },
+  {
+    what: "a msg to a person id",
+    line: '{"type":"msg","to":"bob","toId":"k:abcdefghijkl","text":"hi"}',
+    frame: { type: "msg", to: "bob", toId: "k:abcdefghijkl", text: "hi" },
+  },
+  {
+    what: "a history of a private conversation",
+    line: '{"type":"history","with":"bob","limit":20}',
+    frame: { type: "history", with: "bob", limit: 20 },
+  },
   {
     what: "a hello resuming a session",
     line: '{"type":"hello","name":"Ann","resume":"tok-1","last":42}',
@@ -148,6 +196,75 @@ const VALID_CLIENT_CASES: ValidCase<ClientFrame>[] = [
 ];
 
 const VALID_SERVER_CASES: ValidCase<ServerFrame>[] = [
+  {
+    what: "a challenge",
+    line: `{"type":"challenge","nonce":"${KEY}"}`,
+    frame: { type: "challenge", nonce: KEY },
+  },
+  {
+    what: "a ban list",
+    line:
+      '{"type":"ban_list","bans":[{"target":"eve","kind":"name","until":5,"by":"console","reason":"x"},{"target":"10.0.0.0/8","kind":"address"}]}',
+    frame: {
+      type: "ban_list",
+      bans: [
+        { target: "eve", kind: "name", until: 5, by: "console", reason: "x" },
+        { target: "10.0.0.0/8", kind: "address" },
+      ],
+    },
+  },
+  {
+    what: "a welcome with an identity and ids",
+    line:
+      `{"type":"welcome","name":"ann","id":"k:abcdefghijkl","fingerprint":"${FINGERPRINT}","operator":true,"users":["ann"],"ids":["k:abcdefghijkl"],"server":{"name":"hub","version":"0.1.0","id":"srv"}}`,
+    frame: {
+      type: "welcome",
+      name: "ann",
+      id: "k:abcdefghijkl",
+      fingerprint: FINGERPRINT,
+      operator: true,
+      users: ["ann"],
+      ids: ["k:abcdefghijkl"],
+      server: { name: "hub", version: "0.1.0", id: "srv" },
+    },
+  },
+  {
+    what: "a private message with person ids, from history",
+    line:
+      '{"type":"private","id":3,"ts":4,"from":"a","fromId":"s:aaaaaaaaaaaa","to":"b","toId":"k:bbbbbbbbbbbb","text":"x","history":true}',
+    frame: {
+      type: "private",
+      id: 3,
+      ts: 4,
+      from: "a",
+      fromId: "s:aaaaaaaaaaaa",
+      to: "b",
+      toId: "k:bbbbbbbbbbbb",
+      text: "x",
+      history: true,
+    },
+  },
+  {
+    what: "a history page of a private conversation",
+    line: '{"type":"history","with":"k:bbbbbbbbbbbb","count":0,"more":false}',
+    frame: { type: "history", with: "k:bbbbbbbbbbbb", count: 0, more: false },
+  },
+  {
+    what: "a whois with a key",
+    line:
+      `{"type":"whois","name":"ann","id":"k:abcdefghijkl","fingerprint":"${FINGERPRINT}","registered":true,"operator":false,"rooms":[],"idle":0,"since":1}`,
+    frame: {
+      type: "whois",
+      name: "ann",
+      id: "k:abcdefghijkl",
+      fingerprint: FINGERPRINT,
+      registered: true,
+      operator: false,
+      rooms: [],
+      idle: 0,
+      since: 1,
+    },
+  },
   {
     what: "a resumed welcome with its token and limits",
     line:
@@ -796,9 +913,36 @@ const CLIENT_FRAME: fc.Arbitrary<ClientFrame> = fc.oneof(
     ...RECORD,
     requiredKeys: ["type", "text"],
   }),
-  fc.constantFrom<ClientFrame>({ type: "who" }, { type: "ping" }, { type: "pong" }, {
-    type: "bye",
+  fc.record({ type: fc.constant("hello" as const), name: TEXT, key: TEXT, last: INTEGER }, {
+    ...RECORD,
+    requiredKeys: ["type", "name", "key"],
   }),
+  fc.record({ type: fc.constant("proof" as const), signature: TEXT }, RECORD),
+  fc.record({ type: fc.constant("msg" as const), to: TEXT, toId: TEXT, text: TEXT }, {
+    ...RECORD,
+    requiredKeys: ["type", "to", "text"],
+  }),
+  fc.record({
+    type: fc.constant("ban" as const),
+    target: TEXT,
+    minutes: fc.double({ min: 0, max: 1e6, noNaN: true }),
+    reason: TEXT,
+  }, { ...RECORD, requiredKeys: ["type", "target"] }),
+  fc.record({ type: fc.constant("kick" as const), name: TEXT, reason: TEXT }, {
+    ...RECORD,
+    requiredKeys: ["type", "name"],
+  }),
+  fc.constantFrom<ClientFrame>(
+    { type: "who" },
+    { type: "ping" },
+    { type: "pong" },
+    {
+      type: "bye",
+    },
+    { type: "register" },
+    { type: "unregister" },
+    { type: "bans" },
+  ),
 );
 
 const SERVER_FRAME: fc.Arbitrary<ServerFrame> = fc.oneof(
@@ -829,6 +973,29 @@ const SERVER_FRAME: fc.Arbitrary<ServerFrame> = fc.oneof(
     message: TEXT,
     ref: TEXT,
   }, { ...RECORD, requiredKeys: ["type", "code", "message"] }),
+  fc.record({ type: fc.constant("challenge" as const), nonce: TEXT }, RECORD),
+  fc.record({
+    type: fc.constant("private" as const),
+    id: INTEGER,
+    ts: INTEGER,
+    from: TEXT,
+    fromId: TEXT,
+    to: TEXT,
+    toId: TEXT,
+    text: TEXT,
+  }, { ...RECORD, requiredKeys: ["type", "id", "ts", "from", "to", "text"] }),
+  fc.record({
+    type: fc.constant("ban_list" as const),
+    bans: fc.array(
+      fc.record({
+        target: TEXT,
+        kind: fc.constantFrom("name" as const, "identity" as const, "address" as const),
+        until: INTEGER,
+        by: TEXT,
+      }, { ...RECORD, requiredKeys: ["target", "kind"] }),
+      { maxLength: 3 },
+    ),
+  }, RECORD),
   fc.constantFrom<ServerFrame>({ type: "ping" }, { type: "pong" }),
 );
 

@@ -17,6 +17,7 @@
 
 import { parseArgs } from "node:util";
 import { Bans } from "./chat/bans.ts";
+import { People } from "./chat/people.ts";
 import type { Member, Peer } from "./chat/directory.ts";
 import { ANNOUNCE_LIMIT } from "./chat/directory.ts";
 import { HISTORY_LIMIT, Hub, type HubOptions } from "./chat/hub.ts";
@@ -30,6 +31,7 @@ import {
   DEFAULT_PORT,
   HEARTBEAT_MS,
   HELLO_TIMEOUT_MS,
+  isFingerprint,
   MAX_FRAME_BYTES,
   MAX_HISTORY_PAGE,
   parsePort,
@@ -134,6 +136,12 @@ export interface ServerOptions extends HubOptions {
    * @default {20}
    */
   maxClientsPerAddress?: number;
+  /**
+   * Key fingerprints (`SHA256:...`, as `/whois` shows them) of people who are operators for as
+   * long as the server runs: they can use the operator commands from their own client.
+   * @default {[]}
+   */
+  operators?: readonly string[];
 }
 
 /** A running server. */
@@ -176,14 +184,17 @@ export function startServer(options: ServerOptions = {}): ChatServer {
     store?.close();
     throw error;
   }
-  const bans = new Bans(options.now);
+  const now = options.now ?? Date.now;
+  const bans = new Bans({ store, now });
+  const people = new People({ store, now, operators: options.operators ?? [] });
   const rate = options.rate ?? DEFAULT_LIMITS.rate;
   const burst = options.burst ?? DEFAULT_LIMITS.burst;
   const maxQueueBytes = options.maxQueueBytes ?? DEFAULT_MAX_QUEUE_BYTES;
   const hub = new Hub({
     ...options,
     ...(store ? { store } : {}),
-    isNameBanned: (name) => bans.has("name", name),
+    bans,
+    people,
     replayBytes: Math.floor(maxQueueBytes / 4),
     limits: { rate, burst },
   });
@@ -237,7 +248,10 @@ OPTIONS:
   -p, --port PORT      TCP port to listen on           (default: ${DEFAULT_PORT})
       --name NAME      Server name shown to people who join
                                                        (default: this computer's name)
-      --motd TEXT      Message of the day, shown to everyone who joins
+      --motd TEXT      Message of the day, shown to everyone who joins; kept
+                       in the database until changed
+      --op FINGERPRINT The person whose key has this fingerprint (SHA256:...,
+                       as /whois shows it) is an operator; repeat for more
                                                        (default: none)
       --console MODE   The operator console: auto (on when run in a terminal),
                        on (read commands from standard input), or off
@@ -287,7 +301,8 @@ interface CliOptions {
   hostname: string;
   port: number;
   serverName: string | undefined;
-  motd: string;
+  motd: string | undefined;
+  operators: string[];
   console: "auto" | "on" | "off";
   db: string | false;
   limits: Required<
@@ -311,6 +326,16 @@ interface CliOptions {
 
 /** Reads a numeric flag: a number within `min` and `max` (whole unless `fraction`). */
 
+/** Checks an `--op` value: a key fingerprint as `/whois` shows it. */
+function checkFingerprint(text: string): string {
+  if (!isFingerprint(text)) {
+    throw new UsageError(
+      `--op needs a key fingerprint like SHA256:uNiVztks... (as /whois shows it), not "${text}"`,
+    );
+  }
+  return text;
+}
+
 function parseCli(args: string[]): CliOptions {
   let parsed;
   try {
@@ -320,7 +345,8 @@ function parseCli(args: string[]): CliOptions {
         host: { type: "string", default: DEFAULT_HOST },
         port: { type: "string", short: "p", default: String(DEFAULT_PORT) },
         name: { type: "string" },
-        motd: { type: "string", default: "" },
+        motd: { type: "string" },
+        op: { type: "string", multiple: true, default: [] },
         console: { type: "string", default: "auto" },
         db: { type: "string", default: DEFAULT_DB },
         history: { type: "string" },
@@ -364,7 +390,8 @@ function parseCli(args: string[]): CliOptions {
     hostname: values.host.replace(/^\[(.*)\]$/, "$1"),
     port: port.value,
     serverName: values.name,
-    motd: cleanLine(values.motd),
+    motd: values.motd === undefined ? undefined : cleanLine(values.motd),
+    operators: values.op.map(checkFingerprint),
     console: consoleMode,
     db: values.db === "none" ? false : values.db,
     limits: {
@@ -482,7 +509,8 @@ export async function main(args: string[]): Promise<number> {
       hostname: options.hostname,
       port: options.port,
       serverName: options.serverName ?? localHostname() ?? "chat",
-      motd: options.motd,
+      ...(options.motd === undefined ? {} : { motd: options.motd }),
+      operators: options.operators,
       db: options.db,
       ...options.limits,
       log,

@@ -329,6 +329,7 @@ Deno.test("join creates a room, answers with a room frame and tells the room's m
       room: "#a",
       topic: "",
       users: ["ann"],
+      ids: [ann.welcome.id],
       count: 1,
     });
     assert.deepEqual(await joinRoom(bob, "#A"), {
@@ -336,10 +337,12 @@ Deno.test("join creates a room, answers with a room frame and tells the room's m
       room: "#a",
       topic: "",
       users: ["ann", "bob"],
+      ids: [ann.welcome.id, bob.welcome.id],
       count: 2,
     });
     const joined = await until(ann, "joined", (f) => f.room === "#a");
     assert.equal(joined.name, "bob");
+    assert.equal(joined.id, bob.welcome.id);
     assert.equal(typeof joined.ts, "number");
   });
 });
@@ -413,6 +416,7 @@ Deno.test("leaving a room tells its members and the leaver, with reason left", a
       assert.deepEqual({ ...left, ts: 0 }, {
         type: "left",
         name: "bob",
+        id: bob.welcome.id,
         ts: 0,
         reason: "left",
         room: "#x",
@@ -507,12 +511,13 @@ Deno.test("the topic of a room one is not in is refused with not_in_room", async
 });
 
 Deno.test("who with a room lists that room, without one everyone", async () => {
-  await withChat(["ann", "bob", "cy"], async ({ ann, bob }) => {
+  await withChat(["ann", "bob", "cy"], async ({ ann, bob, cy }) => {
     await joinRoom(bob, "#x");
     ann.send({ type: "who", room: "#x" });
     assert.deepEqual(await until(ann, "users"), {
       type: "users",
       users: ["bob"],
+      ids: [bob.welcome.id],
       count: 1,
       room: "#x",
     });
@@ -520,6 +525,7 @@ Deno.test("who with a room lists that room, without one everyone", async () => {
     assert.deepEqual(await until(ann, "users"), {
       type: "users",
       users: ["ann", "bob", "cy"],
+      ids: [ann.welcome.id, bob.welcome.id, cy.welcome.id],
       count: 3,
     });
   });
@@ -539,7 +545,9 @@ Deno.test("a private message reaches its recipient and its sender, nobody else",
       id: 0,
       ts: 0,
       from: "ann",
+      fromId: ann.welcome.id,
       to: "bob",
+      toId: bob.welcome.id,
       text: "psst",
       ref: "p1",
     });
@@ -611,6 +619,7 @@ Deno.test("a rename reaches everyone sharing a room once, and nobody else", asyn
         type: "renamed",
         from: "ann",
         to: "anna",
+        id: ann.welcome.id,
         ts: 0,
       });
     }
@@ -659,7 +668,7 @@ Deno.test("ChatClient.say() still resolves after the client renamed itself", asy
   });
 });
 
-Deno.test("whois tells rooms, idle time, arrival, away message and client", async () => {
+Deno.test("whois tells rooms, idle time, arrival, away message, client and id; the host name only to oneself and operators", async () => {
   await withServer(async (server) => {
     const start = Date.now();
     const info = { app: "test-app 1.0", os: "linux", host: "box" };
@@ -676,7 +685,11 @@ Deno.test("whois tells rooms, idle time, arrival, away message and client", asyn
       assert.ok(Number.isInteger(whois.idle) && whois.idle >= 0, `idle ${whois.idle}`);
       assert.ok(whois.since >= start && whois.since <= Date.now(), `since ${whois.since}`);
       assert.equal(whois.away, "brb");
-      assert.deepEqual(whois.client, info);
+      assert.equal(whois.id, ann.welcome.id);
+      assert.equal(whois.fingerprint, undefined, "ann has no key");
+      assert.deepEqual(whois.client, { app: info.app, os: info.os }, "no host for bob");
+      ann.send({ type: "whois", name: "ann" });
+      assert.deepEqual((await until(ann, "whois")).client, info, "ann sees her own");
       bob.send({ type: "whois", name: "ghost" });
       await expectError(bob, "no_such_user");
     } finally {

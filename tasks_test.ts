@@ -12,7 +12,7 @@
 import assert from "node:assert/strict";
 import { ChatClient, type ChatEvent } from "./client.ts";
 import type { MessageFrame } from "./protocol.ts";
-import { StreamText, within } from "./test_util.ts";
+import { freePort, StreamText, within } from "./test_util.ts";
 
 // ==== Helpers ====
 
@@ -73,14 +73,6 @@ function compileFlags(tasks: Record<string, string>): Map<string, string[]> {
   return builds;
 }
 
-/** A loopback port nobody listens on (it was free a moment ago). */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = listener.addr.port;
-  listener.close();
-  return port;
-}
-
 function spawnDeno(args: string[], stdin: "piped" | "null"): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
     args,
@@ -129,11 +121,14 @@ Deno.test("deno.json tasks: the run tasks grant no blanket permissions", async (
   }
 });
 
-Deno.test("deno.json tasks: the client may write (its --log) but not read files or run programs", async () => {
+Deno.test("deno.json tasks: the client may read and write files (its identity, --log) and read only the variables that locate them", async () => {
   const flags = runTaskFlags(await readTasks(), "client", "client.ts");
-  for (const flag of flags) {
-    assert.doesNotMatch(flag, /^--allow-(read|run|ffi|all)(=|$)/, flag);
-  }
+  for (const flag of flags) assert.doesNotMatch(flag, /^--allow-(run|ffi|all)(=|$)/, flag);
+  assert.ok(flags.includes("--allow-read") && flags.includes("--allow-write"), flags.join(" "));
+  assert.deepEqual(
+    flags.find((f) => f.startsWith("--allow-env"))?.split("=")[1]?.split(",").sort(),
+    ["APPDATA", "HOME", "LOGNAME", "USER", "USERNAME", "XDG_CONFIG_HOME"],
+  );
 });
 
 Deno.test("deno.json tasks: neither program may run other programs or load native code", async () => {

@@ -105,6 +105,19 @@ export async function withRefusingDatabase(
   });
 }
 
+/** The permission flags of a `deno run` task in `deno.json`. */
+export async function taskFlags(task: string): Promise<string[]> {
+  const config: unknown = JSON.parse(
+    await Deno.readTextFile(new URL("./deno.json", import.meta.url)),
+  );
+  assert.ok(typeof config === "object" && config !== null && "tasks" in config);
+  const tasks = config.tasks;
+  assert.ok(typeof tasks === "object" && tasks !== null);
+  const command: unknown = (tasks as Record<string, unknown>)[task];
+  assert.equal(typeof command, "string", `deno.json has no "${task}" task`);
+  return String(command).split(/\s+/).filter((word) => /^--(allow|deny)-/.test(word));
+}
+
 /** Starts a server on a free loopback port, runs `fn`, and always closes the server. */
 export async function withServer(
   fn: (server: ChatServer) => Promise<void>,

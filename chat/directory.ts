@@ -123,8 +123,21 @@ export interface Room {
   readonly members: Set<Member>;
 }
 
+/**
+ * Who a member is, whatever name they use: a person with a verified key (`k:` id, known by the
+ * key's fingerprint), or a keyless person known only by their session (`s:` id).
+ */
+export interface Person {
+  /** The person id sent in frames: stable across renames and resumes, not a secret. */
+  readonly id: string;
+  /** The verified key, for a person who has one. */
+  readonly key?: { readonly publicKey: string; readonly fingerprint: string };
+}
+
 /** Somebody who has said hello and holds a name. */
 export interface Member {
+  /** Who this is. Everything that belongs to a person (private messages, ignores, bans) uses it. */
+  readonly person: Person;
   /** The name as chosen, in normal form. */
   name: string;
   /** What the client reported about itself, cleaned (anew when a session resumes). */
@@ -133,8 +146,13 @@ export interface Member {
   readonly since: number;
   /** Whether frames reach the member now, and how. */
   link: MemberLink;
-  /** The secret that lets this member's client resume the session after losing the connection. */
-  readonly token: string;
+  /**
+   * The secret that lets this member's client resume the session after losing the connection;
+   * unknown (`undefined`) for a session restored after a restart until its client comes back.
+   */
+  token: string | undefined;
+  /** The token's hash ({@linkcode tokenHash}): how the session is found and stored. */
+  tokenHash: string;
   /** The rooms the member is in, in the order joined. */
   readonly rooms: Set<Room>;
   /** Where plain input goes: the room joined or switched to last. */
@@ -143,8 +161,8 @@ export interface Member {
   lastActive: number;
   /** The away message, while away. */
   away: string | undefined;
-  /** Who last wrote to this member privately, for `/reply`. */
-  lastPrivateFrom: string | undefined;
+  /** Who last wrote to this member privately (their id, and their name then), for `/reply`. */
+  lastPrivateFrom: { id: string; name: string } | undefined;
   /** Per room, the oldest message id sent as history, for paging further back. */
   readonly historyFrom: Map<Room, number>;
 }
@@ -177,21 +195,27 @@ export function describeClient(info: ClientInfo): string {
  */
 export const ARRIVAL_LISTED_USERS = 50;
 
-/** At most `limit` names of a room's members, in join order, and how many there are in all. */
-export function userList(
-  members: ReadonlySet<Member>,
-  limit = MAX_LISTED_USERS,
-): { users: string[]; count: number } {
-  return { users: firstNames(members, limit), count: members.size };
+/** A list of people as frames carry it: names, their person ids, and how many there are in all. */
+export interface UserList {
+  users: string[];
+  ids: string[];
+  count: number;
 }
 
-function firstNames(members: Iterable<Member>, limit: number): string[] {
+/** At most `limit` of a room's members, in join order, and how many there are in all. */
+export function userList(members: ReadonlySet<Member>, limit = MAX_LISTED_USERS): UserList {
+  return { ...firstPeople(members, limit), count: members.size };
+}
+
+function firstPeople(members: Iterable<Member>, limit: number): { users: string[]; ids: string[] } {
   const users: string[] = [];
+  const ids: string[] = [];
   for (const member of members) {
     if (users.length === limit) break;
     users.push(member.name);
+    ids.push(member.person.id);
   }
-  return users;
+  return { users, ids };
 }
 
 /** Options for {@linkcode Directory}. */
@@ -201,6 +225,11 @@ export interface DirectoryOptions {
    * @default {200}
    */
   announceLimit?: number;
+  /**
+   * The topic a room starts with when it is created (again): the one kept from before.
+   * @default {none}
+   */
+  topicOf?: (room: string) => string;
 }
 
 /** The largest room in which arrivals and leaves are announced, unless told otherwise. */
@@ -216,11 +245,14 @@ export class Directory {
   readonly lobby: Room;
   #members = new Map<string, Member>();
   #byToken = new Map<string, Member>();
+  #byPerson = new Map<string, Member>();
   #rooms = new Map<string, Room>();
   #announceLimit: number;
+  #topicOf: (room: string) => string;
 
   constructor(options: DirectoryOptions = {}) {
     this.#announceLimit = options.announceLimit ?? ANNOUNCE_LIMIT;
+    this.#topicOf = options.topicOf ?? (() => "");
     this.lobby = this.#createRoom(LOBBY);
   }
 
@@ -234,9 +266,9 @@ export class Directory {
     return this.#members.size;
   }
 
-  /** Everyone's names, at most `limit` of them in the order they joined, and the full count. */
-  everyone(limit = MAX_LISTED_USERS): { users: string[]; count: number } {
-    return { users: firstNames(this.#members.values(), limit), count: this.#members.size };
+  /** Everyone, at most `limit` of them in the order they joined, and the full count. */
+  everyone(limit = MAX_LISTED_USERS): UserList {
+    return { ...firstPeople(this.#members.values(), limit), count: this.#members.size };
   }
 
   /** The member with that name (in any case or look-alike form), if present. */
@@ -244,9 +276,14 @@ export class Directory {
     return this.#members.get(nameKey(name));
   }
 
-  /** The member whose session has that resume token, if present. */
-  memberByToken(token: string): Member | undefined {
-    return this.#byToken.get(token);
+  /** The member whose session has that token hash, if present. */
+  memberByToken(tokenHash: string): Member | undefined {
+    return this.#byToken.get(tokenHash);
+  }
+
+  /** The member who is that person (by person id), if present. */
+  memberByPerson(personId: string): Member | undefined {
+    return this.#byPerson.get(personId);
   }
 
   /** Whether this member is the one holding its name (and not one already removed). */
@@ -267,9 +304,14 @@ export class Directory {
     return this.#rooms.get(roomKey(checked.value)) ?? this.#createRoom(checked.value);
   }
 
-  /** Adds a member under a free name, in no room yet (its current room is the lobby). */
+  /**
+   * Adds a member under a free name, in no room yet (its current room is the lobby). The person
+   * must not be present already.
+   */
   add(
-    fields: Pick<Member, "name" | "info" | "link" | "token"> & { since: number },
+    fields: Pick<Member, "person" | "name" | "info" | "link" | "token" | "tokenHash"> & {
+      since: number;
+    },
   ): Member {
     const member: Member = {
       ...fields,
@@ -281,8 +323,17 @@ export class Directory {
       historyFrom: new Map(),
     };
     this.#members.set(nameKey(member.name), member);
-    this.#byToken.set(member.token, member);
+    this.#byToken.set(member.tokenHash, member);
+    this.#byPerson.set(member.person.id, member);
     return member;
+  }
+
+  /** Gives a member's session a new token (a restored session resumed by its key). */
+  retoken(member: Member, token: string, hash: string): void {
+    this.#byToken.delete(member.tokenHash);
+    member.token = token;
+    member.tokenHash = hash;
+    this.#byToken.set(hash, member);
   }
 
   /** Gives a member another (free) name. */
@@ -299,7 +350,8 @@ export class Directory {
   remove(member: Member): Room[] | undefined {
     if (!this.isPresent(member)) return undefined;
     this.#members.delete(nameKey(member.name));
-    this.#byToken.delete(member.token);
+    this.#byToken.delete(member.tokenHash);
+    this.#byPerson.delete(member.person.id);
     const rooms = [...member.rooms];
     for (const room of rooms) this.exit(member, room);
     return rooms;
@@ -314,7 +366,13 @@ export class Directory {
     if (room.members.has(member)) return false;
     room.members.add(member);
     member.rooms.add(room);
-    this.notifyRoom(room, { type: "joined", name: member.name, ts, room: room.name }, member);
+    this.notifyRoom(room, {
+      type: "joined",
+      name: member.name,
+      id: member.person.id,
+      ts,
+      room: room.name,
+    }, member);
     return true;
   }
 
@@ -392,7 +450,7 @@ export class Directory {
   }
 
   #createRoom(name: string): Room {
-    const room: Room = { name, topic: "", members: new Set() };
+    const room: Room = { name, topic: this.#topicOf(name), members: new Set() };
     this.#rooms.set(roomKey(name), room);
     return room;
   }

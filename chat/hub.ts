@@ -18,20 +18,22 @@ import {
   type HelloFrame,
   HISTORY_PAGE,
   type HistoryFrame,
+  isPersonId,
   isValidRef,
   MAX_HISTORY_PAGE,
   type MessageFrame,
   type MsgFrame,
-  nameKey,
   ok,
   type PrivateFrame,
   quoteInput,
   type Result,
+  roomKey,
   type SayFrame,
   type ServerFrame,
   VERSION,
   type WelcomeFrame,
 } from "../protocol.ts";
+import { Bans } from "./bans.ts";
 import {
   ARRIVAL_LISTED_USERS,
   cleanClientInfo,
@@ -42,11 +44,21 @@ import {
   memberAddress,
   Outgoing,
   type Peer,
+  type Person,
   type Room,
   userList,
 } from "./directory.ts";
-import { GRACE_MS, nameTakenText, newToken, RESUME_WINDOW_MS, Sessions } from "./sessions.ts";
-import type { ChatStore, StoredFrame } from "./store.ts";
+import { type Actor, CONSOLE, memberActor, Moderation } from "./moderation.ts";
+import { People } from "./people.ts";
+import {
+  GRACE_MS,
+  nameTakenText,
+  newSessionPersonId,
+  newToken,
+  RESUME_WINDOW_MS,
+  Sessions,
+} from "./sessions.ts";
+import { type ChatStore, type StoredFrame, tokenHash } from "./store.ts";
 
 /** Options for {@linkcode Hub}. */
 export interface HubOptions {
@@ -56,8 +68,9 @@ export interface HubOptions {
    */
   serverName?: string;
   /**
-   * The message of the day, shown to everyone who joins.
-   * @default {none}
+   * The message of the day, shown to everyone who joins; kept in the store. Without it, the one
+   * kept from before (if any).
+   * @default {the stored one, or none}
    */
   motd?: string;
   /**
@@ -71,10 +84,15 @@ export interface HubOptions {
    */
   now?: () => number;
   /**
-   * Says whether a name is kept out (banned); such a name cannot be taken by renaming either.
-   * @default {no name is kept out}
+   * The names, identities and addresses kept out.
+   * @default {the bans kept in the store}
    */
-  isNameBanned?: (name: string) => boolean;
+  bans?: Bans;
+  /**
+   * Registered names and operators.
+   * @default {those kept in the store}
+   */
+  people?: People;
   /**
    * Where messages and sessions are kept. Without one there is no history and nothing survives
    * a restart, and messages are delivered without waiting for a disk.
@@ -118,8 +136,18 @@ export interface HubOptions {
   announceLimit?: number;
 }
 
-/** The outcome of a hello: the new (or resumed) member, or an error frame for the peer alone. */
+/**
+ * The outcome of a hello: the new (or resumed) member, or an error frame for the peer alone
+ * (a fatal one, such as `banned`, ends the connection).
+ */
 export type JoinResult = Result<Member, ErrorFrame>;
+
+/** A key the network layer verified (the client signed a fresh nonce with it). */
+export interface VerifiedKey {
+  publicKey: string;
+  fingerprint: string;
+  personId: string;
+}
 
 /** The name the server speaks under; it is reserved, so nobody can pose as it. */
 export const SERVER_SPEAKER = "server";
@@ -138,16 +166,19 @@ const NEWEST = Number.MAX_SAFE_INTEGER;
  * overtakes a message sent before it.
  */
 export class Hub {
-  /** The message of the day, shown on joining; empty for none. */
-  motd: string;
   readonly #directory: Directory;
   readonly #sessions: Sessions;
+  readonly #bans: Bans;
+  readonly #people: People;
+  readonly #moderation: Moderation;
+  #motd: string;
+  #topics = new Map<string, string>();
   #serverName: string;
+  #serverId: string;
   #log: (line: string) => void;
   /** Whether anyone reads the log: lines on the message path are not even built otherwise. */
   #logging: boolean;
   #now: () => number;
-  #isNameBanned: (name: string) => boolean;
   #store: ChatStore | undefined;
   #historyLimit: number;
   #replayBytes: number;
@@ -157,29 +188,45 @@ export class Hub {
 
   constructor(options: HubOptions = {}) {
     this.#serverName = options.serverName ?? "chat";
-    this.motd = options.motd ?? "";
     this.#log = options.log ?? (() => {});
     this.#logging = options.log !== undefined;
     this.#now = options.now ?? Date.now;
-    this.#isNameBanned = options.isNameBanned ?? (() => false);
     this.#store = options.store;
+    this.#motd = options.motd ?? this.#store?.setting("motd") ?? "";
+    if (options.motd !== undefined) this.#store?.saveSetting("motd", options.motd);
+    this.#serverId = this.#store?.setting("server_id") ?? newToken().slice(0, 12);
+    this.#store?.saveSetting("server_id", this.#serverId);
+    for (const { room, topic } of this.#store?.topics() ?? []) {
+      this.#topics.set(roomKey(room), topic);
+    }
+    this.#bans = options.bans ?? new Bans({ store: this.#store, now: this.#now });
+    this.#people = options.people ?? new People({ store: this.#store, now: this.#now });
     this.#historyLimit = options.historyLimit ?? HISTORY_LIMIT;
     this.#replayBytes = options.replayBytes ?? 256 * 1024;
     this.#limits = options.limits;
-    this.#directory = new Directory(
-      options.announceLimit === undefined ? {} : { announceLimit: options.announceLimit },
-    );
+    this.#directory = new Directory({
+      ...(options.announceLimit === undefined ? {} : { announceLimit: options.announceLimit }),
+      topicOf: (room) => this.#topics.get(roomKey(room)) ?? "",
+    });
     this.#sessions = new Sessions(this.#directory, this.#store, {
       graceMs: options.graceMs ?? GRACE_MS,
       resumeWindowMs: options.resumeWindowMs ?? RESUME_WINDOW_MS,
       replayBytes: this.#replayBytes,
       now: this.#now,
       log: this.#log,
-      isNameBanned: this.#isNameBanned,
     }, {
       welcome: (member, resumed) => this.#welcome(member, resumed),
       deliverPendingMessages: () => this.deliverPendingMessages(),
       forget: (member, reason) => this.#forget(member, reason),
+      refusal: (who) => this.#refusal(who),
+    });
+    this.#moderation = new Moderation({
+      directory: this.#directory,
+      bans: this.#bans,
+      people: this.#people,
+    }, {
+      remove: (member, reason) => this.remove(member, reason),
+      log: (line) => this.#log(line),
     });
     this.#nextMessageId = (this.#store?.lastId() ?? 0) + 1;
     this.#sessions.restore();
@@ -205,6 +252,33 @@ export class Hub {
     return this.#directory.findRoom(name);
   }
 
+  /** The message of the day, shown on joining; empty for none. */
+  get motd(): string {
+    return this.#motd;
+  }
+
+  /** The operators' powers, for the console. */
+  get moderation(): Moderation {
+    return this.#moderation;
+  }
+
+  /** The names, identities and addresses kept out. */
+  get bans(): Bans {
+    return this.#bans;
+  }
+
+  /** Registered names and operators. */
+  get people(): People {
+    return this.#people;
+  }
+
+  /** Sets the message of the day (kept in the store); empty for none. */
+  setMotd(text: string, actor: Actor = CONSOLE): void {
+    this.#motd = cleanLine(text);
+    this.#store?.saveSetting("motd", this.#motd);
+    this.#log(`${actor.label} set the message of the day: ${this.#motd}`);
+  }
+
   /**
    * The ordering barrier: commits the messages still waiting for their commit, which delivers
    * them. Everything that is not a message goes through here first, so it never overtakes a
@@ -221,14 +295,19 @@ export class Hub {
    * lobby, gets a welcome and its history, and the lobby a `joined` notice. On failure nothing
    * changes and the error is for the peer alone.
    */
-  join(peer: Peer, hello: HelloFrame): JoinResult {
+  join(peer: Peer, hello: HelloFrame, key?: VerifiedKey): JoinResult {
     this.deliverPendingMessages();
-    if (hello.resume !== undefined) {
-      const resumed = this.#sessions.resume(peer, { ...hello, resume: hello.resume });
-      if (resumed) return resumed;
-    }
+    const keyed: Person | undefined = key && {
+      id: key.personId,
+      key: { publicKey: key.publicKey, fingerprint: key.fingerprint },
+    };
+    const resumed = this.#sessions.resume(peer, hello, keyed);
+    if (resumed) return resumed;
     const checked = checkName(hello.name);
     if (!checked.ok) return { ok: false, error: errorFrame("bad_name", checked.error) };
+    const person: Person = keyed ?? { id: newSessionPersonId() };
+    const refused = this.#refusal({ name: checked.value, person, address: peer.address });
+    if (refused) return { ok: false, error: refused };
     const holder = this.#directory.member(checked.value);
     if (holder?.link.state === "held") {
       const seconds = Math.max(1, Math.ceil((holder.link.until - this.#now()) / 1000));
@@ -237,11 +316,14 @@ export class Hub {
       return { ok: false, error: errorFrame("name_taken", text) };
     }
     if (holder) return { ok: false, error: errorFrame("name_taken", nameTakenText(checked.value)) };
+    const token = newToken();
     const member = this.#directory.add({
+      person,
       name: checked.value,
       info: cleanClientInfo(hello.client),
       link: { state: "live", peer },
-      token: newToken(),
+      token,
+      tokenHash: tokenHash(token),
       since: this.#now(),
     });
     this.#directory.enter(member, this.#directory.lobby, member.since);
@@ -266,6 +348,23 @@ export class Hub {
         return this.#private(member, frame);
       case "who":
         return this.#who(member, frame.room);
+      case "register":
+        return this.#register(member);
+      case "unregister":
+        return this.#unregister(member);
+      case "kick":
+      case "ban":
+      case "unban":
+      case "bans":
+      case "announce":
+        return this.#operatorFrame(member, frame);
+      case "motd":
+        if (frame.text === undefined) {
+          const text = this.#motd ? `Message of the day: ${this.#motd}` : "No message of the day";
+          this.#directory.send(member, { type: "notice", text });
+          return undefined;
+        }
+        return this.#operatorFrame(member, frame);
       case "join":
         return this.#joinRoom(member, frame.room);
       case "leave":
@@ -296,7 +395,8 @@ export class Hub {
       case "bye":
         return undefined;
       case "hello":
-        return errorFrame("bad_frame", "Already joined: hello is only for the first frame");
+      case "proof":
+        return errorFrame("bad_frame", `Already joined: ${frame.type} belongs to the hello`);
       default: {
         const unexpected: never = frame;
         throw new TypeError(`Unhandled frame: ${JSON.stringify(unexpected)}`);
@@ -355,9 +455,9 @@ export class Hub {
   }
 
   /** The operator speaks to everyone. */
-  announce(text: string): void {
+  announce(text: string, actor: Actor = CONSOLE): void {
     this.#directory.broadcast({ type: "announce", text, ts: this.#now() });
-    this.#log(`${SERVER_SPEAKER} (to everyone): ${text}`);
+    this.#log(`${SERVER_SPEAKER} (to everyone, by ${actor.label}): ${text}`);
   }
 
   /** The operator speaks in one room, as {@linkcode SERVER_SPEAKER}. */
@@ -382,14 +482,18 @@ export class Hub {
   }
 
   #welcome(member: Member, resumed: boolean): WelcomeFrame {
+    const key = member.person.key;
     return {
       type: "welcome",
       name: member.name,
+      id: member.person.id,
+      ...(key ? { fingerprint: key.fingerprint } : {}),
+      ...(this.#people.isOperator(key?.fingerprint) ? { operator: true } : {}),
       ...userList(member.current.members, ARRIVAL_LISTED_USERS),
-      server: { name: this.#serverName, version: VERSION },
+      server: { name: this.#serverName, version: VERSION, id: this.#serverId },
       room: member.current.name,
-      ...(this.motd ? { motd: this.motd } : {}),
-      resume: member.token,
+      ...(this.#motd ? { motd: this.#motd } : {}),
+      ...(member.token === undefined ? {} : { resume: member.token }),
       ...(resumed ? { resumed: true } : {}),
       last: this.#nextMessageId - 1,
       ...(this.#limits ? { limits: this.#limits } : {}),
@@ -407,6 +511,7 @@ export class Hub {
         this.#directory.notifyRoom(room, {
           type: "left",
           name: member.name,
+          id: member.person.id,
           ts,
           reason,
           room: room.name,
@@ -439,12 +544,13 @@ export class Hub {
       id: this.#nextMessageId++,
       ts: member.lastActive,
       from: member.name,
+      fromId: member.person.id,
       text: checked.value,
       room: room.name,
       ...(frame.ref === undefined ? {} : { ref: frame.ref }),
       ...(frame.action ? { action: true } : {}),
     };
-    const keys = { sender: nameKey(member.name), cid: frame.cid };
+    const keys = { sender: member.person.id, cid: frame.cid };
     const stored = this.#commitThen(
       message,
       keys,
@@ -460,9 +566,13 @@ export class Hub {
   #private(member: Member, frame: MsgFrame): ErrorFrame | undefined {
     const refused = checkIds(frame);
     if (refused) return refused;
-    const target = this.#directory.member(frame.to);
+    const target = frame.toId === undefined
+      ? this.#directory.member(frame.to)
+      : this.#directory.memberByPerson(frame.toId);
     if (!target) {
-      const text = `Nobody called ${quoteInput(frame.to)} is here`;
+      const text = frame.toId === undefined
+        ? `Nobody called ${quoteInput(frame.to)} is here`
+        : `${quoteInput(frame.to)} is no longer here (under any name)`;
       return withRef(errorFrame("no_such_user", text), frame.ref);
     }
     const checked = checkText(frame.text);
@@ -473,15 +583,17 @@ export class Hub {
       id: this.#nextMessageId++,
       ts: member.lastActive,
       from: member.name,
+      fromId: member.person.id,
       to: target.name,
+      toId: target.person.id,
       text: checked.value,
       ...(frame.ref === undefined ? {} : { ref: frame.ref }),
       ...(frame.action ? { action: true } : {}),
     };
-    const keys = { sender: nameKey(member.name), recipient: nameKey(target.name), cid: frame.cid };
+    const keys = { sender: member.person.id, recipient: target.person.id, cid: frame.cid };
     const stored = this.#commitThen(message, keys, () => {
       const out = new Outgoing(message);
-      target.lastPrivateFrom = member.name;
+      target.lastPrivateFrom = { id: member.person.id, name: member.name };
       this.#directory.send(target, out);
       if (target !== member) this.#directory.send(member, out);
       if (target.away !== undefined) {
@@ -517,7 +629,7 @@ export class Hub {
     };
     const added = this.#store.addMessage(message, keys, (ok) => ok ? deliver() : refuse());
     if (added.kind === "failed") {
-      this.#log(`! could not store a message from ${keys.sender}: ${added.cause}`);
+      this.#log(`! could not store a message from ${sender?.name ?? message.from}: ${added.cause}`);
       refuse();
       return false;
     }
@@ -558,6 +670,7 @@ export class Hub {
   }
 
   #history(member: Member, frame: HistoryFrame): ErrorFrame | undefined {
+    if (frame.with !== undefined) return this.#privateHistory(member, frame.with, frame);
     const room = frame.room === undefined ? member.current : this.#directory.findRoom(frame.room);
     if (!room || !member.rooms.has(room)) {
       return errorFrame("not_in_room", `You are not in ${quoteInput(frame.room ?? "")}`);
@@ -569,6 +682,133 @@ export class Hub {
     const before = frame.before ?? NEWEST;
     if (before < 1) return errorFrame("bad_frame", 'Field "before" must be a message id');
     this.#sendHistory(member, room, before, limit, true);
+    return undefined;
+  }
+
+  /** A page of the private conversation between a member and another person. */
+  #privateHistory(
+    member: Member,
+    other: string,
+    frame: HistoryFrame,
+  ): ErrorFrame | undefined {
+    const them = isPersonId(other) ? other : this.#directory.member(other)?.person.id;
+    if (them === undefined) {
+      return errorFrame("no_such_user", `Nobody called ${quoteInput(other)} is here`);
+    }
+    const limit = frame.limit ?? HISTORY_PAGE;
+    if (limit < 1 || limit > MAX_HISTORY_PAGE) {
+      return errorFrame("bad_frame", `Field "limit" must be 1-${MAX_HISTORY_PAGE}`);
+    }
+    const before = frame.before ?? NEWEST;
+    const found = this.#store?.privateHistory(member.person.id, them, before, limit + 1) ?? [];
+    const candidates = found.length > limit ? found.slice(1) : found;
+    const page = fitBudget(candidates.reverse(), this.#replayBytes).reverse();
+    this.#directory.send(member, {
+      type: "history",
+      with: them,
+      count: page.length,
+      more: found.length > page.length,
+    });
+    for (const out of page) this.#directory.send(member, out);
+    return undefined;
+  }
+
+  // ==== People: refusals, registered names, operators ====
+
+  /**
+   * Why somebody may not be here under a name: a ban of the name, their key or their address,
+   * or a name registered to another key. Logs a refusal with its reason.
+   */
+  #refusal(who: { name: string; person: Person; address: string }): ErrorFrame | undefined {
+    const fingerprint = who.person.key?.fingerprint;
+    const ban = this.#bans.find({
+      name: who.name,
+      ...(fingerprint ? { fingerprint } : {}),
+      address: who.address,
+    });
+    if (ban) {
+      this.#log(`${who.address} ! refused ${who.name}: banned ${ban.kind} ${ban.target}`);
+      return errorFrame("banned", "You are banned from this server");
+    }
+    const owner = this.#people.ownerOf(who.name);
+    if (owner !== undefined && owner !== fingerprint) {
+      return errorFrame(
+        "name_taken",
+        `The name "${who.name}" is registered to someone else: choose another`,
+      );
+    }
+    return undefined;
+  }
+
+  #register(member: Member): ErrorFrame | undefined {
+    const key = member.person.key;
+    if (!key) {
+      return errorFrame(
+        "not_allowed",
+        "Registering a name needs an identity: use the chat client without --anonymous",
+      );
+    }
+    const registered = this.#people.register(member.name, key.fingerprint);
+    if (!registered.ok) return errorFrame("not_allowed", registered.error);
+    this.#directory.send(member, {
+      type: "notice",
+      text: `The name ${member.name} is registered to your key ${key.fingerprint}: ` +
+        "only you can use it now (/unregister frees it)",
+    });
+    this.#log(`${memberAddress(member)} ${member.name} registered the name to ${key.fingerprint}`);
+    return undefined;
+  }
+
+  #unregister(member: Member): ErrorFrame | undefined {
+    const owner = this.#people.ownerOf(member.name);
+    if (owner === undefined || owner !== member.person.key?.fingerprint) {
+      return errorFrame("not_allowed", `The name ${member.name} is not registered to you`);
+    }
+    this.#people.release(member.name);
+    this.#directory.send(member, {
+      type: "notice",
+      text: `The name ${member.name} is no longer registered: anyone may use it once you leave`,
+    });
+    this.#log(`${memberAddress(member)} ${member.name} unregistered the name`);
+    return undefined;
+  }
+
+  /** The operator commands a client may send: refused unless the member is an operator. */
+  #operatorFrame(
+    member: Member,
+    frame: Extract<ClientFrame, { type: "kick" | "ban" | "unban" | "bans" | "motd" | "announce" }>,
+  ): ErrorFrame | undefined {
+    if (!this.#people.isOperator(member.person.key?.fingerprint)) {
+      return errorFrame("not_allowed", `Only the server's operators can use ${frame.type}`);
+    }
+    const actor = memberActor(member);
+    let result: Result<string, ErrorFrame>;
+    switch (frame.type) {
+      case "kick":
+        result = this.#moderation.kick(frame.name, frame.reason ?? "", actor);
+        break;
+      case "ban":
+        result = this.#moderation.ban(frame.target, frame, actor);
+        break;
+      case "unban":
+        result = this.#moderation.unban(frame.target, actor);
+        break;
+      case "bans":
+        this.#directory.send(member, { type: "ban_list", bans: this.#moderation.bans() });
+        return undefined;
+      case "motd":
+        this.setMotd(frame.text ?? "", actor);
+        result = ok(this.#motd ? `Message of the day: ${this.#motd}` : "No message of the day");
+        break;
+      case "announce": {
+        const checked = checkText(frame.text);
+        if (!checked.ok) return errorFrame("bad_text", checked.error);
+        this.announce(checked.value, actor);
+        return undefined;
+      }
+    }
+    if (!result.ok) return result.error;
+    this.#directory.send(member, { type: "notice", text: result.value });
     return undefined;
   }
 
@@ -611,6 +851,7 @@ export class Hub {
     const left: ServerFrame = {
       type: "left",
       name: member.name,
+      id: member.person.id,
       ts: this.#now(),
       reason: "left",
       room: room.name,
@@ -637,6 +878,8 @@ export class Hub {
       return undefined;
     }
     room.topic = cleanLine(topic);
+    this.#topics.set(roomKey(room.name), room.topic);
+    this.#store?.saveTopic({ room: room.name, topic: room.topic, by: member.name }, this.#now());
     this.#directory.toRoom(room, {
       type: "topic",
       room: room.name,
@@ -653,14 +896,22 @@ export class Hub {
   #whois(member: Member, name: string): ErrorFrame | undefined {
     const target = this.#directory.member(name);
     if (!target) return errorFrame("no_such_user", `Nobody called ${quoteInput(name)} is here`);
+    const key = target.person.key;
+    const asker = this.#people.isOperator(member.person.key?.fingerprint);
+    // The host name a client reports is for the operators alone.
+    const { host: _host, ...client } = target.info;
     this.#directory.send(member, {
       type: "whois",
       name: target.name,
+      id: target.person.id,
+      ...(key ? { fingerprint: key.fingerprint } : {}),
+      ...(key && this.#people.ownerOf(target.name) === key.fingerprint ? { registered: true } : {}),
+      ...(this.#people.isOperator(key?.fingerprint) ? { operator: true } : {}),
       rooms: [...target.rooms].map((r) => r.name),
       idle: this.#now() - target.lastActive,
       since: target.since,
       ...(target.away === undefined ? {} : { away: target.away }),
-      client: target.info,
+      client: asker || target === member ? target.info : client,
     });
     return undefined;
   }
@@ -670,15 +921,28 @@ export class Hub {
     if (!checked.ok) return errorFrame("bad_name", checked.error);
     const holder = this.#directory.member(checked.value);
     if (holder && holder !== member) return errorFrame("name_taken", nameTakenText(checked.value));
-    if (this.#isNameBanned(checked.value)) {
+    if (this.#bans.find({ name: checked.value })) {
       return errorFrame("not_allowed", `The name "${checked.value}" is banned from this server`);
+    }
+    const owner = this.#people.ownerOf(checked.value);
+    if (owner !== undefined && owner !== member.person.key?.fingerprint) {
+      return errorFrame(
+        "name_taken",
+        `The name "${checked.value}" is registered to someone else: choose another`,
+      );
     }
     const old = member.name;
     if (old === checked.value) return undefined;
     this.#directory.rename(member, checked.value);
     this.#sessions.save(member);
     // Everyone who shares a room hears it once, however many rooms they share.
-    const out = new Outgoing({ type: "renamed", from: old, to: member.name, ts: this.#now() });
+    const out = new Outgoing({
+      type: "renamed",
+      from: old,
+      to: member.name,
+      id: member.person.id,
+      ts: this.#now(),
+    });
     this.#directory.toCompany(member, out, { news: false });
     this.#directory.send(member, out);
     this.#log(`${memberAddress(member)} ${old} is now ${member.name}`);

@@ -9,14 +9,16 @@ import assert from "node:assert/strict";
 import {
   decodeServerFrame,
   type ErrorFrame,
+  type HelloFrame,
   type MessageFrame,
   type ServerFrame,
   VERSION,
 } from "../protocol.ts";
 import { JSON_ENCODER, type Member, type Outgoing, type Peer } from "./directory.ts";
-import { Hub } from "./hub.ts";
+import { Hub, type HubOptions, type VerifiedKey } from "./hub.ts";
+import { People } from "./people.ts";
 import { ChatStore } from "./store.ts";
-import { withRefusingDatabase } from "../test_util.ts";
+import { withRefusingDatabase, withTempDir } from "../test_util.ts";
 
 // ==== Helpers ====
 
@@ -24,7 +26,10 @@ const decoder = new TextDecoder();
 
 /** A peer for the chat hub that keeps what it is sent and how it was ended. */
 class FakePeer implements Peer {
-  readonly address = "192.0.2.1";
+  readonly address: string;
+  constructor(address = "192.0.2.1") {
+    this.address = address;
+  }
   readonly sent: Outgoing[] = [];
   ended: { error: ErrorFrame; reason: string } | undefined;
   send(out: Outgoing): void {
@@ -45,11 +50,51 @@ class FakePeer implements Peer {
   }
 }
 
-function joinHub(hub: Hub, name: string): { peer: FakePeer; member: Member } {
-  const peer = new FakePeer();
-  const result = hub.join(peer, { type: "hello", name });
-  assert.ok(result.ok, `join ${name}`);
+function joinHub(
+  hub: Hub,
+  name: string,
+  options: { key?: VerifiedKey; hello?: Partial<HelloFrame>; address?: string } = {},
+): { peer: FakePeer; member: Member } {
+  const peer = new FakePeer(options.address);
+  const result = hub.join(peer, { type: "hello", name, ...options.hello }, options.key);
+  assert.ok(result.ok, `join ${name}: ${!result.ok && result.error.message}`);
   return { peer, member: result.value };
+}
+
+/**
+ * A key as the network layer hands it over once its proof checked out (the hub trusts it; the
+ * proof itself is tested with real signatures in net/connection_test.ts).
+ */
+function keyOf(seed: string): VerifiedKey {
+  const hash = seed.padEnd(43, "x").slice(0, 43);
+  return {
+    publicKey: hash.replace(/[^\w-]/g, "_"),
+    fingerprint: `SHA256:${hash.replace(/[^\w+/]/g, "+")}`,
+    personId: `k:${hash.replace(/[^\w-]/g, "_").slice(0, 12)}`,
+  };
+}
+
+/** Runs `fn` with a hub on an in-memory store, closing both afterwards. */
+function withStoredHub(
+  options: Omit<HubOptions, "store">,
+  fn: (hub: Hub, store: ChatStore) => void,
+): void {
+  const store = ChatStore.open(":memory:");
+  const hub = new Hub({ ...options, store });
+  try {
+    fn(hub, store);
+  } finally {
+    hub.close();
+    store.close();
+  }
+}
+
+/** Everything of a type a peer was sent. */
+function framesOf<T extends ServerFrame["type"]>(
+  peer: FakePeer,
+  type: T,
+): Extract<ServerFrame, { type: T }>[] {
+  return peer.frames().filter((f): f is Extract<ServerFrame, { type: T }> => f.type === type);
 }
 
 // ==== Chat hub (no sockets) ====
@@ -60,18 +105,30 @@ Deno.test("Hub welcomes a member to the lobby and tells the others it joined", (
   const bob = joinHub(hub, "bob");
   const [welcome, ...rest] = bob.peer.frames();
   assert.ok(welcome?.type === "welcome" && /^[\w-]{22}$/.test(welcome.resume ?? ""), "a token");
-  assert.deepEqual({ ...welcome, resume: "token" }, {
+  assert.match(welcome.server.id ?? "", /^[\w-]{12}$/, "the server's id");
+  const [annId, bobId] = [ann.member.person.id, bob.member.person.id];
+  assert.match(annId, /^s:[\w-]{12}$/, "a keyless person's id");
+  assert.notEqual(annId, bobId);
+  assert.deepEqual({ ...welcome, resume: "token", server: { ...welcome.server, id: "id" } }, {
     type: "welcome",
     name: "bob",
+    id: bobId,
     users: ["ann", "bob"],
+    ids: [annId, bobId],
     count: 2,
-    server: { name: "test", version: VERSION },
+    server: { name: "test", version: VERSION, id: "id" },
     room: "#lobby",
     resume: "token",
     last: 0,
   });
   assert.deepEqual(rest, []);
-  assert.deepEqual(ann.peer.last(), { type: "joined", name: "bob", ts: 1000, room: "#lobby" });
+  assert.deepEqual(ann.peer.last(), {
+    type: "joined",
+    name: "bob",
+    id: bobId,
+    ts: 1000,
+    room: "#lobby",
+  });
   assert.equal(hub.size, 2);
 });
 
@@ -124,6 +181,7 @@ Deno.test("Hub encodes a message once and sends the same Outgoing to everyone", 
     id: 1,
     ts: 8,
     from: "ann",
+    fromId: ann.member.person.id,
     text: "hi all",
     room: "#lobby",
     ref: "r1",
@@ -148,9 +206,14 @@ Deno.test("Hub refuses empty or over-long text, echoing the ref, and sends nothi
 Deno.test("Hub answers who, ping, and a second hello", () => {
   const hub = new Hub();
   const ann = joinHub(hub, "ann");
-  joinHub(hub, "bob");
+  const bob = joinHub(hub, "bob");
   hub.receive(ann.member, { type: "who" });
-  assert.deepEqual(ann.peer.last(), { type: "users", users: ["ann", "bob"], count: 2 });
+  assert.deepEqual(ann.peer.last(), {
+    type: "users",
+    users: ["ann", "bob"],
+    ids: [ann.member.person.id, bob.member.person.id],
+    count: 2,
+  });
   hub.receive(ann.member, { type: "ping" });
   assert.deepEqual(ann.peer.last(), { type: "pong" });
   assert.equal(hub.receive(ann.member, { type: "hello", name: "x" })?.code, "bad_frame");
@@ -163,7 +226,7 @@ Deno.test("Hub announces a removal once per room, with its reason, and frees the
   hub.remove(bob.member, "quit");
   hub.remove(bob.member, "quit");
   assert.deepEqual(ann.peer.frames().filter((f) => f.type === "left"), [
-    { type: "left", name: "bob", ts: 7, reason: "quit", room: "#lobby" },
+    { type: "left", name: "bob", id: bob.member.person.id, ts: 7, reason: "quit", room: "#lobby" },
   ]);
   joinHub(hub, "BOB");
   hub.quiet();
@@ -283,6 +346,188 @@ Deno.test("Hub refuses a message the store cannot take with storage_failed and l
     } finally {
       hub.close();
       store.close();
+    }
+  });
+});
+
+// ==== People, not names ====
+
+Deno.test("a later holder of a name gets none of its earlier holder's private messages, replays or deduplicated resends", () => {
+  withStoredHub({}, (hub, store) => {
+    const bob = joinHub(hub, "bob");
+    const ann = joinHub(hub, "ann");
+    const token = framesOf(ann.peer, "welcome")[0]!.resume!;
+    hub.receive(bob.member, { type: "msg", to: "ann", text: "for ann only", cid: "c1" });
+    hub.receive(ann.member, { type: "msg", to: "bob", text: "ann's secret", cid: "a1" });
+    store.commit();
+    hub.remove(ann.member, "quit");
+    const eve = joinHub(hub, "ann", { hello: { last: 0 } });
+    assert.notEqual(eve.member.person.id, ann.member.person.id);
+    // A later holder asks for the old conversation by name, and for a replay of everything.
+    hub.receive(eve.member, { type: "history", with: "bob" });
+    const page = framesOf(eve.peer, "history").at(-1);
+    assert.deepEqual(page && { count: page.count, more: page.more }, { count: 0, more: false });
+    assert.equal(framesOf(eve.peer, "private").length, 0, "nothing of ann's was replayed");
+    // The same cid as ann's is a new message from eve, not a repeat of ann's.
+    hub.receive(eve.member, { type: "msg", to: "bob", text: "eve writes", cid: "a1" });
+    store.commit();
+    const toBob = framesOf(bob.peer, "private").map((f) => f.text);
+    assert.deepEqual(toBob, ["for ann only", "ann's secret", "eve writes"]);
+    assert.deepEqual(framesOf(eve.peer, "private").map((f) => f.text), ["eve writes"]);
+    // Ann's token is no help to a later holder either: the session is gone.
+    const peer = new FakePeer();
+    const again = hub.join(peer, { type: "hello", name: "ann2", resume: token, last: 0 });
+    assert.ok(again.ok && again.value.name === "ann2" && !framesOf(peer, "private").length);
+  });
+});
+
+Deno.test("a person with a key comes back to their own held session, name and messages, without a token", () => {
+  withStoredHub({ graceMs: 60_000 }, (hub, store) => {
+    const key = keyOf("ann");
+    const ann = joinHub(hub, "ann", { key });
+    const bob = joinHub(hub, "bob");
+    hub.receive(ann.member, { type: "join", room: "#dev" });
+    store.commit();
+    const last = framesOf(ann.peer, "welcome")[0]!.last!;
+    hub.disconnect(ann.member, ann.peer, "disconnected", { hold: true });
+    hub.receive(bob.member, { type: "msg", to: "ann", text: "while you were out" });
+    store.commit();
+    // Somebody else may not take the held name; ann's key takes it back at once.
+    const other = hub.join(new FakePeer(), { type: "hello", name: "ann" });
+    assert.ok(!other.ok && other.error.code === "name_taken");
+    const back = joinHub(hub, "whatever", { key, hello: { last } });
+    assert.equal(back.member, ann.member);
+    const welcome = framesOf(back.peer, "welcome")[0]!;
+    assert.equal(welcome.resumed, true);
+    assert.equal(welcome.name, "ann");
+    assert.equal(welcome.fingerprint, key.fingerprint);
+    assert.deepEqual(framesOf(back.peer, "room").map((f) => f.room), ["#lobby", "#dev"]);
+    assert.deepEqual(framesOf(back.peer, "private").map((f) => f.text), ["while you were out"]);
+    // A token from the welcome: the session's, known only to its client.
+    assert.match(welcome.resume ?? "", /^[\w-]{22}$/);
+  });
+});
+
+Deno.test("a keyed session comes back only to its key, whatever token or name a hello offers", () => {
+  const hub = new Hub();
+  const ann = joinHub(hub, "ann", { key: keyOf("ann") });
+  const token = framesOf(ann.peer, "welcome")[0]!.resume!;
+  hub.disconnect(ann.member, ann.peer, "disconnected", { hold: true });
+  const thief = new FakePeer();
+  const stolen = hub.join(thief, { type: "hello", name: "mallory", resume: token });
+  assert.ok(stolen.ok && stolen.value !== ann.member && stolen.value.name === "mallory");
+  const otherKey = hub.join(new FakePeer(), { type: "hello", name: "x" }, keyOf("mallory"));
+  assert.ok(otherKey.ok && otherKey.value !== ann.member);
+  hub.close();
+});
+
+Deno.test("a kick or a ban reaches a person who is held after a drop, and removes the session", () => {
+  withStoredHub({ graceMs: 60_000 }, (hub, store) => {
+    const key = keyOf("ann");
+    const ann = joinHub(hub, "ann", { key });
+    const bob = joinHub(hub, "bob");
+    hub.disconnect(ann.member, ann.peer, "disconnected", { hold: true });
+    assert.ok(hub.moderation.kick("ann", "spam", { label: "console" }).ok);
+    assert.equal(hub.member("ann"), undefined, "kicked while held");
+    assert.deepEqual(framesOf(bob.peer, "left").map((f) => [f.name, f.reason]), [
+      ["ann", "kicked: spam"],
+    ]);
+    // The session is gone: ann's key is a new arrival now, not a resume.
+    const back = joinHub(hub, "ann", { key });
+    assert.notEqual(framesOf(back.peer, "welcome")[0]!.resumed, true);
+    // A ban of the name reaches the held person too, and keeps their key out under any name.
+    hub.disconnect(back.member, back.peer, "disconnected", { hold: true });
+    const banned = hub.moderation.ban("ann", {}, { label: "console" });
+    assert.ok(banned.ok, !banned.ok ? banned.error.message : "");
+    assert.match(banned.value, /ann \(name\) and SHA256:\S+ \(identity\)/);
+    assert.equal(hub.member("ann"), undefined);
+    for (const name of ["annie", "someone"]) {
+      const again = hub.join(new FakePeer(), { type: "hello", name }, key);
+      assert.ok(!again.ok && again.error.code === "banned", name);
+    }
+  });
+});
+
+Deno.test("a banned identity cannot resume its session by token or by key, under any name", () => {
+  const hub = new Hub({ graceMs: 60_000 });
+  const key = keyOf("eve");
+  const eve = joinHub(hub, "eve", { key });
+  const token = framesOf(eve.peer, "welcome")[0]!.resume!;
+  hub.disconnect(eve.member, eve.peer, "disconnected", { hold: true });
+  assert.ok(hub.moderation.ban(key.fingerprint, { minutes: 10 }, { label: "console" }).ok);
+  const byToken = hub.join(new FakePeer(), { type: "hello", name: "x", resume: token }, key);
+  assert.ok(!byToken.ok && byToken.error.code === "banned");
+  hub.close();
+});
+
+Deno.test("an address ban keeps out every form of the address, and networks", () => {
+  const hub = new Hub();
+  assert.ok(hub.moderation.ban("::ffff:10.9.0.0/112", {}, { label: "console" }).ok);
+  for (const address of ["10.9.3.4", "::ffff:10.9.0.1", "0:0:0:0:0:ffff:a09:ff"]) {
+    const refused = hub.join(new FakePeer(address), { type: "hello", name: "x" });
+    assert.ok(!refused.ok && refused.error.code === "banned", address);
+  }
+  assert.ok(hub.join(new FakePeer("10.8.0.1"), { type: "hello", name: "y" }).ok);
+  hub.close();
+});
+
+Deno.test("a registered name belongs to its key: not taken in any case or look-alike form, nor by renaming", () => {
+  const hub = new Hub();
+  const key = keyOf("ann");
+  const ann = joinHub(hub, "Ann", { key });
+  hub.receive(ann.member, { type: "register" });
+  assert.match(framesOf(ann.peer, "notice").at(-1)?.text ?? "", /registered to your key SHA256:/);
+  hub.remove(ann.member, "quit");
+  for (const name of ["ann", "ANN", "Ａｎｎ"]) {
+    const taken = hub.join(new FakePeer(), { type: "hello", name });
+    assert.ok(!taken.ok && taken.error.code === "name_taken", name);
+    assert.match(!taken.ok ? taken.error.message : "", /registered to someone else/);
+  }
+  const bob = joinHub(hub, "bob");
+  assert.equal(hub.receive(bob.member, { type: "nick", name: "aNN" })?.code, "name_taken");
+  assert.equal(hub.receive(bob.member, { type: "register" })?.code, "not_allowed", "no key");
+  assert.ok(joinHub(hub, "ann", { key }).member.name === "ann", "its owner takes it");
+  hub.close();
+});
+
+Deno.test("whois shows the fingerprint, whether the name is registered, and operators", () => {
+  const key = keyOf("ann");
+  const hub = new Hub({ people: new People({ operators: [key.fingerprint] }) });
+  const ann = joinHub(hub, "ann", { key });
+  const bob = joinHub(hub, "bob");
+  hub.receive(ann.member, { type: "register" });
+  hub.receive(bob.member, { type: "whois", name: "ann" });
+  const whois = framesOf(bob.peer, "whois")[0]!;
+  assert.equal(whois.fingerprint, key.fingerprint);
+  assert.equal(whois.registered, true);
+  assert.equal(whois.id, key.personId);
+  assert.equal(whois.operator, true);
+  assert.equal(framesOf(ann.peer, "welcome")[0]!.operator, true, "the welcome says so too");
+  assert.equal(framesOf(bob.peer, "welcome")[0]!.operator, undefined);
+  hub.close();
+});
+
+Deno.test("topics and the message of the day outlast a restart", async () => {
+  await withTempDir((dir) => {
+    const path = `${dir}/chat.db`;
+    const first = ChatStore.open(path);
+    const hub = new Hub({ store: first });
+    const ann = joinHub(hub, "ann");
+    hub.receive(ann.member, { type: "join", room: "#dev" });
+    hub.receive(ann.member, { type: "topic", room: "#dev", topic: "release on friday" });
+    hub.setMotd("be kind");
+    hub.close();
+    first.close();
+    const second = ChatStore.open(path);
+    const again = new Hub({ store: second, graceMs: 0 });
+    try {
+      const bob = joinHub(again, "bob");
+      assert.equal(framesOf(bob.peer, "welcome")[0]!.motd, "be kind");
+      again.receive(bob.member, { type: "join", room: "#DEV" });
+      assert.equal(framesOf(bob.peer, "room").at(-1)?.topic, "release on friday");
+    } finally {
+      again.close();
+      second.close();
     }
   });
 });

@@ -1,8 +1,10 @@
 /**
  * Sessions: what keeps a person's place when the connection does not last. A member whose
  * connection drops is held (name and rooms kept, shown as away) for a grace period; its client
- * resumes with the token from its welcome and gets exactly the messages it missed. A session let
- * go after the grace, or held across a server restart, can still be resumed for a while.
+ * resumes with the token from its welcome, or by proving its key again, and gets exactly the
+ * messages it missed. A session let go after the grace, or held across a server restart, can
+ * still be resumed for a while. A session belongs to a person: a keyed session comes back only to
+ * its key, whatever name or token a hello offers.
  *
  * @module
  */
@@ -12,7 +14,6 @@ import {
   type ErrorFrame,
   errorFrame,
   type HelloFrame,
-  nameKey,
   ok,
   type Result,
   type WelcomeFrame,
@@ -24,8 +25,9 @@ import {
   fitBudget,
   type Member,
   type Peer,
+  type Person,
 } from "./directory.ts";
-import type { ChatStore, StoredSession } from "./store.ts";
+import { type ChatStore, type StoredSession, tokenHash } from "./store.ts";
 
 /** How long a member whose connection was lost is waited for, in milliseconds. */
 export const GRACE_MS = 60_000;
@@ -48,8 +50,6 @@ export interface SessionsOptions {
   now: () => number;
   /** Lines for the operator. */
   log: (line: string) => void;
-  /** Whether a name is kept out (banned). */
-  isNameBanned: (name: string) => boolean;
 }
 
 /** What the sessions need from the hub they serve. */
@@ -60,6 +60,11 @@ export interface SessionHooks {
   deliverPendingMessages(): void;
   /** Removes a member from the chat, telling its rooms why; returns whether it was present. */
   forget(member: Member, reason: string): boolean;
+  /**
+   * Why somebody may not come back under a name (a ban, a name registered to another key), or
+   * `undefined` when they may.
+   */
+  refusal(who: { name: string; person: Person; address: string }): ErrorFrame | undefined;
 }
 
 /** The outcome of a hello carrying a resume token: the member, or why not. */
@@ -95,12 +100,20 @@ export class Sessions {
   /** Records where a member is (its name and rooms, the current one last), for resuming. */
   save(member: Member): void {
     const rooms = [...member.rooms].filter((r) => r !== member.current).map((r) => r.name);
-    this.#store?.saveSession(member.token, member.name, [...rooms, member.current.name]);
+    this.#store?.saveSession({
+      tokenHash: member.tokenHash,
+      person: member.person.id,
+      publicKey: member.person.key?.publicKey ?? null,
+      fingerprint: member.person.key?.fingerprint ?? null,
+      name: member.name,
+      rooms: [...rooms, member.current.name],
+      since: member.since,
+    });
   }
 
   /** Forgets a member's session for good: it left on purpose or was removed. */
   drop(member: Member): void {
-    this.#store?.dropSession(member.token);
+    this.#store?.dropSession(member.tokenHash);
   }
 
   /**
@@ -123,21 +136,34 @@ export class Sessions {
   }
 
   /**
-   * Gives a session back to a new connection for a hello with `resume`: a member still present
-   * (held, or live on a connection that may be dead) or a session let go within the resume
-   * window. Returns `undefined` when the token names no such session: the hello then counts as
-   * a new arrival.
+   * Gives a session back to a new connection: the session of the hello's `resume` token, or
+   * (for a hello with a verified key) the person's own session, whether still present (held, or
+   * live on a connection that may be dead) or let go within the resume window. A keyed session
+   * comes back only to the same key. Returns `undefined` when there is no such session: the
+   * hello then counts as a new arrival.
    */
-  resume(peer: Peer, hello: HelloFrame & { resume: string }): ResumeResult | undefined {
-    const present = this.#directory.memberByToken(hello.resume);
-    if (present) return ok(this.#takeOver(present, peer, hello));
-    const stored = this.#store?.session(hello.resume);
-    if (
-      stored && (stored.leftAt ?? Infinity) >= this.#options.now() - this.#options.resumeWindowMs
-    ) {
-      return this.#comeBack(stored, peer, hello);
+  resume(peer: Peer, hello: HelloFrame, person: Person | undefined): ResumeResult | undefined {
+    if (hello.resume !== undefined) {
+      const hash = tokenHash(hello.resume);
+      const present = this.#directory.memberByToken(hash);
+      if (present && samePerson(present.person, person)) {
+        return this.#takeOver(present, peer, hello);
+      }
+      const stored = this.#store?.session(hash);
+      if (stored && this.#resumable(stored) && samePerson(personOf(stored), person)) {
+        return this.#comeBack(stored, peer, hello);
+      }
     }
+    if (person?.key === undefined) return undefined;
+    const present = this.#directory.memberByPerson(person.id);
+    if (present) return this.#takeOver(present, peer, hello);
+    const stored = this.#store?.sessionOfPerson(person.id);
+    if (stored && this.#resumable(stored)) return this.#comeBack(stored, peer, hello);
     return undefined;
+  }
+
+  #resumable(stored: StoredSession): boolean {
+    return (stored.leftAt ?? Infinity) >= this.#options.now() - this.#options.resumeWindowMs;
   }
 
   /** After a restart, everyone who was present is held as if their connection was just lost. */
@@ -147,12 +173,16 @@ export class Sessions {
     for (const session of this.#store.sessions(now - this.#options.resumeWindowMs)) {
       const checked = checkName(session.name);
       if (session.leftAt !== null || !checked.ok || this.#directory.member(checked.value)) continue;
+      if (this.#directory.memberByPerson(session.person)) continue;
       const member = this.#directory.add({
+        person: personOf(session),
         name: checked.value,
         info: {},
-        link: { state: "live", peer: LOST_PEER },
-        token: session.token,
-        since: now,
+        // A placeholder for the line below, which holds the member.
+        link: { state: "live", peer: NO_PEER },
+        token: undefined,
+        tokenHash: session.tokenHash,
+        since: session.since,
       });
       member.away = CONNECTION_LOST;
       this.#enterRooms(member, session.rooms);
@@ -177,11 +207,17 @@ export class Sessions {
   #letGo(member: Member): void {
     this.#hooks.deliverPendingMessages();
     if (!this.#hooks.forget(member, CONNECTION_LOST)) return;
-    this.#store?.sessionLeft(member.token, this.#options.now());
+    this.#store?.sessionLeft(member.tokenHash, this.#options.now());
   }
 
   /** Gives a present member to a new connection: its rooms, then exactly what it missed. */
-  #takeOver(member: Member, peer: Peer, hello: HelloFrame): Member {
+  #takeOver(member: Member, peer: Peer, hello: HelloFrame): ResumeResult {
+    const refused = this.#hooks.refusal({
+      name: member.name,
+      person: member.person,
+      address: peer.address,
+    });
+    if (refused) return { ok: false, error: refused };
     const link = member.link;
     member.info = cleanClientInfo(hello.client);
     member.link = { state: "live", peer };
@@ -199,9 +235,27 @@ export class Sessions {
         "replaced",
       );
     }
+    this.#retoken(member, hello);
     this.#welcomeBack(member, hello.last);
     this.#options.log(`${peer.address} ~ ${member.name} resumed the session`);
-    return member;
+    return ok(member);
+  }
+
+  /**
+   * Keeps the token the welcome gives back: the hello's, when it was this session's; otherwise
+   * (a client that came back by its key) the one known, or a new one for a session restored
+   * after a restart, whose token only its client ever knew.
+   */
+  #retoken(member: Member, hello: HelloFrame): void {
+    if (hello.resume !== undefined && tokenHash(hello.resume) === member.tokenHash) {
+      member.token = hello.resume;
+      return;
+    }
+    if (member.token !== undefined) return;
+    this.#store?.dropSession(member.tokenHash);
+    const token = newToken();
+    this.#directory.retoken(member, token, tokenHash(token));
+    this.save(member);
   }
 
   /** Lets somebody whose session was let go (but is still resumable) come back into its rooms. */
@@ -211,17 +265,20 @@ export class Sessions {
     if (this.#directory.member(checked.value)) {
       return { ok: false, error: errorFrame("name_taken", nameTakenText(checked.value)) };
     }
-    if (this.#options.isNameBanned(checked.value)) {
-      return { ok: false, error: errorFrame("banned", "This name is banned from the server") };
-    }
+    const person = personOf(stored);
+    const refused = this.#hooks.refusal({ name: checked.value, person, address: peer.address });
+    if (refused) return { ok: false, error: refused };
     const member = this.#directory.add({
+      person,
       name: checked.value,
       info: cleanClientInfo(hello.client),
       link: { state: "live", peer },
-      token: stored.token,
-      since: this.#options.now(),
+      token: undefined,
+      tokenHash: stored.tokenHash,
+      since: stored.since,
     });
     this.#enterRooms(member, stored.rooms);
+    this.#retoken(member, hello);
     this.save(member);
     this.#welcomeBack(member, hello.last);
     this.#options.log(`${peer.address} + ${member.name} came back${describeClient(member.info)}`);
@@ -252,7 +309,7 @@ export class Sessions {
   #replayMissed(member: Member, last: number): void {
     if (!this.#store) return;
     const rooms = [...member.rooms].map((r) => r.name);
-    const { frames, total } = this.#store.missed(rooms, nameKey(member.name), last, MAX_REPLAY);
+    const { frames, total } = this.#store.missed(rooms, member.person.id, last, MAX_REPLAY);
     const fitting = fitBudget(frames.reverse(), this.#options.replayBytes).reverse();
     if (fitting.length < total) {
       this.#directory.send(member, {
@@ -278,5 +335,27 @@ export function nameTakenText(name: string): string {
   return `The name "${name}" is taken: choose another`;
 }
 
-/** The peer of a session restored after a restart, until it is held: frames go nowhere. */
-const LOST_PEER: Peer = { address: "-", send: () => {}, end: () => {} };
+/** What a stored session says about its person. */
+function personOf(stored: StoredSession): Person {
+  return stored.publicKey !== null && stored.fingerprint !== null
+    ? { id: stored.person, key: { publicKey: stored.publicKey, fingerprint: stored.fingerprint } }
+    : { id: stored.person };
+}
+
+/**
+ * Whether a hello's person may have a session: the same key for a keyed session; for a keyless
+ * one, a hello without a key (its token being the proof).
+ */
+function samePerson(session: Person, hello: Person | undefined): boolean {
+  return session.key === undefined
+    ? hello?.key === undefined
+    : session.key.fingerprint === hello?.key?.fingerprint;
+}
+
+/** A person id for a keyless person: `s:` and 12 random base64url characters. */
+export function newSessionPersonId(): string {
+  return `s:${newToken().slice(0, 12)}`;
+}
+
+/** A placeholder peer for a session restored after a restart, held a line after it is added. */
+const NO_PEER: Peer = { address: "-", send: () => {}, end: () => {} };

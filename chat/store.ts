@@ -1,11 +1,24 @@
 /**
- * Where the chat keeps its messages and sessions: SQLite through Deno's built-in `node:sqlite`.
+ * Where the chat keeps what outlives a connection: messages, sessions, registered names,
+ * operators, bans, topics and settings, in SQLite through Deno's built-in `node:sqlite`.
+ *
+ * Nothing stored lets anyone act as somebody else: identities are public keys, and resume tokens
+ * are kept as SHA-256 hashes. The file and its companions are created readable by their owner
+ * only (mode 0600).
  *
  * @module
  */
 
+import { createHash } from "node:crypto";
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
-import { LOBBY, type MessageFrame, type PrivateFrame, roomKey } from "../protocol.ts";
+import {
+  type BanInfo,
+  isPersonId,
+  LOBBY,
+  type MessageFrame,
+  type PrivateFrame,
+  roomKey,
+} from "../protocol.ts";
 
 /**
  * The database's schema, one step per version: a database at version N gets steps N+1 onwards,
@@ -35,6 +48,53 @@ const MIGRATIONS: readonly string[] = [
      rooms TEXT NOT NULL,
      left_at INTEGER
    );`,
+  // People, not names: messages keep person ids in sender_key and recipient_key from here on
+  // (older rows keep name keys, which match no person, so nobody inherits them). Sessions keep
+  // a hash of their token, never the token; the old sessions, with tokens in clear, go.
+  `DROP TABLE sessions;
+   CREATE TABLE sessions (
+     token_hash TEXT PRIMARY KEY,
+     person TEXT NOT NULL,
+     public_key TEXT,
+     fingerprint TEXT,
+     name TEXT NOT NULL,
+     rooms TEXT NOT NULL,
+     since INTEGER NOT NULL,
+     left_at INTEGER
+   );
+   CREATE INDEX sessions_by_person ON sessions (person);
+   CREATE INDEX messages_private ON messages (sender_key, recipient_key, id)
+     WHERE room_key IS NULL;
+   CREATE TABLE names (
+     key TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     owner TEXT NOT NULL,
+     at INTEGER NOT NULL
+   );
+   CREATE TABLE operators (
+     fingerprint TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     by TEXT NOT NULL,
+     at INTEGER NOT NULL
+   );
+   CREATE TABLE bans (
+     kind TEXT NOT NULL,
+     key TEXT NOT NULL,
+     target TEXT NOT NULL,
+     until INTEGER,
+     by TEXT NOT NULL,
+     reason TEXT NOT NULL,
+     at INTEGER NOT NULL,
+     PRIMARY KEY (kind, key)
+   );
+   CREATE TABLE topics (
+     room_key TEXT PRIMARY KEY,
+     room TEXT NOT NULL,
+     topic TEXT NOT NULL,
+     by TEXT NOT NULL,
+     at INTEGER NOT NULL
+   );
+   CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
 ];
 
 /**
@@ -46,13 +106,51 @@ const MAX_BATCH_TEXT = 16 * 1024;
 /** A stored message: a room message (with `room`) or a private one (with `to`). */
 export type StoredFrame = MessageFrame | PrivateFrame;
 
-/** A session as stored: whose it is, its rooms (the current one last), and when it ended. */
+/**
+ * A session as stored: whose it is (the person, and their key when they have one), its name and
+ * rooms (the current one last), when it began, and when it ended.
+ */
 export interface StoredSession {
-  token: string;
+  /** The SHA-256 of the resume token ({@linkcode tokenHash}). */
+  tokenHash: string;
+  /** The person id. */
+  person: string;
+  /** The person's verified public key and its fingerprint, or `null` for a keyless person. */
+  publicKey: string | null;
+  fingerprint: string | null;
   name: string;
   rooms: string[];
+  /** When the session began, in milliseconds since the epoch. */
+  since: number;
   /** When the person was last let go after losing the connection; `null` while present. */
   leftAt: number | null;
+}
+
+/** A registered name: its key (the form names are compared in), as written, and its owner. */
+export interface StoredName {
+  key: string;
+  name: string;
+  /** The fingerprint of the owner's key. */
+  owner: string;
+}
+
+/** An operator by identity. */
+export interface StoredOperator {
+  fingerprint: string;
+  /** The name the person had when made an operator, for the operator's lists. */
+  name: string;
+}
+
+/** A ban as stored: {@linkcode BanInfo} with the key it matches by. */
+export interface StoredBan extends BanInfo {
+  /** What a ban of this kind is compared by: a name key, a fingerprint, an address network. */
+  key: string;
+}
+
+/** A room's topic, kept while the room is empty and across restarts. */
+export interface StoredTopic {
+  room: string;
+  topic: string;
 }
 
 interface MessageRow {
@@ -60,9 +158,22 @@ interface MessageRow {
   ts: number;
   room: string | null;
   sender: string;
+  sender_key: string;
   recipient: string | null;
+  recipient_key: string | null;
   text: string;
   action: number;
+}
+
+/** The columns every message query selects, for {@linkcode frameFromRow}. */
+const MESSAGE_COLUMNS = "id, ts, room, sender, sender_key, recipient, recipient_key, text, action";
+
+/**
+ * The form a resume token is kept and looked up in: its SHA-256, base64url. The token itself is
+ * a secret that only the client keeps.
+ */
+export function tokenHash(token: string): string {
+  return createHash("sha256").update(token).digest("base64url");
 }
 
 /**
@@ -122,12 +233,14 @@ export class ChatStore {
   static open(path: string, options: StoreOptions = {}): ChatStore {
     let db: DatabaseSync | undefined;
     try {
+      if (path !== ":memory:") createPrivate(path);
       db = new DatabaseSync(path);
       db.exec("PRAGMA journal_mode = WAL");
       db.exec("PRAGMA synchronous = NORMAL");
       db.exec("PRAGMA locking_mode = EXCLUSIVE");
       const store = new ChatStore(db, options);
       store.#migrate();
+      if (path !== ":memory:") keepPrivate(path);
       return store;
     } catch (error) {
       db?.close();
@@ -187,10 +300,10 @@ export class ChatStore {
     else fn();
   }
 
-  /** The message a sender stored under a `cid`, if any. */
+  /** The message a sender (a person id) stored under a `cid`, if any. */
   messageByCid(senderKey: string, cid: string): StoredFrame | undefined {
     const row = this.#get(
-      `SELECT id, ts, room, sender, recipient, text, action FROM messages
+      `SELECT ${MESSAGE_COLUMNS} FROM messages
        WHERE sender_key = ? AND cid = ?`,
       senderKey,
       cid,
@@ -201,7 +314,7 @@ export class ChatStore {
   /** Up to `limit` messages of a room older than id `before`, oldest first. */
   history(room: string, before: number, limit: number): MessageFrame[] {
     const rows = this.#all(
-      `SELECT id, ts, room, sender, recipient, text, action FROM messages
+      `SELECT ${MESSAGE_COLUMNS} FROM messages
        WHERE room_key = ? AND id < ? ORDER BY id DESC LIMIT ?`,
       roomKey(room),
       before,
@@ -211,20 +324,41 @@ export class ChatStore {
   }
 
   /**
-   * The newest (up to `limit`) messages after id `after` that a person missed: those of their
-   * rooms and those to or from them privately, oldest first; and how many there are in all.
+   * Up to `limit` private messages between two people (person ids) older than id `before`,
+   * oldest first.
+   */
+  privateHistory(me: string, them: string, before: number, limit: number): PrivateFrame[] {
+    const rows = this.#all(
+      `SELECT ${MESSAGE_COLUMNS} FROM messages
+       WHERE room_key IS NULL AND id < ? AND (
+         (sender_key = ? AND recipient_key = ?) OR (sender_key = ? AND recipient_key = ?))
+       ORDER BY id DESC LIMIT ?`,
+      before,
+      me,
+      them,
+      them,
+      me,
+      limit,
+    ) as MessageRow[];
+    return rows.reverse().map((row) => ({ ...frameFromRow(row), history: true }) as PrivateFrame);
+  }
+
+  /**
+   * The newest (up to `limit`) messages after id `after` that a person (a person id) missed:
+   * those of their rooms and those to or from them privately, oldest first; and how many there
+   * are in all.
    */
   missed(
     rooms: string[],
-    nameKey: string,
+    person: string,
     after: number,
     limit: number,
   ): { frames: StoredFrame[]; total: number } {
     const where = `id > ? AND (room_key IN (SELECT value FROM json_each(?))
        OR recipient_key = ? OR (room_key IS NULL AND sender_key = ?))`;
-    const args = [after, JSON.stringify(rooms.map(roomKey)), nameKey, nameKey];
+    const args = [after, JSON.stringify(rooms.map(roomKey)), person, person];
     const rows = this.#all(
-      `SELECT id, ts, room, sender, recipient, text, action FROM messages
+      `SELECT ${MESSAGE_COLUMNS} FROM messages
        WHERE ${where} ORDER BY id DESC LIMIT ?`,
       ...args,
       limit,
@@ -236,31 +370,46 @@ export class ChatStore {
     return { frames: rows.reverse().map(frameFromRow), total };
   }
 
-  /** Records a session as present, with its name and rooms (the current one last). */
-  saveSession(token: string, name: string, rooms: string[]): void {
+  /** Records a session as present (not let go), with its person, name and rooms. */
+  saveSession(session: Omit<StoredSession, "leftAt">): void {
     this.#write(
-      "INSERT OR REPLACE INTO sessions (token, name, rooms, left_at) VALUES (?, ?, ?, NULL)",
-      token,
-      name,
-      JSON.stringify(rooms),
+      `INSERT OR REPLACE INTO sessions
+       (token_hash, person, public_key, fingerprint, name, rooms, since, left_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, NULL)`,
+      session.tokenHash,
+      session.person,
+      session.publicKey,
+      session.fingerprint,
+      session.name,
+      JSON.stringify(session.rooms),
+      session.since,
     );
   }
 
   /** Marks a session as let go at `at`: it can still be resumed for a while. */
-  sessionLeft(token: string, at: number): void {
-    this.#write("UPDATE sessions SET left_at = ? WHERE token = ?", at, token);
+  sessionLeft(tokenHash: string, at: number): void {
+    this.#write("UPDATE sessions SET left_at = ? WHERE token_hash = ?", at, tokenHash);
   }
 
   /** Forgets a session: its person left on purpose, or was removed. */
-  dropSession(token: string): void {
-    this.#write("DELETE FROM sessions WHERE token = ?", token);
+  dropSession(tokenHash: string): void {
+    this.#write("DELETE FROM sessions WHERE token_hash = ?", tokenHash);
   }
 
-  /** The session with that token, if stored. */
-  session(token: string): StoredSession | undefined {
+  /** The session with that token hash, if stored. */
+  session(tokenHash: string): StoredSession | undefined {
     const row = this.#get(
-      "SELECT token, name, rooms, left_at FROM sessions WHERE token = ?",
-      token,
+      `SELECT ${SESSION_COLUMNS} FROM sessions WHERE token_hash = ?`,
+      tokenHash,
+    ) as SessionRow | undefined;
+    return row && sessionFromRow(row);
+  }
+
+  /** A person's newest stored session, if any. */
+  sessionOfPerson(person: string): StoredSession | undefined {
+    const row = this.#get(
+      `SELECT ${SESSION_COLUMNS} FROM sessions WHERE person = ? ORDER BY since DESC LIMIT 1`,
+      person,
     ) as SessionRow | undefined;
     return row && sessionFromRow(row);
   }
@@ -269,8 +418,128 @@ export class ChatStore {
   sessions(expired: number): StoredSession[] {
     this.#write("DELETE FROM sessions WHERE left_at < ?", expired);
     this.commit();
-    const rows = this.#all("SELECT token, name, rooms, left_at FROM sessions") as SessionRow[];
+    const rows = this.#all(`SELECT ${SESSION_COLUMNS} FROM sessions`) as SessionRow[];
     return rows.map(sessionFromRow);
+  }
+
+  // ==== Names, operators, bans, topics, settings ====
+
+  /** Every registered name. */
+  names(): StoredName[] {
+    return (this.#all("SELECT key, name, owner FROM names") as StoredName[]).map((r) => ({ ...r }));
+  }
+
+  /** Registers a name (by its key) to the owner's fingerprint. */
+  saveName(name: StoredName, at: number): void {
+    this.#write(
+      "INSERT OR REPLACE INTO names (key, name, owner, at) VALUES (?, ?, ?, ?)",
+      name.key,
+      name.name,
+      name.owner,
+      at,
+    );
+  }
+
+  /** Frees a registered name. */
+  deleteName(key: string): void {
+    this.#write("DELETE FROM names WHERE key = ?", key);
+  }
+
+  /** Every operator made on the console (those of `--op` are not stored). */
+  operators(): StoredOperator[] {
+    return (this.#all("SELECT fingerprint, name FROM operators") as StoredOperator[])
+      .map((r) => ({ ...r }));
+  }
+
+  /** Records an operator, and who made them one. */
+  saveOperator(operator: StoredOperator, by: string, at: number): void {
+    this.#write(
+      "INSERT OR REPLACE INTO operators (fingerprint, name, by, at) VALUES (?, ?, ?, ?)",
+      operator.fingerprint,
+      operator.name,
+      by,
+      at,
+    );
+  }
+
+  /** Forgets an operator. */
+  deleteOperator(fingerprint: string): void {
+    this.#write("DELETE FROM operators WHERE fingerprint = ?", fingerprint);
+  }
+
+  /** Every ban; those that ended before `now` are deleted first. */
+  bans(now: number): StoredBan[] {
+    this.#write("DELETE FROM bans WHERE until IS NOT NULL AND until <= ?", now);
+    const rows = this.#all("SELECT kind, key, target, until, by, reason FROM bans") as {
+      kind: StoredBan["kind"];
+      key: string;
+      target: string;
+      until: number | null;
+      by: string;
+      reason: string;
+    }[];
+    return rows.map((row) => ({
+      kind: row.kind,
+      key: row.key,
+      target: row.target,
+      ...(row.until === null ? {} : { until: row.until }),
+      by: row.by,
+      ...(row.reason ? { reason: row.reason } : {}),
+    }));
+  }
+
+  /** Records a ban (replacing one of the same kind and key). */
+  saveBan(ban: StoredBan, at: number): void {
+    this.#write(
+      `INSERT OR REPLACE INTO bans (kind, key, target, until, by, reason, at)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      ban.kind,
+      ban.key,
+      ban.target,
+      ban.until ?? null,
+      ban.by ?? "",
+      ban.reason ?? "",
+      at,
+    );
+  }
+
+  /** Lifts a ban. */
+  deleteBan(kind: StoredBan["kind"], key: string): void {
+    this.#write("DELETE FROM bans WHERE kind = ? AND key = ?", kind, key);
+  }
+
+  /** Every room's kept topic. */
+  topics(): StoredTopic[] {
+    return (this.#all("SELECT room, topic FROM topics") as StoredTopic[]).map((r) => ({ ...r }));
+  }
+
+  /** Keeps a room's topic (an empty topic forgets it). */
+  saveTopic(topic: StoredTopic & { by: string }, at: number): void {
+    if (topic.topic === "") {
+      this.#write("DELETE FROM topics WHERE room_key = ?", roomKey(topic.room));
+      return;
+    }
+    this.#write(
+      "INSERT OR REPLACE INTO topics (room_key, room, topic, by, at) VALUES (?, ?, ?, ?, ?)",
+      roomKey(topic.room),
+      topic.room,
+      topic.topic,
+      topic.by,
+      at,
+    );
+  }
+
+  /** A setting (`motd`, `server_id`), if set. */
+  setting(key: string): string | undefined {
+    const row = this.#get("SELECT value FROM settings WHERE key = ?", key) as
+      | { value: string }
+      | undefined;
+    return row?.value;
+  }
+
+  /** Sets a setting. */
+  saveSetting(key: string, value: string): void {
+    this.#write("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", key, value);
   }
 
   /**
@@ -350,10 +619,16 @@ export class ChatStore {
   }
 }
 
+const SESSION_COLUMNS = "token_hash, person, public_key, fingerprint, name, rooms, since, left_at";
+
 interface SessionRow {
-  token: string;
+  token_hash: string;
+  person: string;
+  public_key: string | null;
+  fingerprint: string | null;
   name: string;
   rooms: string;
+  since: number;
   left_at: number | null;
 }
 
@@ -365,22 +640,30 @@ function sessionFromRow(row: SessionRow): StoredSession {
     rooms = [];
   }
   return {
-    token: row.token,
+    tokenHash: row.token_hash,
+    person: row.person,
+    publicKey: row.public_key,
+    fingerprint: row.fingerprint,
     name: row.name,
     rooms: Array.isArray(rooms) ? rooms.filter((r) => typeof r === "string") : [],
+    since: row.since,
     leftAt: row.left_at,
   };
 }
 
 function frameFromRow(row: MessageRow): StoredFrame {
   const action = row.action ? { action: true } : {};
+  // Rows from before person ids keep a name key there, which is no person's id.
+  const fromId = isPersonId(row.sender_key) ? { fromId: row.sender_key } : {};
   return row.room === null
     ? {
       type: "private",
       id: row.id,
       ts: row.ts,
       from: row.sender,
+      ...fromId,
       to: row.recipient ?? "",
+      ...(row.recipient_key && isPersonId(row.recipient_key) ? { toId: row.recipient_key } : {}),
       text: row.text,
       ...action,
     }
@@ -389,10 +672,35 @@ function frameFromRow(row: MessageRow): StoredFrame {
       id: row.id,
       ts: row.ts,
       from: row.sender,
+      ...fromId,
       text: row.text,
       room: row.room,
       ...action,
     };
+}
+
+/**
+ * Creates the database file readable and writable by its owner only (mode 0600), before SQLite
+ * opens it; SQLite gives the companions it creates (`-wal`, `-shm`) the database file's mode.
+ * (Only before: closing any descriptor of a file drops the process's POSIX locks on it, SQLite's
+ * included.)
+ */
+function createPrivate(path: string): void {
+  if (Deno.build.os === "windows") return;
+  Deno.openSync(path, { create: true, write: true, mode: 0o600 }).close();
+  keepPrivate(path);
+}
+
+/** Makes the database file and its companions, where they exist, mode 0600 (by chmod alone). */
+function keepPrivate(path: string): void {
+  if (Deno.build.os === "windows") return;
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+    try {
+      Deno.chmodSync(file, 0o600);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+  }
 }
 
 /** The database's own words for a failure, e.g. `database or disk is full`. */

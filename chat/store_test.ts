@@ -20,10 +20,18 @@ Deno.test("ChatStore creates the schema in a new file and records its version", 
     const db = new DatabaseSync(`${dir}/chat.db`);
     try {
       const { user_version } = db.prepare("PRAGMA user_version").get() as { user_version: number };
-      assert.equal(user_version, 1);
+      assert.equal(user_version, 2);
       const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all()
         .map((row) => (row as { name: string }).name).sort();
-      assert.deepEqual(tables, ["messages", "sessions"]);
+      assert.deepEqual(tables, [
+        "bans",
+        "messages",
+        "names",
+        "operators",
+        "sessions",
+        "settings",
+        "topics",
+      ]);
       const mode = db.prepare("PRAGMA journal_mode").get() as { journal_mode: string };
       assert.equal(mode.journal_mode, "wal");
     } finally {

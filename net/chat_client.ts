@@ -35,6 +35,7 @@ import {
 import { isDisconnectError, type Transport } from "./conn.ts";
 import { FrameTooLargeError, LineSplitter, READ_BUFFER_BYTES } from "./lines.ts";
 import { Outbox } from "./outbox.ts";
+import { type Identity, signProof } from "./identity.ts";
 import { backoff, heartbeat, TokenBucket } from "./pace.ts";
 import { dialTcp } from "./tcp.ts";
 
@@ -89,6 +90,19 @@ export interface ChatClientOptions {
    * @default {dialTcp}
    */
   dial?: (address: ServerAddress, timeoutMs: number) => Promise<Result<Transport>>;
+  /**
+   * The key pair that proves who we are: the hello carries its public key and the client signs
+   * the server's challenge. Without one the client is known only by its session.
+   * @default {none}
+   */
+  identity?: Identity;
+  /**
+   * The id of the newest message this person saw in an earlier run of the program (kept on
+   * disk): with an identity, the server gives the person's session back and sends exactly what
+   * came after it.
+   * @default {none}
+   */
+  last?: number;
   /**
    * Whether to reconnect (and resume the session) on its own when the connection is lost. While
    * reconnecting, messages are kept and sent once back.
@@ -146,7 +160,9 @@ export type ConnectionEvent =
 /** Everything {@linkcode ChatClient.next} yields: the server's frames and the client's own news. */
 export type ChatEvent = ServerFrame | ConnectionEvent;
 
-type ResolvedOptions = Required<Omit<ChatClientOptions, "info">> & { info: ClientInfo };
+type ResolvedOptions =
+  & Required<Omit<ChatClientOptions, "info" | "identity" | "last">>
+  & { info: ClientInfo; identity: Identity | undefined };
 
 /** A message (or private message) waiting for the server's acknowledgement. */
 interface Tracked {
@@ -203,13 +219,20 @@ export class ChatClient implements AsyncIterable<ChatEvent> {
   #finished = false;
   #finish: (info: CloseInfo) => void;
 
-  private constructor(link: Link, welcome: WelcomeFrame, options: ResolvedOptions) {
+  private constructor(
+    link: Link,
+    welcome: WelcomeFrame,
+    options: ResolvedOptions,
+    last: number | undefined,
+  ) {
     this.#options = options;
     this.#link = link;
     this.#welcome = welcome;
     this.#name = welcome.name;
     this.#rooms = [welcome.room ?? LOBBY];
-    this.#lastSeen = welcome.last;
+    // A session given back (to our key, after a restart of this program) replays what came
+    // after the last message we saw, which is then where "new" starts.
+    this.#lastSeen = welcome.resumed && last !== undefined ? last : welcome.last;
     this.#bucket = paceFor(welcome);
     const { promise, resolve } = Promise.withResolvers<CloseInfo>();
     this.closed = promise;
@@ -238,13 +261,16 @@ export class ChatClient implements AsyncIterable<ChatEvent> {
       heartbeatMs: options.heartbeatMs ?? HEARTBEAT_MS,
       maxUnsent: options.maxUnsent ?? MAX_UNSENT,
       dial: options.dial ?? dialTcp,
+      identity: options.identity,
     };
     const { link, welcome } = await Link.open(full, {
       type: "hello",
       name: options.name,
       client: full.info,
+      ...(options.identity ? { key: options.identity.publicKey } : {}),
+      ...(options.last === undefined ? {} : { last: options.last }),
     });
-    return new ChatClient(link, welcome, full);
+    return new ChatClient(link, welcome, full, options.last);
   }
 
   /** Our name: the one the server gave us, or the latest after a `renamed`. */
@@ -511,6 +537,7 @@ export class ChatClient implements AsyncIterable<ChatEvent> {
       type: "hello",
       name: this.#name,
       client: this.#options.info,
+      ...(this.#options.identity ? { key: this.#options.identity.publicKey } : {}),
       ...(this.#welcome.resume === undefined ? {} : { resume: this.#welcome.resume }),
       ...(this.#lastSeen === undefined ? {} : { last: this.#lastSeen }),
     };
@@ -631,7 +658,7 @@ class Link {
   silence: string | undefined;
   #held: ServerFrame[] = [];
   #sink: LinkSink | undefined;
-  #firstFrame = Promise.withResolvers<ServerFrame | undefined>();
+  #waiter: (() => void) | undefined;
   #lastError: ErrorFrame | undefined;
 
   private constructor(transport: Transport) {
@@ -645,19 +672,23 @@ class Link {
    * @throws {ChatError} `unreachable`, `no_answer`, or the server's refusal.
    */
   static async open(
-    options: Pick<ResolvedOptions, "hostname" | "port" | "timeoutMs" | "dial">,
+    options: Pick<ResolvedOptions, "hostname" | "port" | "timeoutMs" | "dial" | "identity">,
     hello: HelloFrame,
   ): Promise<{ link: Link; welcome: WelcomeFrame }> {
-    const { hostname, port, timeoutMs } = options;
+    const { hostname, port, timeoutMs, identity } = options;
+    const deadline = performance.now() + timeoutMs;
     const dialed = await options.dial({ hostname, port }, timeoutMs);
     if (!dialed.ok) throw new ChatError("unreachable", dialed.error);
     const link = new Link(dialed.value);
     link.outbox.push(encodeFrame(hello));
-    const first = await withTimeout(link.#firstFrame.promise, timeoutMs);
-    if (first !== "timeout" && first?.type === "welcome") {
-      link.#held.shift();
-      return { link, welcome: first };
+    let first = await withTimeout(link.#nextHeld(), deadline - performance.now());
+    if (first !== "timeout" && first?.type === "challenge" && identity) {
+      // The server checks that we hold the key of the hello: sign its fresh nonce.
+      const signature = await signProof(identity, first.nonce);
+      link.outbox.push(encodeFrame({ type: "proof", signature }));
+      first = await withTimeout(link.#nextHeld(), deadline - performance.now());
     }
+    if (first !== "timeout" && first?.type === "welcome") return { link, welcome: first };
     link.transport.close();
     await link.done;
     if (first === "timeout") {
@@ -668,6 +699,14 @@ class Link {
     }
     if (first.type === "error") throw new ChatError(first.code, first.message);
     throw new ChatError("bad_frame", `${hostname}:${port} sent ${first.type} instead of welcome`);
+  }
+
+  /** The next frame held for {@linkcode Link.open}, or `undefined` once the link ended. */
+  async #nextHeld(): Promise<ServerFrame | undefined> {
+    while (this.#held.length === 0 && !this.ended) {
+      await new Promise<void>((resolve) => this.#waiter = resolve);
+    }
+    return this.#held.shift();
   }
 
   /** Hands the frames held so far, and every later one, to `sink`. */
@@ -694,7 +733,7 @@ class Link {
     } finally {
       this.transport.close();
       this.ended = true;
-      this.#firstFrame.resolve(undefined);
+      this.#waiter?.();
     }
     const by = this.closing ? "client" : "server";
     return this.#lastError ? { by, error: this.#lastError } : { by };
@@ -705,9 +744,12 @@ class Link {
     if (!decoded.ok) return;
     const frame = decoded.value;
     if (frame.type === "error") this.#lastError = frame;
-    this.#firstFrame.resolve(frame);
-    if (this.#sink) this.#sink.frame(frame);
-    else this.#held.push(frame);
+    if (this.#sink) {
+      this.#sink.frame(frame);
+    } else {
+      this.#held.push(frame);
+      this.#waiter?.();
+    }
   }
 }
 

@@ -15,7 +15,7 @@ import {
   Outgoing,
   type Peer,
 } from "../chat/directory.ts";
-import type { Hub } from "../chat/hub.ts";
+import type { Hub, VerifiedKey } from "../chat/hub.ts";
 import {
   cleanLine,
   type ClientFrame,
@@ -23,8 +23,13 @@ import {
   type ErrorCode,
   type ErrorFrame,
   errorFrame,
+  FATAL_ERROR_CODES,
+  type HelloFrame,
+  isKeyText,
+  type ProofFrame,
 } from "../protocol.ts";
 import { errorText, isDisconnectError, type Transport } from "./conn.ts";
+import { keyFacts, newNonce, verifyProof } from "./identity.ts";
 import { FrameTooLargeError, LineSplitter, READ_BUFFER_BYTES } from "./lines.ts";
 import { Outbox } from "./outbox.ts";
 import { TokenBucket } from "./pace.ts";
@@ -71,6 +76,15 @@ export interface TextFace {
 /** How a connection speaks: JSON frames (programs), or the text face (people). */
 export type FaceKind = "json" | "text";
 
+/**
+ * The key part of a hello: nothing yet, a challenge sent (with the hello waiting for the proof),
+ * or the proof being checked.
+ */
+export type Handshake =
+  | { state: "none" }
+  | { state: "challenged"; hello: HelloFrame; key: string; nonce: string }
+  | { state: "verifying" };
+
 // ==== Settings ====
 
 /** Bad frames in a row that make the server give up on a connection. */
@@ -109,7 +123,7 @@ export interface ConnectionSettings {
   /** The plain-text face, if people without a chat program are served. */
   face: TextFace | undefined;
   /** The bans to check arrivals against. */
-  bans: Pick<Bans, "has">;
+  bans: Pick<Bans, "find">;
 }
 
 // ==== Connection ====
@@ -127,6 +141,8 @@ export class Connection implements Peer {
   errorsInARow = 0;
   /** Frames refused in a row for going over the rate. */
   limitedInARow = 0;
+  /** Where a hello with a key stands: challenged (waiting for the proof), or checking it. */
+  handshake: Handshake = { state: "none" };
   /** When anything last arrived, on the `performance.now()` clock. */
   lastHeard = performance.now();
   /** Whether a ping went out since anything last arrived. */
@@ -260,8 +276,9 @@ export class Connection implements Peer {
 /** Reads lines from one connection and feeds them to the hub until the connection ends. */
 export async function serveConnection(connection: Connection, hub: Hub): Promise<void> {
   const { log, bans, maxFrameBytes, face } = connection.settings;
-  if (bans.has("address", connection.address)) {
-    log(`${connection.address} ! refused: the address is banned`);
+  const ban = bans.find({ address: connection.address });
+  if (ban) {
+    log(`${connection.address} ! refused: banned address (${ban.target})`);
     connection.fail("banned", "This address is banned from the server", "banned");
   }
   const splitter = new LineSplitter({ maxLineBytes: maxFrameBytes });
@@ -403,15 +420,81 @@ function dispatchFrame(
     return undefined;
   }
   if (connection.member) return hub.receive(connection.member, frame);
+  if (connection.handshake.state === "verifying") {
+    return errorFrame("hello_first", "Wait for the welcome: the proof is being checked");
+  }
+  if (frame.type === "proof") return checkProof(connection, hub, frame);
+  if (connection.handshake.state === "challenged") {
+    return errorFrame("hello_first", "Answer the challenge with a proof first");
+  }
   if (frame.type !== "hello") {
     return errorFrame("hello_first", 'The first frame must be {"type":"hello","name":"..."}');
   }
-  if (connection.settings.bans.has("name", frame.name)) {
-    connection.fail("banned", "This name is banned from the server", "banned");
+  if (frame.key === undefined) return join(connection, hub, frame, undefined);
+  if (!isKeyText(frame.key)) {
+    return errorFrame(
+      "bad_frame",
+      'Field "key" must be an Ed25519 public key: 32 bytes, base64url',
+    );
+  }
+  // Nothing about the key is trusted until the client signs a nonce that was never used before.
+  const nonce = newNonce();
+  connection.handshake = { state: "challenged", hello: frame, key: frame.key, nonce };
+  connection.send(new Outgoing({ type: "challenge", nonce }));
+  return undefined;
+}
+
+/**
+ * Checks a proof against the challenge; a good one joins with the verified key, a bad one (or
+ * one with no challenge) ends the connection with `bad_signature`.
+ */
+function checkProof(connection: Connection, hub: Hub, proof: ProofFrame): ErrorFrame | undefined {
+  const handshake = connection.handshake;
+  if (handshake.state !== "challenged") {
+    return errorFrame("hello_first", "A proof answers a challenge: send a hello with a key first");
+  }
+  connection.handshake = { state: "verifying" };
+  verifyKey(handshake.key, handshake.nonce, proof.signature).then((key) => {
+    if (connection.ending) return;
+    if (key === undefined) {
+      connection.settings.log(`${connection.address} ! bad_signature: the proof does not match`);
+      connection.fail(
+        "bad_signature",
+        "The signature does not match the key of the hello: nothing was trusted",
+        "bad signature",
+      );
+      return;
+    }
+    connection.handshake = { state: "none" };
+    const error = join(connection, hub, handshake.hello, key);
+    if (error) connection.send(new Outgoing(error));
+  });
+  return undefined;
+}
+
+/** The facts of a key whose proof is good, or `undefined` for a bad proof. */
+async function verifyKey(
+  publicKey: string,
+  nonce: string,
+  signature: string,
+): Promise<VerifiedKey | undefined> {
+  if (!await verifyProof(publicKey, nonce, signature)) return undefined;
+  return await keyFacts(publicKey);
+}
+
+/** Hands a hello (with its verified key, if any) to the hub; a fatal refusal ends the connection. */
+function join(
+  connection: Connection,
+  hub: Hub,
+  hello: HelloFrame,
+  key: VerifiedKey | undefined,
+): ErrorFrame | undefined {
+  const joined = hub.join(connection, hello, key);
+  if (!joined.ok) {
+    if (!FATAL_ERROR_CODES.has(joined.error.code)) return joined.error;
+    connection.end(joined.error, joined.error.code);
     return undefined;
   }
-  const joined = hub.join(connection, frame);
-  if (!joined.ok) return joined.error;
   connection.joined(joined.value);
   const face = connection.settings.face;
   if (face && connection.face === "text") connection.sendText(face.welcomed(joined.value.name));

@@ -59,7 +59,7 @@ function gatewayOptions(log: string[]): GatewayOptions {
     serverName: "test",
     log: (line) => log.push(line),
     face: undefined,
-    bans: { has: () => false },
+    bans: { find: () => undefined },
     maxClients: 0,
     maxClientsPerAddress: 0,
   };

@@ -25,8 +25,8 @@ import {
 export interface CommandContext {
   /** The room plain input goes to. */
   room: string;
-  /** Who last wrote privately, for `/reply`. */
-  lastPrivate?: string | undefined;
+  /** Who last wrote privately (their name, and their person id when known), for `/reply`. */
+  lastPrivate?: { name: string; id?: string | undefined } | undefined;
   /** The oldest message id seen in the room, for `/history` to page back from. */
   oldest?: number | undefined;
 }
@@ -106,10 +106,11 @@ function msgCommand(args: string): Result<ClientFrame> {
 }
 
 function replyCommand(args: string, context: CommandContext): Result<ClientFrame> {
-  if (!context.lastPrivate) return fail("Nobody has written to you privately yet");
-  return args.trim()
-    ? ok({ type: "msg", to: context.lastPrivate, text: args })
-    : usage("/reply <text>");
+  const last = context.lastPrivate;
+  if (!last) return fail("Nobody has written to you privately yet");
+  if (!args.trim()) return usage("/reply <text>");
+  // By person id: the answer reaches the person who wrote, whatever name they use now.
+  return ok({ type: "msg", to: last.name, ...(last.id ? { toId: last.id } : {}), text: args });
 }
 
 function meCommand(args: string, context: CommandContext): Result<ClientFrame> {
@@ -128,17 +129,56 @@ function awayCommand(args: string): Result<ClientFrame> {
 }
 
 function historyCommand(args: string, context: CommandContext): Result<ClientFrame> {
-  const text = args.trim();
+  const [first, rest] = firstWord(args);
+  // `/history 20` pages the room; `/history bob 20` the private conversation with bob.
+  const person = first !== "" && !/^[-+]?[\d.]+$/.test(first) ? first : undefined;
+  const text = (person === undefined ? args : rest).trim();
   const limit = text === "" ? HISTORY_PAGE : Number(text);
   if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_HISTORY_PAGE) {
-    return usage(`/history [count]: count is 1-${MAX_HISTORY_PAGE}`);
+    return usage(`/history [name] [count]: count is 1-${MAX_HISTORY_PAGE}`);
   }
+  if (person !== undefined) return ok({ type: "history", with: person, limit });
   return ok({
     type: "history",
     room: context.room,
     limit,
     ...(context.oldest === undefined ? {} : { before: context.oldest }),
   });
+}
+
+function kickCommand(args: string): Result<ClientFrame> {
+  const [name, reason] = firstWord(args);
+  if (!name) return usage("/kick <name> [reason]");
+  return ok({ type: "kick", name, ...(reason.trim() ? { reason: reason.trim() } : {}) });
+}
+
+/** `/ban <target> [minutes] [reason]`, as on the console. */
+function banCommand(args: string): Result<ClientFrame> {
+  const [target, rest] = firstWord(args);
+  if (!target) return usage("/ban <name|SHA256:key|address[/bits]> [minutes] [reason]");
+  const [first, afterFirst] = firstWord(rest);
+  const minutes = /^\d+(\.\d+)?$/.test(first) ? Number(first) : undefined;
+  const reason = (minutes === undefined ? rest : afterFirst).trim();
+  return ok({
+    type: "ban",
+    target,
+    ...(minutes === undefined ? {} : { minutes }),
+    ...(reason ? { reason } : {}),
+  });
+}
+
+function unbanCommand(args: string): Result<ClientFrame> {
+  const [target] = firstWord(args);
+  return target ? ok({ type: "unban", target }) : usage("/unban <name|SHA256:key|address[/bits]>");
+}
+
+function motdCommand(args: string): Result<ClientFrame> {
+  const text = args.trim();
+  return ok(text ? { type: "motd", text } : { type: "motd" });
+}
+
+function announceCommand(args: string): Result<ClientFrame> {
+  return args.trim() ? ok({ type: "announce", text: args.trim() }) : usage("/announce <text>");
 }
 
 function quitCommand(args: string): Result<ClientFrame> {
@@ -174,8 +214,8 @@ export const CHAT_COMMANDS = {
   },
   history: {
     aliases: ["h"],
-    args: "[count]",
-    help: "Show earlier messages of the current room, further back each time",
+    args: "[name] [count]",
+    help: "Show earlier messages of the current room (or with someone), further back each time",
     frame: historyCommand,
   },
   who: {
@@ -216,8 +256,55 @@ export const CHAT_COMMANDS = {
     help: "You are no longer away",
     frame: () => ok({ type: "back" }),
   },
-  ignore: { aliases: [], args: "<name>", help: "Hide someone's messages from you" },
+  ignore: {
+    aliases: [],
+    args: "[name]",
+    help: "Hide someone's messages from you, whatever name they take; alone, list who",
+  },
   unignore: { aliases: [], args: "<name>", help: "Show someone's messages again" },
+  register: {
+    aliases: [],
+    args: "",
+    help: "Register your name to your key: nobody else can use it, in any form",
+    frame: () => ok({ type: "register" }),
+  },
+  unregister: {
+    aliases: [],
+    args: "",
+    help: "Free your registered name",
+    frame: () => ok({ type: "unregister" }),
+  },
+  motd: {
+    aliases: [],
+    args: "[text]",
+    help: "Show the message of the day (operators: set it)",
+    frame: motdCommand,
+  },
+  kick: {
+    aliases: [],
+    args: "<name> [reason]",
+    help: "Operators: disconnect someone",
+    frame: kickCommand,
+  },
+  ban: {
+    aliases: [],
+    args: "<target> [minutes] [reason]",
+    help: "Operators: keep a name, a key (SHA256:...) or an address/network out",
+    frame: banCommand,
+  },
+  unban: { aliases: [], args: "<target>", help: "Operators: lift a ban", frame: unbanCommand },
+  bans: {
+    aliases: [],
+    args: "",
+    help: "Operators: list the bans",
+    frame: () => ok({ type: "bans" }),
+  },
+  announce: {
+    aliases: [],
+    args: "<text>",
+    help: "Operators: say something to everyone on the server",
+    frame: announceCommand,
+  },
   bell: { aliases: [], args: "[on|off]", help: "Ring on private messages and mentions" },
   connect: { aliases: ["server"], args: "<host[:port]>", help: "Move to another server" },
   quit: {
@@ -259,14 +346,18 @@ export function frameCommandHandlers<C, R>(
 export const OPERATOR_COMMANDS = {
   help: { aliases: ["?"], args: "[command]", help: "List the commands, or explain one" },
   who: { aliases: [], args: "", help: "Everyone, with address, app, OS and host" },
-  kick: { aliases: [], args: "<name> [reason]", help: "Disconnect someone" },
+  kick: { aliases: [], args: "<name> [reason]", help: "Disconnect someone (held people too)" },
   ban: {
     aliases: [],
-    args: "<name|address> [minutes]",
-    help: "Keep a name or an IP address out (for good, or some minutes)",
+    args: "<target> [minutes] [reason]",
+    help: "Keep a name, a key (SHA256:...) or an address/network out (for good, or minutes)",
   },
-  unban: { aliases: [], args: "<name|address>", help: "Lift a ban" },
+  unban: { aliases: [], args: "<target>", help: "Lift a ban" },
   bans: { aliases: [], args: "", help: "List the bans" },
+  op: { aliases: [], args: "<name>", help: "Make someone with a key an operator (kept)" },
+  deop: { aliases: [], args: "<name|SHA256:key>", help: "Take operator powers away" },
+  ops: { aliases: [], args: "", help: "List the operators" },
+  release: { aliases: [], args: "<name>", help: "Free a registered name" },
   say: { aliases: [], args: "<#room> <text>", help: "Speak in one room as the server" },
   motd: { aliases: [], args: "[text]", help: "Show or set the message of the day" },
   shutdown: { aliases: [], args: "[reason]", help: "Tell everyone, then stop the server" },

@@ -18,9 +18,17 @@ Deno.test("/history asks for 50 earlier messages of the current room, before the
     ok: true,
     value: { type: "history", room: "#dev", limit: 20, before: 77 },
   });
-  for (const bad of ["0", "201", "x", "1.5", "-3"]) {
+  for (const bad of ["0", "201", "1.5", "-3", "bob 0", "bob x"]) {
     const built = history(bad, { room: "#dev" });
     assert.ok(!built.ok, bad);
     assert.equal(typeof built.error, "string", bad);
   }
+  assert.deepEqual(history("bob", { room: "#dev" }), {
+    ok: true,
+    value: { type: "history", with: "bob", limit: HISTORY_PAGE },
+  });
+  assert.deepEqual(history("bob 7", { room: "#dev", oldest: 77 }), {
+    ok: true,
+    value: { type: "history", with: "bob", limit: 7 },
+  });
 });

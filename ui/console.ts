@@ -7,11 +7,12 @@
 
 import process from "node:process";
 import * as readline from "node:readline";
-import { Bans } from "../chat/bans.ts";
+import type { Bans } from "../chat/bans.ts";
 import { describeClient, type Member, type Peer } from "../chat/directory.ts";
 import type { Hub } from "../chat/hub.ts";
+import { type ActionResult, CONSOLE } from "../chat/moderation.ts";
 import { writeLinesSync } from "../net/outbox.ts";
-import { checkText, cleanLine, errorFrame, nameKey, quoteInput } from "../protocol.ts";
+import { type BanInfo, checkText, cleanLine, errorFrame } from "../protocol.ts";
 import {
   type CommandHandlers,
   commandHelp,
@@ -23,6 +24,7 @@ import {
   parseCommand,
   unknownCommand,
 } from "./commands.ts";
+import { describeBan } from "./render.ts";
 import { clearInputLine, printAbove } from "./tty.ts";
 
 // ==== Commands ====
@@ -77,18 +79,25 @@ const OPERATOR_HANDLERS: CommandHandlers<OperatorCommand, OperatorTarget, Operat
     };
   },
   who: (_args, server) => ({ lines: operatorWho(server) }),
-  kick: (args, server) => ({ lines: [kick(server, ...firstWord(args))] }),
-  ban: (args, server) => ({ lines: [ban(server, ...firstWord(args))] }),
-  unban: (args, server) => {
-    const [first] = firstWord(args);
-    const target = Bans.target(first);
-    if (!target.ok) return { lines: [first ? target.error : "Usage: /unban <name|address>"] };
-    const shown = target.value.shown;
-    return {
-      lines: [server.bans.remove(target.value) ? `Unbanned ${shown}` : `${shown} was not banned`],
-    };
+  kick: (args, server) => {
+    const [name, reason] = firstWord(args);
+    return { lines: [outcome(server.hub.moderation.kick(name, reason, CONSOLE))] };
   },
-  bans: (_args, server) => ({ lines: banList(server.bans) }),
+  ban: (args, server) => ({ lines: [ban(server, args)] }),
+  unban: (args, server) => ({
+    lines: [outcome(server.hub.moderation.unban(firstWord(args)[0], CONSOLE))],
+  }),
+  bans: (_args, server) => ({ lines: banList(server.hub.moderation.bans()) }),
+  release: (args, server) => ({
+    lines: [outcome(server.hub.moderation.release(firstWord(args)[0], CONSOLE))],
+  }),
+  op: (args, server) => ({
+    lines: [outcome(server.hub.moderation.op(firstWord(args)[0], CONSOLE))],
+  }),
+  deop: (args, server) => ({
+    lines: [outcome(server.hub.moderation.deop(firstWord(args)[0], CONSOLE))],
+  }),
+  ops: (_args, server) => ({ lines: operatorList(server) }),
   say: (args, server) => {
     const [room, rest] = firstWord(args);
     const checked = checkText(rest);
@@ -97,7 +106,7 @@ const OPERATOR_HANDLERS: CommandHandlers<OperatorCommand, OperatorTarget, Operat
     return { lines: problem ? [problem] : [] };
   },
   motd: (args, server) => {
-    if (args.trim()) server.hub.motd = cleanLine(args);
+    if (args.trim()) server.hub.setMotd(args);
     const motd = server.hub.motd;
     return { lines: [motd ? `Message of the day: ${motd}` : "No message of the day"] };
   },
@@ -128,50 +137,41 @@ function operatorWho(server: OperatorTarget): string[] {
     : ["Nobody is connected"];
 }
 
-function kick(server: OperatorTarget, name: string, reason: string): string {
-  if (!name) return "Usage: /kick <name> [reason]";
-  const member = server.hub.member(name);
-  if (!member) return `Nobody called ${quoteInput(name)} is here`;
-  const why = cleanLine(reason);
-  if (member.link.state === "live") {
-    member.link.peer.end(
-      errorFrame("kicked", why ? `You were kicked: ${why}` : "You were kicked by the operator"),
-      why ? `kicked: ${why}` : "kicked",
-    );
-  }
-  return `Kicked ${member.name}`;
+/** An action's line for the operator: what it did, or why it was refused. */
+function outcome(result: ActionResult): string {
+  return result.ok ? result.value : result.error.message;
 }
 
-function ban(server: OperatorTarget, targetText: string, minutesText: string): string {
-  if (!targetText) return "Usage: /ban <name|address> [minutes]";
-  const parsed = Bans.target(targetText);
-  if (!parsed.ok) return parsed.error;
-  const target = parsed.value;
-  const minutes = minutesText.trim() === "" ? undefined : Number(minutesText.trim());
-  if (minutes !== undefined && !(Number.isFinite(minutes) && minutes > 0)) {
-    return "Minutes must be a positive number";
-  }
-  server.bans.add(target, minutes);
-  let removed = 0;
+/**
+ * `/ban <target> [minutes] [reason]`: bans through the hub (which removes everyone present it
+ * covers), then turns away connections from a banned address that have not said hello yet.
+ */
+function ban(server: OperatorTarget, args: string): string {
+  const [target, rest] = firstWord(args);
+  const [first, afterFirst] = firstWord(rest);
+  const minutes = /^\d+(\.\d+)?$/.test(first) ? Number(first) : undefined;
+  const reason = minutes === undefined ? rest : afterFirst;
+  const result = server.hub.moderation.ban(target, { minutes, reason }, CONSOLE);
+  if (!result.ok) return result.error.message;
+  let turnedAway = 0;
   for (const peer of [...server.connections()]) {
-    const hit = target.kind === "address"
-      ? peer.address === target.shown
-      : peer.member !== undefined && nameKey(peer.member.name) === nameKey(target.shown);
-    if (!hit) continue;
+    if (peer.member || !server.hub.bans.find({ address: peer.address })) continue;
     peer.end(errorFrame("banned", "You are banned from this server"), "banned");
-    removed++;
+    turnedAway++;
   }
-  const span = minutes === undefined ? "for good" : `for ${minutes} minutes`;
-  return `Banned ${target.shown} ${span}${removed ? `; disconnected ${removed}` : ""}`;
+  return turnedAway ? `${result.value}; turned away ${turnedAway} more` : result.value;
 }
 
-function banList(bans: Bans): string[] {
-  const list = bans.list();
-  if (list.length === 0) return ["No bans"];
-  return list.map(({ target, until }) =>
-    `  ${target.shown} (${target.kind}) ${
-      until === Infinity ? "for good" : `until ${new Date(until).toLocaleString()}`
-    }`
+function banList(bans: readonly BanInfo[]): string[] {
+  if (bans.length === 0) return ["No bans"];
+  return bans.map((ban) => `  ${describeBan(ban)}`);
+}
+
+function operatorList(server: OperatorTarget): string[] {
+  const operators = server.hub.people.operators();
+  if (operators.length === 0) return ["No operators: /op <name> makes someone one"];
+  return operators.map((o) =>
+    `  ${o.fingerprint}${o.name ? ` (${o.name})` : ""}${o.source === "flag" ? " from --op" : ""}`
   );
 }
 

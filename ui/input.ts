@@ -48,14 +48,17 @@ export interface TerminalState {
   knownRooms: Set<string>;
   /** People we have seen, for Tab completion. */
   users: Set<string>;
-  lastPrivate: string | undefined;
-  /** Name keys of people whose messages are hidden. */
-  ignored: Set<string>;
+  /** Everyone seen, by person id, with the name they use now (renames followed). */
+  people: Map<string, string>;
+  /** Who last wrote to us privately: their name then, and their person id. */
+  lastPrivate: { name: string; id?: string } | undefined;
+  /** People whose messages are hidden, by person id (with their name, to list them). */
+  ignored: Map<string, string>;
   bell: boolean;
   /** Per room key, the oldest message id shown as history: where `/history` goes on from. */
   oldest: Map<string, number>;
-  /** Set by /connect: the client to carry on with once this one has closed. */
-  next: ChatClient | undefined;
+  /** Set by /connect: the client to carry on with once this one has closed, and where it is. */
+  next: { client: ChatClient; where: string } | undefined;
 }
 
 /**
@@ -74,12 +77,35 @@ export function newTerminalState(
     rooms: [client.welcome.room ?? LOBBY],
     knownRooms: new Set([LOBBY]),
     users: new Set(client.welcome.users),
+    people: knownPeople(client.welcome),
     lastPrivate: undefined,
-    ignored: previous?.ignored ?? new Set(),
+    ignored: previous?.ignored ?? new Map(),
     bell: previous?.bell ?? true,
     oldest: new Map(),
     next: undefined,
   };
+}
+
+/** The people a list frame names, by person id. */
+function knownPeople(list: { users: string[]; ids?: string[] }, into = new Map<string, string>()) {
+  list.ids?.forEach((id, i) => {
+    const name = list.users[i];
+    if (name !== undefined) into.set(id, name);
+  });
+  return into;
+}
+
+/** Whether a message's sender is ignored: by person id, or (with no id) by name. */
+function isIgnored(state: TerminalState, from: string, fromId: string | undefined): boolean {
+  if (fromId !== undefined) return state.ignored.has(fromId);
+  return [...state.ignored.values()].some((name) => nameKey(name) === nameKey(from));
+}
+
+/** The person id of someone seen under this name (in any case or look-alike form). */
+function personNamed(state: TerminalState, name: string): string | undefined {
+  const key = nameKey(name);
+  for (const [id, current] of state.people) if (nameKey(current) === key) return id;
+  return undefined;
 }
 
 /**
@@ -98,6 +124,7 @@ export function applyEvent(state: TerminalState, event: ChatEvent): boolean | "b
       state.room = event.room;
       state.view.room = event.room;
       for (const user of event.users) state.users.add(user);
+      knownPeople(event, state.people);
       return true;
     case "left":
       if (event.name === me && event.room !== undefined) {
@@ -108,9 +135,11 @@ export function applyEvent(state: TerminalState, event: ChatEvent): boolean | "b
       return true;
     case "joined":
       state.users.add(event.name);
+      if (event.id !== undefined) state.people.set(event.id, event.name);
       return true;
     case "users":
       for (const user of event.users) state.users.add(user);
+      knownPeople(event, state.people);
       return true;
     case "room_list":
       for (const info of event.rooms) state.knownRooms.add(info.room);
@@ -119,20 +148,32 @@ export function applyEvent(state: TerminalState, event: ChatEvent): boolean | "b
       state.users.delete(event.from);
       state.users.add(event.to);
       state.view.me = me;
+      if (event.id !== undefined) {
+        // Ignores and /reply follow the person, not the name.
+        state.people.set(event.id, event.to);
+        if (state.ignored.has(event.id)) state.ignored.set(event.id, event.to);
+        if (state.lastPrivate?.id === event.id) state.lastPrivate.name = event.to;
+      }
       return true;
     case "message": {
       if (event.history) {
         const key = roomKey(event.room ?? LOBBY);
         state.oldest.set(key, Math.min(state.oldest.get(key) ?? Infinity, event.id));
       }
-      if (state.ignored.has(nameKey(event.from))) return false;
+      if (event.fromId !== undefined) state.people.set(event.fromId, event.from);
+      if (isIgnored(state, event.from, event.fromId)) return false;
       const rings = !event.history && event.from !== me && mentions(event.text, me);
       return rings && state.bell ? "bell" : true;
     }
     case "private":
       if (event.from === me) return true;
-      if (state.ignored.has(nameKey(event.from))) return false;
-      state.lastPrivate = event.from;
+      if (event.fromId !== undefined) state.people.set(event.fromId, event.from);
+      if (isIgnored(state, event.from, event.fromId)) return false;
+      if (event.history) return true;
+      state.lastPrivate = {
+        name: event.from,
+        ...(event.fromId === undefined ? {} : { id: event.fromId }),
+      };
       return state.bell ? "bell" : true;
     case "error":
       return !FATAL_ERROR_CODES.has(event.code);
@@ -245,15 +286,35 @@ function switchRoom(state: TerminalState, room: string): string[] {
   return [`Now talking in ${joined}`];
 }
 
+/** `/ignore [name]` and `/unignore <name>`: by person, so a rename does not undo it. */
 function ignore(state: TerminalState, on: boolean, name: string): string[] {
+  if (on && name === "") {
+    const names = [...state.ignored.values()];
+    return names.length === 0
+      ? ["You are ignoring nobody"]
+      : [`You are ignoring ${names.length}: ${names.join(", ")}`];
+  }
   const checked = checkName(name);
   if (!checked.ok) return [`Usage: /${on ? "ignore" : "unignore"} <name>`];
-  if (on) state.ignored.add(nameKey(checked.value));
-  else state.ignored.delete(nameKey(checked.value));
+  if (nameKey(checked.value) === nameKey(state.client.name)) {
+    return [on ? "You cannot ignore yourself" : "You are not ignoring yourself"];
+  }
+  if (!on) {
+    const id = [...state.ignored].find(([, n]) => nameKey(n) === nameKey(checked.value))?.[0];
+    if (id === undefined) return [`You are not ignoring ${checked.value}`];
+    state.ignored.delete(id);
+    return [`No longer ignoring ${checked.value}`];
+  }
+  const id = personNamed(state, checked.value);
+  if (id === undefined) {
+    return [
+      `Nobody called ${checked.value} has been seen here: nothing to ignore (/who lists people)`,
+    ];
+  }
+  state.ignored.set(id, state.people.get(id) ?? checked.value);
   return [
-    on
-      ? `Ignoring ${checked.value}: their messages are hidden from you (/unignore to undo)`
-      : `No longer ignoring ${checked.value}`,
+    `Ignoring ${checked.value}: their messages are hidden from you, whatever name they take ` +
+    "(/unignore to undo)",
   ];
 }
 

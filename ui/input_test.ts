@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import type { ChatClient, ChatEvent } from "../net/chat_client.ts";
 import { MAX_TEXT_LENGTH } from "../protocol.ts";
 import type { ChatServer } from "../server.ts";
-import { connect, withServer } from "../test_util.ts";
+import { connect, framesUntil, until, withServer } from "../test_util.ts";
 import {
   applyEvent,
   handleInput,
@@ -89,6 +89,7 @@ Deno.test("/reply answers the last person who wrote privately, and rings", async
 
 Deno.test("/ignore hides someone's messages and /unignore shows them again", async () => {
   await withTerminal(async (_server, ann, bob) => {
+    await seen(ann, (f) => f.type === "joined" && f.name === "bob");
     assert.match((handleInput(ann, "/ignore BOB") as string[])[0]!, /Ignoring BOB/);
     await bob.say("first");
     assert.equal((await seen(ann, (f) => f.type === "message" && f.text === "first")).shown, false);
@@ -198,6 +199,62 @@ Deno.test("a pasted block of lines is sent as one message", async () => {
         assert.equal(frame.text, "line one\nline two\n  indented");
         break;
       }
+    }
+  });
+});
+
+// ==== A person, not a name ====
+
+/** Renames a client and waits until the server confirms it. */
+async function rename(client: ChatClient, name: string): Promise<void> {
+  client.send({ type: "nick", name });
+  await until(client, "renamed", (f) => f.to === name);
+}
+
+Deno.test("/reply answers the person who wrote, after they renamed and another took their name", async () => {
+  await withTerminal(async (server, ann, bob) => {
+    const carol = await connect(server, "carol");
+    try {
+      bob.send({ type: "msg", to: "ann", text: "psst" });
+      await seen(ann, (f) => f.type === "private" && f.text === "psst");
+      await rename(bob, "robert");
+      await seen(ann, (f) => f.type === "renamed" && f.to === "robert");
+      await rename(carol, "bob");
+      await seen(ann, (f) => f.type === "renamed" && f.to === "bob");
+      assert.equal(handleInput(ann, "/reply are you there?"), "sent");
+      const got = await until(bob, "private", (f) => f.text === "are you there?");
+      assert.equal(got.to, "robert");
+      assert.equal(got.toId, bob.welcome.id);
+      carol.send({ type: "ping" });
+      const carolSaw = await framesUntil(carol, (f) => f.type === "pong");
+      assert.ok(!carolSaw.some((f) => f.type === "private"), "the new bob got nothing");
+    } finally {
+      await carol.close();
+    }
+  });
+});
+
+Deno.test("/ignore follows the person across renames, and not the name to its next holder", async () => {
+  await withTerminal(async (server, ann, bob) => {
+    const carol = await connect(server, "carol");
+    try {
+      await seen(ann, (f) => f.type === "joined" && f.name === "carol");
+      assert.match((handleInput(ann, "/ignore bob") as string[])[0]!, /Ignoring bob/);
+      assert.deepEqual(handleInput(ann, "/ignore"), ["You are ignoring 1: bob"]);
+      await rename(bob, "robert");
+      await rename(carol, "bob");
+      await bob.say("robert speaking");
+      assert.equal((await seen(ann, (f) => f.type === "message")).shown, false);
+      await carol.say("carol, now bob");
+      assert.equal((await seen(ann, (f) => f.type === "message")).shown, true);
+      assert.deepEqual(handleInput(ann, "/ignore"), ["You are ignoring 1: robert"]);
+      assert.deepEqual(handleInput(ann, "/ignore ann"), ["You cannot ignore yourself"]);
+      assert.match(
+        (handleInput(ann, "/ignore nobody") as string[])[0]!,
+        /Nobody called nobody has been seen/,
+      );
+    } finally {
+      await carol.close();
     }
   });
 });

@@ -8,7 +8,13 @@
 
 import process from "node:process";
 import * as readline from "node:readline";
-import { ChatClient, ChatError, type CloseInfo, disconnectText } from "../net/chat_client.ts";
+import {
+  ChatClient,
+  type ChatClientOptions,
+  ChatError,
+  type CloseInfo,
+  disconnectText,
+} from "../net/chat_client.ts";
 import { formatAddress } from "../net/tcp.ts";
 import {
   checkName,
@@ -22,6 +28,7 @@ import {
   VERSION,
 } from "../protocol.ts";
 import { CHAT_COMMANDS, commandWords, parseCommand } from "./commands.ts";
+import type { LoadedIdentity, SeenFile } from "./config.ts";
 import { applyEvent, handleInput, newTerminalState, type TerminalState } from "./input.ts";
 import { paint, renderEvent, renderFrame } from "./render.ts";
 import { type Transcript, transcriptHeader } from "./transcript.ts";
@@ -118,21 +125,36 @@ async function askName(rl: readline.Interface, suggestion: string): Promise<stri
   }
 }
 
+/** Who the terminal client is: its identity (unless anonymous) and what it saw where. */
+export interface Self {
+  identity: LoadedIdentity | undefined;
+  seen: SeenFile | undefined;
+}
+
+/** The options to connect to a server as oneself, resuming after what was seen there. */
+function connectOptions(address: ServerAddress, name: string, self: Self): ChatClientOptions {
+  const last = self.seen?.lastAt(formatAddress(address));
+  return {
+    ...address,
+    name,
+    info: clientInfo(),
+    reconnect: true,
+    ...(self.identity ? { identity: self.identity.identity } : {}),
+    ...(last === undefined ? {} : { last }),
+  };
+}
+
 /** Connects interactively: a taken or refused name asks for another instead of giving up. */
 async function connectAsking(
   rl: readline.Interface,
   address: ServerAddress,
   name: string,
+  self: Self,
 ): Promise<ChatClient | undefined> {
   let wanted: string | undefined = name;
   while (wanted !== undefined) {
     try {
-      return await ChatClient.connect({
-        ...address,
-        name: wanted,
-        info: clientInfo(),
-        reconnect: true,
-      });
+      return await ChatClient.connect(connectOptions(address, wanted, self));
     } catch (error) {
       if (
         !(error instanceof ChatError && (error.code === "name_taken" || error.code === "bad_name"))
@@ -176,9 +198,9 @@ function gatherLines(onBatch: (lines: string[]) => void): (line: string) => void
  */
 export async function runInteractive(
   address: ServerAddress | undefined,
-  options: { name: string | undefined; transcript: Transcript | undefined },
+  options: { name: string | undefined; transcript: Transcript | undefined; self: Self },
 ): Promise<number> {
-  const { transcript } = options;
+  const { transcript, self } = options;
   let name = options.name;
   let state: TerminalState | undefined;
   const rl = readline.createInterface({
@@ -196,10 +218,11 @@ export async function runInteractive(
     address ??= await askAddress(rl);
     name ??= address && await askName(rl, suggestName(osUserName() ?? "guest"));
     if (address === undefined || name === undefined) return 0;
-    const client = await connectAsking(rl, address, name);
+    const client = await connectAsking(rl, address, name, self);
     if (client === undefined) return 0;
     state = newTerminalState(client, { color: useColor() });
     transcript?.write([transcriptHeader(address)]);
+    let where = formatAddress(address);
     let quitting = false;
     const quit = (message?: string) => {
       quitting = true;
@@ -207,11 +230,21 @@ export async function runInteractive(
     };
     rl.on("SIGINT", () => quit());
     rl.on("close", () => quit());
-    rl.on("line", gatherLines((lines) => onInput(rl, state!, lines, { quit, show })));
+    rl.on("line", gatherLines((lines) => onInput(rl, state!, lines, { quit, show, self })));
+    if (self.identity?.created) {
+      show([
+        paint(
+          `* Made your identity ${self.identity.facts.fingerprint}, kept in ${self.identity.path}`,
+          2,
+          state.view.color,
+        ),
+      ]);
+    }
     while (true) {
-      const info = await showEvents(rl, state, show);
+      const info = await showEvents(rl, state, { show, seen: self.seen, where });
       if (state.next) {
-        state = newTerminalState(state.next, { color: useColor(), previous: state });
+        where = state.next.where;
+        state = newTerminalState(state.next.client, { color: useColor(), previous: state });
         continue;
       }
       clearInputLine(rl);
@@ -223,6 +256,7 @@ export async function runInteractive(
     }
   } finally {
     rl.close();
+    self.seen?.flush();
   }
 }
 
@@ -230,12 +264,18 @@ export async function runInteractive(
 async function showEvents(
   rl: readline.Interface,
   state: TerminalState,
-  show: (lines: string[]) => void,
+  output: { show: (lines: string[]) => void; seen: SeenFile | undefined; where: string },
 ): Promise<CloseInfo> {
+  const { show, seen, where } = output;
   rl.setPrompt(promptText(state));
   show(renderFrame(state.client.welcome, state.view));
   for await (const event of state.client) {
     const shown = applyEvent(state, event);
+    const { client } = state;
+    const serverId = client.welcome.server.id;
+    if (seen && serverId !== undefined && client.lastSeen !== undefined) {
+      seen.note(where, serverId, client.lastSeen);
+    }
     rl.setPrompt(promptText(state));
     if (shown === "bell") process.stdout.write("\x07");
     if (shown) show(renderEvent(event, state.view));
@@ -249,7 +289,7 @@ function onInput(
   rl: readline.Interface,
   state: TerminalState,
   lines: string[],
-  actions: { quit: (message?: string) => void; show: (lines: string[]) => void },
+  actions: { quit: (message?: string) => void; show: (lines: string[]) => void; self: Self },
 ): void {
   const pasted = lines.length > 1 && lines.every((line) => parseCommand(line) === undefined);
   const inputs = pasted ? [lines.join("\n")] : lines;
@@ -263,7 +303,7 @@ function onInput(
     } else if (typeof reply === "object" && "quit" in reply) {
       return actions.quit(reply.quit);
     } else if (typeof reply === "object" && "connect" in reply) {
-      switchServer(rl, state, reply.connect, actions.show);
+      switchServer(rl, state, reply.connect, actions);
     } else {
       actions.show(reply.map((l) => paint(l, 2, state.view.color)));
     }
@@ -277,17 +317,13 @@ function switchServer(
   rl: readline.Interface,
   state: TerminalState,
   address: ServerAddress,
-  show: (lines: string[]) => void,
+  actions: { show: (lines: string[]) => void; self: Self },
 ): void {
+  const { show, self } = actions;
   show([paint(`* Connecting to ${formatAddress(address)}...`, 2, state.view.color)]);
-  ChatClient.connect({
-    ...address,
-    name: state.client.name,
-    info: clientInfo(),
-    reconnect: true,
-  }).then(
+  ChatClient.connect(connectOptions(address, state.client.name, self)).then(
     (next) => {
-      state.next = next;
+      state.next = { client: next, where: formatAddress(address) };
       state.client.close();
     },
     (error: ChatError) => {

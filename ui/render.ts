@@ -7,6 +7,7 @@
 
 import type { ChatEvent } from "../net/chat_client.ts";
 import {
+  type BanInfo,
   LOBBY,
   type MessageFrame,
   nameKey,
@@ -156,13 +157,14 @@ function renderPrivate(frame: PrivateFrame, options: RenderOptions): string[] {
   const tag = paint("(private)", 35, options.color);
   const who = speaker(frame.from, options);
   const to = options.me !== "" && !mine ? "" : ` → ${speaker(frame.to, options)}`;
-  const prefix = frame.action
-    ? `${stamp(frame.ts, options)}${tag} * ${who}${to} `
-    : `${stamp(frame.ts, options)}${tag} ${who}${to}: `;
-  return speech(prefix, frame.text);
+  const time = frame.history && options.time
+    ? `${paint(dayClock(frame.ts), 2, options.color)} `
+    : stamp(frame.ts, options);
+  const prefix = frame.action ? `${time}${tag} * ${who}${to} ` : `${time}${tag} ${who}${to}: `;
+  return speech(prefix, frame.text, frame.history && options.color ? "2" : undefined);
 }
 
-function renderWhois(frame: WhoisInfoFrame): string {
+function renderWhois(frame: WhoisInfoFrame): string[] {
   const client = frame.client ?? {};
   const parts = [
     `in ${frame.rooms.join(" ") || "no room"}`,
@@ -170,8 +172,23 @@ function renderWhois(frame: WhoisInfoFrame): string {
     `here since ${clock(frame.since).slice(1, -1)}`,
     ...(frame.away === undefined ? [] : [`away: ${frame.away}`]),
     ...(client.app ? [`using ${client.app}${client.os ? ` on ${client.os}` : ""}`] : []),
+    ...(client.host ? [`host ${client.host}`] : []),
+    ...(frame.operator ? ["an operator"] : []),
   ];
-  return `${frame.name}: ${parts.join("; ")}`;
+  const key = frame.fingerprint === undefined
+    ? "no key: known only by this session"
+    : `key ${frame.fingerprint}${frame.registered ? "; the name is registered to this key" : ""}`;
+  return [`${frame.name}: ${parts.join("; ")}`, `${frame.name}: ${key}`];
+}
+
+/** How a ban reads in one line: `10.0.0.0/24 (address) for good, by console: spam`. */
+export function describeBan(ban: BanInfo): string {
+  const span = ban.until === undefined
+    ? "for good"
+    : `until ${new Date(ban.until).toISOString().slice(0, 16).replace("T", " ")} UTC`;
+  return `${ban.target} (${ban.kind}) ${span}${ban.by ? `, by ${ban.by}` : ""}${
+    ban.reason ? `: ${ban.reason}` : ""
+  }`;
 }
 
 /**
@@ -232,20 +249,20 @@ export function renderFrame(frame: ServerFrame, options: RenderOptions): string[
         options,
       );
     case "whois":
-      return notice(renderWhois(frame), undefined, options);
+      return renderWhois(frame).flatMap((line) => notice(line, undefined, options));
     case "notice":
       return notice(frame.text, undefined, options);
-    case "history":
+    case "history": {
+      const where = frame.room ?? "your private conversation";
       return notice(
         frame.count === 0
-          ? `No earlier messages in ${frame.room}`
-          : `${frame.count} earlier ${
-            frame.count === 1 ? "message" : "messages"
-          } in ${frame.room}` +
+          ? `No earlier messages in ${where}`
+          : `${frame.count} earlier ${frame.count === 1 ? "message" : "messages"} in ${where}` +
             (frame.more ? " (/history for more):" : ":"),
         undefined,
         options,
       );
+    }
     case "presence":
       return notice(
         frame.away === undefined ? `${frame.name} is back` : `${frame.name} is away: ${frame.away}`,
@@ -260,8 +277,11 @@ export function renderFrame(frame: ServerFrame, options: RenderOptions): string[
     case "welcome":
       return [
         ...notice(
-          `Joined ${frame.server.name} as ${frame.name}. ` +
-            listUsers(frame.users, frame.count, `in ${frame.room ?? LOBBY}`),
+          frame.resumed
+            ? `Back on ${frame.server.name} as ${frame.name}, in your rooms: anything you ` +
+              "missed follows"
+            : `Joined ${frame.server.name} as ${frame.name}. ` +
+              listUsers(frame.users, frame.count, `in ${frame.room ?? LOBBY}`),
           undefined,
           options,
         ),
@@ -269,6 +289,16 @@ export function renderFrame(frame: ServerFrame, options: RenderOptions): string[
       ];
     case "error":
       return [paint(`! ${sanitizeForTerminal(frame.message)}`, 31, options.color)];
+    case "ban_list":
+      return frame.bans.length === 0 ? notice("No bans", undefined, options) : [
+        ...notice(
+          `${frame.bans.length} ${frame.bans.length === 1 ? "ban" : "bans"}:`,
+          undefined,
+          options,
+        ),
+        ...frame.bans.map((ban) => `  ${sanitizeForTerminal(describeBan(ban))}`),
+      ];
+    case "challenge":
     case "ping":
     case "pong":
       return [];

@@ -201,3 +201,43 @@ Deno.test("presence renders as away with the reason, then back", () => {
     "* bob is back",
   ]);
 });
+
+Deno.test("renderFrame() says a resumed welcome gives the session back", () => {
+  const lines = renderFrame({
+    type: "welcome",
+    name: "ann",
+    users: ["ann"],
+    server: { name: "hub", version: VERSION },
+    resumed: true,
+  }, VIEW);
+  assert.deepEqual(lines, [
+    "* Back on hub as ann, in your rooms: anything you missed follows",
+  ]);
+});
+
+Deno.test("renderFrame() shows a whois with its key, and bans one per line", () => {
+  const fingerprint = `SHA256:${"Q".repeat(43)}`;
+  assert.deepEqual(
+    renderFrame({
+      type: "whois",
+      name: "ann",
+      fingerprint,
+      registered: true,
+      operator: true,
+      rooms: ["#lobby"],
+      idle: 0,
+      since: TS,
+    }, VIEW),
+    [
+      "* ann: in #lobby; idle 0s; here since 09:05; an operator",
+      `* ann: key ${fingerprint}; the name is registered to this key`,
+    ],
+  );
+  assert.deepEqual(
+    renderFrame({
+      type: "ban_list",
+      bans: [{ target: "10.0.0.0/8", kind: "address", by: "console" }],
+    }, VIEW),
+    ["* 1 ban:", "  10.0.0.0/8 (address) for good, by console"],
+  );
+});

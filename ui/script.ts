@@ -9,6 +9,7 @@ import { type ChatClient, disconnectText } from "../net/chat_client.ts";
 import { FrameTooLargeError, readLines } from "../net/lines.ts";
 import { checkText, FATAL_ERROR_CODES, LOBBY } from "../protocol.ts";
 import { renderEvent, type RenderOptions } from "./render.ts";
+import type { SeenFile } from "./config.ts";
 import type { Transcript } from "./transcript.ts";
 
 /** How many messages a script may have waiting for acknowledgement before reading more input. */
@@ -21,8 +22,13 @@ const SCRIPT_WINDOW = 100;
  */
 export async function runScript(
   client: ChatClient,
-  transcript: Transcript | undefined,
+  options: {
+    transcript: Transcript | undefined;
+    /** Where to note the newest message seen (with `--identity`), and the server's address. */
+    seen?: { file: SeenFile; where: string } | undefined;
+  },
 ): Promise<number> {
+  const { transcript, seen } = options;
   const view: RenderOptions = {
     me: client.name,
     color: false,
@@ -38,7 +44,12 @@ export async function runScript(
       transcript?.write(lines);
       if (event.type === "error") console.error(lines.join("\n"));
       else if (lines.length > 0) console.log(lines.join("\n"));
+      const serverId = client.welcome.server.id;
+      if (seen && serverId !== undefined && client.lastSeen !== undefined) {
+        seen.file.note(seen.where, serverId, client.lastSeen);
+      }
     }
+    seen?.file.flush();
   })();
   let ok = await sendInput(client);
   if (client.connected) {
