@@ -1,7 +1,9 @@
 /**
  * Smoke tests for the benchmark (`bench/`): the load generator, run as a subprocess with tiny
  * numbers against a chat server in this process and against the raw forwarder as a subprocess,
- * must count every copy exactly once, in order and intact. No timing is asserted.
+ * must count every copy exactly once, in order and intact. The hostile scenario runs briefly
+ * against real server processes: every bystander message must reach every other bystander, quiet
+ * and under every attack, and every attack must get going. No timing is asserted.
  *
  * Run with `deno test --sanitize-ops --sanitize-resources --allow-net --allow-read --allow-write
  * --allow-run --allow-env --allow-sys bench_test.ts`.
@@ -12,7 +14,8 @@
 import assert from "node:assert/strict";
 import type { LoadResult } from "./bench/load.ts";
 import { encodePayload, percentiles } from "./bench/load.ts";
-import { formatTable, sampleProcess } from "./bench/run.ts";
+import { formatTable, hostileReport, runHostileScenario, sampleProcess } from "./bench/run.ts";
+import { ATTACK_NAMES } from "./bench/hostile.ts";
 import type { ServerOptions } from "./server.ts";
 import { within, withServer } from "./test_util.ts";
 
@@ -20,11 +23,17 @@ import { within, withServer } from "./test_util.ts";
 
 const LOAD_SCRIPT = new URL("./bench/load.ts", import.meta.url).pathname;
 const RAW_SCRIPT = new URL("./bench/raw_forward.ts", import.meta.url).pathname;
+const HOSTILE_SCRIPT = new URL("./bench/hostile.ts", import.meta.url).pathname;
+const SERVER_SCRIPT = new URL("./server.ts", import.meta.url).pathname;
 /** The server limits the benchmark turns off, so that the load is never throttled. */
 const UNLIMITED: ServerOptions = {
   rate: 0,
   maxClients: 0,
   maxClientsPerAddress: 0,
+  maxPending: 0,
+  maxPendingPerAddress: 0,
+  loginsPerAddress: 0,
+  logins: 0,
   historyLimit: 0,
   db: false,
 };
@@ -149,6 +158,73 @@ Deno.test("load.ts counts every copy through the raw forwarder at a fixed rate",
     ]);
     assertComplete(result, (6 - 1) * 3 * 10);
   });
+});
+
+// ==== The hostile scenario ====
+
+Deno.test("the hostile scenario delivers every bystander message, quiet and under every attack", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "chat-bench-test-" });
+  try {
+    const seconds = 2;
+    const { quiet, hostile } = await runHostileScenario({
+      server: SERVER_SCRIPT,
+      dbPath: `${dir}/hostile.db`,
+      seconds,
+    });
+    for (const row of [quiet, hostile]) {
+      assert.equal(row.problem, undefined, `${row.kind}: ${row.problem}`);
+      const b = row.bystanders;
+      assert.ok(b, `${row.kind}: the bystanders' result`);
+      // 50 bystanders, one message a second each, every copy at the 49 others.
+      const copies = 50 * 49 * seconds;
+      assert.deepEqual({
+        sent: b.sent,
+        acked: b.acked,
+        expected: b.expected,
+        received: b.received,
+        lost: b.lost,
+        duplicates: b.duplicates,
+        outOfOrder: b.outOfOrder,
+        refused: b.refused,
+        disconnects: b.disconnects,
+        stopped: b.stopped,
+      }, {
+        sent: 50 * seconds,
+        acked: 50 * seconds,
+        expected: copies,
+        received: copies,
+        lost: 0,
+        duplicates: 0,
+        outOfOrder: 0,
+        refused: 0,
+        disconnects: 0,
+        stopped: undefined,
+      }, `${row.kind}: ${b.firstRefusal ?? ""} ${b.firstDisconnect ?? ""}`);
+    }
+    assert.equal(quiet.attackers, undefined, "no attacks in the quiet run");
+    const attacks = hostile.attackers?.attacks ?? [];
+    assert.deepEqual(attacks.map((a) => a.name), ATTACK_NAMES, "every attack ran");
+    for (const attack of attacks) {
+      assert.ok(attack.report.rounds > 0, `${attack.name}: ${JSON.stringify(attack.report)}`);
+    }
+    const report = hostileReport(quiet, hostile).join("\n");
+    for (const name of ATTACK_NAMES) assert.match(report, new RegExp(`^${name} `, "m"));
+    assert.match(report, /^hostile +\| 4,900\/4,900 /m);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("hostile.ts refuses a bad flag with exit code 2", async () => {
+  for (const args of [["--role", "spectators"], ["--role", "attackers", "--attacks", "nope"]]) {
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-net", HOSTILE_SCRIPT, "--port", "5050", ...args],
+      stdin: "null",
+      env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
+    }).output();
+    assert.equal(output.code, 2, args.join(" "));
+    assert.match(new TextDecoder().decode(output.stderr), /^hostile: --(role|attacks) /);
+  }
 });
 
 // ==== Pieces ====

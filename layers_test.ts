@@ -3,7 +3,8 @@
  * is built" states them):
  * - `protocol.ts` imports nothing and touches no `Deno` API;
  * - `chat/` imports only `protocol.ts`, its own files and (in the store) `node:sqlite`, and
- *   `node:crypto` to hash the secrets it keeps;
+ *   `node:crypto` to hash the secrets it keeps, and (in `chat/names.ts`) the confusables table
+ *   `unhomoglyph`;
  * - `net/` imports `protocol.ts`, its own files and `chat/`'s types, and from
  *   `chat/directory.ts` (the hub's side of a connection) its values too, never `ui/` or `web/`;
  * - `ui/` may import `net/` and `chat/`; `ui/commands.ts` and `ui/render.ts` stay pure;
@@ -79,9 +80,11 @@ function violation(file: string, { target, typeOnly }: Import): string | undefin
       if (file === "chat/store.ts" && (target === "node:sqlite" || target === "node:crypto")) {
         return undefined;
       }
+      if (file === "chat/names.ts" && target === "unhomoglyph") return undefined;
       return target === "protocol.ts" || targetLayer === "chat"
         ? undefined
-        : "chat/ imports only protocol.ts and chat/ (and node:sqlite and node:crypto in the store)";
+        : "chat/ imports only protocol.ts and chat/ (and node:sqlite and node:crypto in the store, " +
+          "unhomoglyph in chat/names.ts)";
     case "net":
       if (targetLayer === "ui" || targetLayer === "web") return "net/ never imports ui/ or web/";
       if (targetLayer === "chat" && !typeOnly && target !== "chat/directory.ts") {

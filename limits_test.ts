@@ -10,7 +10,7 @@
  */
 
 import assert from "node:assert/strict";
-import { ChatClient } from "./client.ts";
+import { ChatClient, type ChatError } from "./client.ts";
 import { FLOOD_STRIKES } from "./net/connection.ts";
 import {
   connect,
@@ -159,16 +159,11 @@ Deno.test("a burst within the limit passes, and the limit refills with time", as
       for (let i = 0; i < 4; i++) await until(raw, "message", (m) => m.ref === `b${i}`);
       await raw.write({ type: "say", text: "one too many", ref: "x" });
       assert.equal((await expectError(raw, "rate_limited")).ref, "x");
-      // Pings cost nothing: answer them until one token's worth of time (50 ms) has passed.
-      const refused = performance.now();
-      while (performance.now() - refused < 60) {
-        await raw.write({ type: "ping" });
-        await until(raw, "pong");
-      }
+      // One token's worth of time later (50 ms at 20 a second), a message goes through again.
+      await new Promise((resolve) => setTimeout(resolve, 1000 / 20));
       await raw.write({ type: "say", text: "later", ref: "l" });
       const frames = await framesUntil(raw, (f) => f.type === "message" || f.type === "error");
-      const accepted = frames.at(-1)?.type === "message";
-      assert.ok(accepted, "a message goes through once the bucket has refilled");
+      assert.equal(frames.at(-1)?.type, "message", "a message goes through once refilled");
     } finally {
       raw.close();
     }
@@ -190,17 +185,20 @@ Deno.test("ChatClient paces itself to the announced rate, so nothing is refused"
 
 // ==== Connection caps ====
 
-Deno.test("the per-address cap refuses one connection too many with server_full", async () => {
+Deno.test("the per-address cap refuses one person too many with server_full", async () => {
   await withServer(async (server) => {
     const first = await RawClient.open(server);
     const second = await RawClient.open(server);
     const third = await RawClient.open(server);
     try {
+      await first.write({ type: "hello", name: "ann" });
+      await until(first, "welcome");
+      await second.write({ type: "hello", name: "bob" });
+      await until(second, "welcome");
+      await third.write({ type: "hello", name: "cy" });
       const refusal = await expectError(third, "server_full");
       assert.match(refusal.message, /Too many connections from your address \(2\)/);
       await third.closedByServer();
-      await first.write({ type: "hello", name: "ann" });
-      await until(first, "welcome");
       first.close();
       // Once one closes, there is room again.
       let welcomed = false;
@@ -220,11 +218,14 @@ Deno.test("the per-address cap refuses one connection too many with server_full"
   }, { maxClientsPerAddress: 2 });
 });
 
-Deno.test("the total cap refuses a connection when the server is full", async () => {
+Deno.test("the total cap refuses a person when the server is full", async () => {
   await withServer(async (server) => {
     const first = await RawClient.open(server);
     const second = await RawClient.open(server);
     try {
+      await first.write({ type: "hello", name: "ann" });
+      await until(first, "welcome");
+      await second.write({ type: "hello", name: "bob" });
       const refusal = await expectError(second, "server_full");
       assert.match(refusal.message, /The server is full \(1 connections\)/);
       await second.closedByServer();
@@ -244,4 +245,151 @@ Deno.test("ChatClient.connect() reports a full server with server_full", async (
       await ann.close();
     }
   }, { maxClients: 1 });
+});
+
+// ==== Connections without a hello, logins, and what everything costs ====
+
+Deno.test("when too many connections wait without a hello, the oldest is closed for a newcomer", async () => {
+  await withServer(async (server) => {
+    const first = await RawClient.open(server);
+    const second = await RawClient.open(server, "127.0.0.2");
+    const third = await RawClient.open(server, "127.0.0.3");
+    try {
+      const evicted = await expectError(first, "timeout");
+      assert.match(evicted.message, /others are waiting/);
+      await first.closedByServer();
+      await third.write({ type: "hello", name: "ann" });
+      assert.equal((await third.next())?.type, "welcome");
+    } finally {
+      first.close();
+      second.close();
+      third.close();
+    }
+  }, { maxPending: 2, promptDelayMs: 60_000 });
+});
+
+Deno.test("one address may keep only so many connections without a hello", async () => {
+  await withServer(async (server) => {
+    const first = await RawClient.open(server);
+    const second = await RawClient.open(server);
+    try {
+      const refusal = await expectError(second, "server_full");
+      assert.match(refusal.message, /still to say hello \(1\)/);
+      await first.write({ type: "hello", name: "ann" });
+      assert.equal((await first.next())?.type, "welcome");
+    } finally {
+      first.close();
+      second.close();
+    }
+  }, { maxPendingPerAddress: 1, promptDelayMs: 60_000 });
+});
+
+Deno.test("each connection spends one of its address's logins; past them it is refused", async () => {
+  await withServer(async (server) => {
+    const clients: ChatClient[] = [];
+    try {
+      for (const name of ["ann", "bob"]) clients.push(await connect(server, name));
+      await assert.rejects(connect(server, "cy"), (error: ChatError) => {
+        assert.equal(error.code, "rate_limited");
+        assert.match(error.message, /Too many connections from your address: try again in \d+ s/);
+        return true;
+      });
+      // Another address has its own allowance.
+      const raw = await RawClient.open(server, "127.0.0.2");
+      await raw.write({ type: "hello", name: "cy" });
+      assert.equal((await raw.next())?.type, "welcome");
+      raw.close();
+    } finally {
+      await Promise.all(clients.map((c) => c.close()));
+    }
+  }, { loginsPerAddress: 2 });
+});
+
+Deno.test("good frames between bad ones do not start the count of bad frames again", async () => {
+  await withServer(async (server) => {
+    const raw = await RawClient.open(server);
+    try {
+      await raw.write({ type: "hello", name: "ann" });
+      await until(raw, "welcome");
+      await raw.write('{"nope\n{"type":"ping"}\n'.repeat(6));
+      const frames = await framesUntil(raw, (f) => f.type === "error" && f.code !== "bad_frame");
+      assert.equal(frames.filter((f) => f.type === "error" && f.code === "bad_frame").length, 6);
+      assert.deepEqual(frames.at(-1), {
+        type: "error",
+        code: "too_many_errors",
+        message: "Too many bad frames: closing",
+      });
+      await raw.closedByServer();
+    } finally {
+      raw.close();
+    }
+  }, { rate: 0 });
+});
+
+Deno.test("bytes that never make a line do not keep a connection alive", async () => {
+  await withServer(async (server) => {
+    const raw = await RawClient.open(server);
+    try {
+      await raw.write({ type: "hello", name: "ann" });
+      await until(raw, "welcome");
+      // A byte every 10 ms, never a newline: the server hears nothing and gives up.
+      let closed = false;
+      const closing = raw.closedByServer().then(() => closed = true);
+      for (let i = 0; i < 500 && !closed; i++) {
+        await raw.write("x").catch(() => {});
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      await closing;
+      assert.ok(closed, "dropped for silence");
+    } finally {
+      raw.close();
+    }
+  }, { heartbeatMs: 50 });
+});
+
+Deno.test("blank lines spend the sending allowance like frames", async () => {
+  await withServer(async (server) => {
+    const raw = await RawClient.open(server);
+    try {
+      await raw.write({ type: "hello", name: "ann" });
+      await until(raw, "welcome");
+      await raw.write("\n".repeat(100));
+      const frames = await framesUntil(raw, (f) => f.type === "error" && f.code === "flooding");
+      assert.ok(frames.some((f) => f.type === "error" && f.code === "rate_limited"));
+      await raw.closedByServer();
+    } finally {
+      raw.close();
+    }
+  });
+});
+
+Deno.test("ChatClient paces requests by what they cost, so a run of them is never refused", async () => {
+  await withServer(async (server) => {
+    const ann = await connect(server, "ann");
+    try {
+      for (let i = 0; i < 4; i++) ann.send({ type: "history" });
+      for (let i = 0; i < 3; i++) ann.send({ type: "rooms" });
+      ann.send({ type: "ping" });
+      const frames = await framesUntil(ann, (f) => f.type === "pong");
+      assert.deepEqual(frames.filter((f) => f.type === "error"), []);
+      assert.equal(frames.filter((f) => f.type === "room_list").length, 3);
+    } finally {
+      await ann.close();
+    }
+  }, { rate: 20, burst: 10 });
+});
+
+Deno.test("hellos tried over and over, or blank lines before one, spend an allowance too", async () => {
+  await withServer(async (server) => {
+    const raw = await RawClient.open(server);
+    try {
+      await raw.write(`${JSON.stringify({ type: "hello", name: "no good" })}\n\n`.repeat(60));
+      const frames = await framesUntil(raw, (f) => f.type === "error" && f.code === "flooding");
+      const codes = new Set(frames.map((f) => f.type === "error" && f.code));
+      assert.deepEqual([...codes].sort(), ["bad_name", "flooding", "rate_limited"]);
+      await raw.closedByServer();
+    } finally {
+      raw.close();
+    }
+  });
 });

@@ -26,7 +26,10 @@ import {
   framesUntil,
   freePort,
   RawClient,
-  StreamText,
+  reap,
+  type ServerProcess,
+  startServerProcess,
+  stopServerProcess,
   until,
   within,
   withTempDir,
@@ -34,112 +37,10 @@ import {
 
 // ==== Helpers ====
 
-/** The project directory, where `server.ts` is. */
-const PROJECT_DIR = new URL(".", import.meta.url).pathname;
 /** Where the test servers listen. */
 const HOST = "127.0.0.1";
-/** Exactly the permissions of the `server` task in `deno.json`. */
-const SERVER_FLAGS = [
-  "--allow-net",
-  "--allow-read",
-  "--allow-write",
-  "--allow-sys=hostname,networkInterfaces",
-];
-/** What the server prints when its port is still taken. */
-const PORT_IN_USE = "the port is in use";
-/** How many times starting a server on a port that is briefly still taken is tried. */
-const MAX_STARTS = 20;
 /** Messages per `history` request when reading a room's whole history. */
 const HISTORY_PAGE_LIMIT = 100;
-
-/** A server running as a subprocess, with its output being read. */
-interface ServerProcess {
-  port: number;
-  child: Deno.ChildProcess;
-  stdout: StreamText;
-  stderr: StreamText;
-}
-
-/** How a server process ended, and everything it printed. */
-interface ServerExit {
-  status: Deno.CommandStatus;
-  stdout: string;
-  stderr: string;
-}
-
-/**
- * Runs `server.ts` on `port` with the database `db` and resolves once it listens. A port that is
- * still taken (by the server just stopped) is tried again, up to {@linkcode MAX_STARTS} times.
- */
-async function startServerProcess(
-  db: string,
-  port: number,
-  extraArgs: string[] = [],
-): Promise<ServerProcess> {
-  for (let attempt = 1;; attempt++) {
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        ...SERVER_FLAGS,
-        "server.ts",
-        ...["--host", HOST, "--port", String(port), "--db", db, "--console", "off"],
-        ...extraArgs,
-      ],
-      cwd: PROJECT_DIR,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
-    }).spawn();
-    const server = {
-      port,
-      child,
-      stdout: new StreamText(child.stdout),
-      stderr: new StreamText(child.stderr),
-    };
-    let listening: boolean;
-    try {
-      listening = await within(
-        server.stdout.waitFor("listening on").then(() => true, () => false),
-        `the server to listen on port ${port}`,
-      );
-    } catch (error) {
-      await reap(server);
-      throw error;
-    }
-    if (listening) {
-      assert.match(server.stdout.text, new RegExp(`listening on 127\\.0\\.0\\.1:${port}\\b`));
-      return server;
-    }
-    await reap(server);
-    const output = server.stdout.text + server.stderr.text;
-    if (!output.includes(PORT_IN_USE) || attempt >= MAX_STARTS) {
-      throw new Error(`The server did not start:\n${output}`);
-    }
-  }
-}
-
-/** Sends `signal` to a server process and waits until it has exited and its output has ended. */
-async function stopServerProcess(server: ServerProcess, signal: Deno.Signal): Promise<ServerExit> {
-  server.child.kill(signal);
-  const status = await within(server.child.status, `the server to exit after ${signal}`);
-  const stdout = await within(server.stdout.done, "the server's output to end");
-  const stderr = await within(server.stderr.done, "the server's errors to end");
-  return { status, stdout, stderr };
-}
-
-/** Kills a server process if it still runs, and waits for it and its output to end. */
-async function reap(server: ServerProcess | undefined): Promise<void> {
-  if (server === undefined) return;
-  try {
-    server.child.kill("SIGKILL");
-  } catch {
-    // It has already exited.
-  }
-  await server.child.status;
-  await server.stdout.done.catch(() => {});
-  await server.stderr.done.catch(() => {});
-}
 
 /** Connects a client to a server process. */
 function connectTo(

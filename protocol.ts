@@ -38,6 +38,10 @@ export const MAX_TOPIC_LENGTH = 200;
 export const LOBBY = "#lobby";
 /** A `users` list names at most this many people; `count` gives the total. */
 export const MAX_LISTED_USERS = 500;
+/** The most rooms one person can be in at once, the lobby included. */
+export const MAX_ROOMS_PER_MEMBER = 50;
+/** A `room_list` names at most this many rooms (the biggest); `count` gives the total. */
+export const MAX_LISTED_ROOMS = 200;
 /** How long a new connection has to send its hello, in milliseconds. */
 export const HELLO_TIMEOUT_MS = 10_000;
 /** How long either side waits in silence before it pings, and then for an answer, in milliseconds. */
@@ -67,10 +71,79 @@ const KEY_REGEXP = /^[A-Za-z0-9_-]{43}$/;
 const SIGNATURE_REGEXP = /^[A-Za-z0-9_-]{86}$/;
 /** A key fingerprint as shown to people: `SHA256:` and the hash in base64 (as OpenSSH shows it). */
 const FINGERPRINT_REGEXP = /^SHA256:[A-Za-z0-9+/]{43}$/;
+/**
+ * The most UTF-16 code units a name is read in before it is normalised: 8 for each allowed
+ * character leaves room for letters with combining marks, and keeps normalising (quadratic in
+ * long runs of combining marks) cheap whatever arrives.
+ */
+export const MAX_NAME_INPUT = MAX_NAME_LENGTH * 8;
+/** The same bound for a room name, `#` included. */
+export const MAX_ROOM_INPUT = (MAX_ROOM_LENGTH + 1) * 8;
+/**
+ * Characters that show nothing: default-ignorable code points (Unicode UAX #44), such as U+3164
+ * HANGUL FILLER (a letter) and U+200B ZERO WIDTH SPACE.
+ */
+const INVISIBLE_REGEXP = /\p{Default_Ignorable_Code_Point}/u;
+/**
+ * The scripts a name's letters are told apart by, for the single-script rule of Unicode TR39:
+ * a name may not mix them, except in the combinations one language writes together.
+ */
+const SCRIPTS = [
+  "Latin",
+  "Cyrillic",
+  "Greek",
+  "Armenian",
+  "Georgian",
+  "Hebrew",
+  "Arabic",
+  "Syriac",
+  "Thaana",
+  "Devanagari",
+  "Bengali",
+  "Gurmukhi",
+  "Gujarati",
+  "Oriya",
+  "Tamil",
+  "Telugu",
+  "Kannada",
+  "Malayalam",
+  "Sinhala",
+  "Thai",
+  "Lao",
+  "Tibetan",
+  "Myanmar",
+  "Khmer",
+  "Mongolian",
+  "Ethiopic",
+  "Cherokee",
+  "Hangul",
+  "Hiragana",
+  "Katakana",
+  "Han",
+  "Bopomofo",
+] as const;
+const SCRIPT_REGEXPS = SCRIPTS.map((name) =>
+  [name, new RegExp(`^\\p{Script=${name}}$`, "u")] as const
+);
+/**
+ * The mixes TR39's "highly restrictive" level allows as one script, each with Latin: Japanese (Han
+ * with kana), Korean (Han with Hangul), Chinese (Han with Bopomofo).
+ */
+const SCRIPT_MIXES: readonly ReadonlySet<string>[] = [
+  new Set(["Latin", "Han", "Hiragana", "Katakana"]),
+  new Set(["Latin", "Han", "Hangul"]),
+  new Set(["Latin", "Han", "Bopomofo"]),
+];
 /** Letters (any script), digits, `_` and `-`, one to {@linkcode MAX_NAME_LENGTH} of them. */
 const NAME_REGEXP = /^[\p{L}\p{N}_-]{1,24}$/u;
 /** `#` and then letters (any script), digits, `_` and `-`, one to {@linkcode MAX_ROOM_LENGTH}. */
 const ROOM_REGEXP = /^#[\p{L}\p{N}_-]{1,32}$/u;
+
+/**
+ * A character that shows something: not white space, not invisible (default-ignorable, format),
+ * not a combining mark alone, not the blank Braille pattern U+2800.
+ */
+const VISIBLE_REGEXP = /[^\s\p{Default_Ignorable_Code_Point}\p{M}\p{Cf}\u2800]/u;
 /** What a `ref` may contain: short, printable, no spaces. */
 const REF_REGEXP = /^[A-Za-z0-9_.:-]{1,64}$/;
 /** C0 controls except tab and newline, DEL, and C1 controls. */
@@ -111,13 +184,14 @@ export const ERROR_CODES = {
   bad_name: "The name breaks the name rules",
   name_taken: "Somebody else is using that name",
   hello_first: "The first frame must be a hello",
-  bad_text: "The message text is empty, too long or made only of control characters",
+  bad_text: "The message text is empty, too long, or shows nothing (only invisible characters)",
   bad_room: "The room name breaks the room rules, or there is no such room",
   not_in_room: "The command needs a room you are in",
+  too_many_rooms: "You are in as many rooms as one person may be: leave one first",
   no_such_user: "Nobody by that name is here",
   not_allowed: "The server does not allow that",
   timeout: "No hello, or no answer to a ping, arrived in time (fatal)",
-  too_many_errors: "Too many bad frames in a row (fatal)",
+  too_many_errors: "Too many bad frames (five at once, then one per 5 s): fatal",
   too_slow: "The client stopped reading and its outgoing queue filled up (fatal)",
   shutting_down: "The server is shutting down (fatal)",
   kicked: "The server's operator removed you (fatal)",
@@ -486,6 +560,8 @@ export interface RoomInfo {
 export interface RoomListFrame {
   type: "room_list";
   rooms: RoomInfo[];
+  /** How many rooms there are; `rooms` lists at most {@linkcode MAX_LISTED_ROOMS}. */
+  count?: number;
 }
 /** Server → client: a room's topic, when asked or when somebody (`by`) changes it. */
 export interface TopicInfoFrame {
@@ -608,6 +684,26 @@ export type ServerFrame =
 
 /** Any frame, either direction. */
 export type Frame = ClientFrame | ServerFrame;
+
+// ==== Costs ====
+
+/**
+ * What a client frame costs against the sending allowance (`limits` in the welcome): 1, but for
+ * those whose answer is large (a page of history, the room list, a list of people), which cost
+ * more, so that what a client can make the server send stays in proportion to what it sends.
+ * A `bye` is free. A client that paces itself by these costs is never refused.
+ */
+export const FRAME_COSTS: { readonly [K in ClientFrame["type"]]?: number } = {
+  history: 5,
+  rooms: 5,
+  who: 2,
+  bye: 0,
+};
+
+/** What a frame costs against the sending allowance ({@linkcode FRAME_COSTS}, else 1). */
+export function frameCost(frame: ClientFrame): number {
+  return FRAME_COSTS[frame.type] ?? 1;
+}
 
 // ==== Encoding and decoding ====
 
@@ -895,7 +991,11 @@ const SERVER_FRAME_READERS: { [K in ServerFrame["type"]]: FrameReader<ServerFram
     ...optional(o, "ids", readStringArray),
     count: readInteger(o, "count"),
   }),
-  room_list: (o) => ({ type: "room_list", rooms: readRoomInfos(o, "rooms") }),
+  room_list: (o) => ({
+    type: "room_list",
+    rooms: readRoomInfos(o, "rooms"),
+    ...optional(o, "count", readInteger),
+  }),
   topic: (o) => ({
     type: "topic",
     room: readString(o, "room"),
@@ -1008,32 +1108,62 @@ export function errorFrame(code: ErrorCode, message: string = ERROR_CODES[code])
 
 /**
  * The form two names are compared in: `Ann` and `ann` are the same person, and so are look-alikes
- * that compatibility normalisation (NFKC) folds together, like full-width `Ａｎｎ`.
+ * that compatibility normalisation (NFKC) and full case folding (`Straße`, `STRASSE`) make equal.
+ * The server compares names further, by their confusable skeleton (`chat/names.ts`).
  */
 export function nameKey(name: string): string {
-  return name.normalize("NFKC").toLowerCase();
+  return foldCase(name.normalize("NFKC"));
+}
+
+/**
+ * Full case folding as far as JavaScript offers it: upper case then lower case, so that `ß` and
+ * `ss`, `ǅ` and `ǆ` meet (Unicode's CaseFolding.txt folds them so too).
+ */
+export function foldCase(text: string): string {
+  return text.toUpperCase().toLowerCase();
 }
 
 /**
  * Checks a name against the name rules and returns it in normal form (NFC), or an error message
- * that says what to change.
+ * that says what to change. The rules: 1-{@linkcode MAX_NAME_LENGTH} letters, digits, `_` or `-`;
+ * nothing invisible; letters of one script (TR39's single-script rule); not a reserved name. The
+ * length is checked before anything else is done with the name.
  */
 export function checkName(name: string): Result<string> {
-  const normal = name.normalize("NFC");
-  if (!NAME_REGEXP.test(normal)) {
-    return fail(
-      `Invalid name "${quoteInput(name)}": use 1-${MAX_NAME_LENGTH} letters, digits, _ or -`,
-    );
+  const rules = `use 1-${MAX_NAME_LENGTH} letters, digits, _ or -`;
+  if (name.length > MAX_NAME_INPUT) {
+    return fail(`Invalid name: longer than ${MAX_NAME_LENGTH} characters; ${rules}`);
   }
+  const normal = name.normalize("NFC");
+  if (!NAME_REGEXP.test(normal)) return fail(`Invalid name "${quoteInput(name)}": ${rules}`);
+  const look = lookProblem(normal);
+  if (look) return fail(`Invalid name "${quoteInput(normal)}": ${look}`);
   if (RESERVED_NAMES.has(nameKey(normal))) {
     return fail(`The name "${normal}" is reserved: choose another`);
   }
   return ok(normal);
 }
 
+/**
+ * Why a name or room name (already matching its pattern) could pass for something it is not:
+ * invisible characters, or letters of several scripts. `undefined` when it reads as what it is.
+ */
+function lookProblem(text: string): string | undefined {
+  if (INVISIBLE_REGEXP.test(text)) return "it has characters that show nothing";
+  const scripts = new Set<string>();
+  for (const char of text) {
+    if (!/\p{L}/u.test(char)) continue;
+    scripts.add(SCRIPT_REGEXPS.find(([, pattern]) => pattern.test(char))?.[0] ?? "Other");
+  }
+  if (scripts.size <= 1 || SCRIPT_MIXES.some((mix) => [...scripts].every((s) => mix.has(s)))) {
+    return undefined;
+  }
+  return `it mixes letters of ${[...scripts].join(" and ")}: use letters of one script`;
+}
+
 /** The form two room names are compared in, like {@linkcode nameKey}. */
 export function roomKey(room: string): string {
-  return room.normalize("NFKC").toLowerCase();
+  return foldCase(room.normalize("NFKC"));
 }
 
 /**
@@ -1041,12 +1171,14 @@ export function roomKey(room: string): string {
  * error message that says what to change.
  */
 export function checkRoom(room: string): Result<string> {
-  const normal = (room.startsWith("#") ? room : `#${room}`).normalize("NFC");
-  if (!ROOM_REGEXP.test(normal)) {
-    return fail(
-      `Invalid room "${quoteInput(room)}": use # and 1-${MAX_ROOM_LENGTH} letters, digits, _ or -`,
-    );
+  const rules = `use # and 1-${MAX_ROOM_LENGTH} letters, digits, _ or -`;
+  if (room.length > MAX_ROOM_INPUT) {
+    return fail(`Invalid room: longer than ${MAX_ROOM_LENGTH} characters; ${rules}`);
   }
+  const normal = (room.startsWith("#") ? room : `#${room}`).normalize("NFC");
+  if (!ROOM_REGEXP.test(normal)) return fail(`Invalid room "${quoteInput(room)}": ${rules}`);
+  const look = lookProblem(normal);
+  if (look) return fail(`Invalid room "${quoteInput(normal)}": ${look}`);
   return ok(normal);
 }
 
@@ -1060,13 +1192,42 @@ export function cleanLine(text: string): string {
 }
 
 /**
- * Cleans message text: control characters other than tab and newline are removed and lone
- * surrogates replaced. Returns the clean text, or an error when it is empty (or only white space)
- * or longer than {@linkcode MAX_TEXT_LENGTH} characters.
+ * Text with its blank lines (lines that show nothing: white space, invisible characters) dropped
+ * at either end and each run of them inside cut to one empty line.
+ */
+function dropBlankLines(text: string): string {
+  if (!text.includes("\n")) return text;
+  const lines: string[] = [];
+  let blankBefore = false;
+  for (const line of text.split("\n")) {
+    if (VISIBLE_REGEXP.test(line)) {
+      if (blankBefore && lines.length > 0) lines.push("");
+      lines.push(line);
+      blankBefore = false;
+    } else {
+      blankBefore = true;
+    }
+  }
+  return lines.join("\n");
+}
+
+/**
+ * Cleans message text: control characters other than tab and newline are removed, lone
+ * surrogates replaced, runs of blank lines cut to one, and blank lines at either end dropped. Returns the clean text, or an error
+ * when it is empty (or only white space), shows nothing (only invisible characters), or is longer
+ * than {@linkcode MAX_TEXT_LENGTH} characters. Over-long input is refused before any of that.
  */
 export function checkText(text: string): Result<string> {
-  const clean = text.replace(CONTROL_REGEXP, "").toWellFormed();
+  // Bound the work before cleaning: no character takes more than two UTF-16 units, and twice that
+  // leaves room for control characters that cleaning removes.
+  if (text.length > MAX_TEXT_LENGTH * 4) {
+    return fail(`Message is longer than ${MAX_TEXT_LENGTH} characters`);
+  }
+  const clean = dropBlankLines(text.replace(CONTROL_REGEXP, "").toWellFormed());
   if (clean.trim() === "") return fail("Message is empty");
+  if (!VISIBLE_REGEXP.test(clean)) {
+    return fail("Message shows nothing: it is made only of invisible characters");
+  }
   if (clean.length > MAX_TEXT_LENGTH && countCharacters(clean) > MAX_TEXT_LENGTH) {
     return fail(`Message is longer than ${MAX_TEXT_LENGTH} characters`);
   }

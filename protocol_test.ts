@@ -11,6 +11,7 @@ import { FrameTooLargeError, LineSplitter } from "./net/lines.ts";
 import {
   checkHost,
   checkName,
+  checkRoom,
   checkText,
   cleanInfo,
   type ClientFrame,
@@ -25,8 +26,11 @@ import {
   ERROR_CODES,
   type ErrorCode,
   errorFrame,
+  foldCase,
+  frameCost,
   isValidRef,
   MAX_FRAME_BYTES,
+  MAX_NAME_INPUT,
   MAX_TEXT_LENGTH,
   nameKey,
   parseAddress,
@@ -1067,4 +1071,112 @@ Deno.test("decoders never throw and always return a frame or a typed error", () 
     }),
     { numRuns: 500 },
   );
+});
+
+// ==== Hostile names and text ====
+
+Deno.test("checkName() refuses an over-long name before normalising it, without repeating it", () => {
+  // 30,000 combining marks: normalising them would take seconds.
+  // The message repeats nothing of the name: it was refused on its length alone.
+  const flood = "a" + "\u0301".repeat(30_000);
+  assert.deepEqual(checkName(flood), {
+    ok: false,
+    error: "Invalid name: longer than 24 characters; use 1-24 letters, digits, _ or -",
+  });
+  assert.equal(checkName("n".repeat(MAX_NAME_INPUT + 1)).ok, false);
+});
+
+for (
+  const [name, why] of [
+    ["\u0430nn", "a Cyrillic а among Latin letters"],
+    ["ann\u03bf", "a Greek ο after Latin letters"],
+    ["\u3164", "the Hangul filler alone"],
+    ["ann\u3164", "padded with the Hangul filler"],
+    ["a\u200bnn", "a zero-width space"],
+    ["\u115fann", "a Hangul choseong filler"],
+    ["ann\u2060", "a word joiner"],
+  ] as const
+) {
+  Deno.test(`checkName() refuses a name with ${why}`, () => {
+    const result = checkName(name);
+    assert.equal(result.ok, false);
+    if (!result.ok) assert.match(result.error, /show nothing|one script|letters, digits/);
+  });
+}
+
+for (
+  const [name, why] of [
+    ["Анна", "Cyrillic alone"],
+    ["Ελένη", "Greek alone"],
+    ["山田太郎", "Han alone"],
+    ["やまだ太郎", "Japanese: kana with Han"],
+    ["김철수", "Hangul"],
+    ["ann_2", "Latin with digits and _"],
+    ["a\u{20BB7}", "Latin with Han, as Japanese names are written in Latin letters too"],
+  ] as const
+) {
+  Deno.test(`checkName() accepts a name in ${why}`, () => {
+    assert.deepEqual(checkName(name), { ok: true, value: name.normalize("NFC") });
+  });
+}
+
+Deno.test("checkRoom() holds rooms to the same rules: bounded, one script, nothing invisible", () => {
+  assert.equal(checkRoom("#" + "\u0301".repeat(40_000)).ok, false);
+  assert.equal(checkRoom("#d\u0435v").ok, false, "a Cyrillic е");
+  assert.equal(checkRoom("#dev\u200b").ok, false);
+  assert.deepEqual(checkRoom("#разработка"), { ok: true, value: "#разработка" });
+});
+
+Deno.test("nameKey() folds case fully: Straße and STRASSE are one name", () => {
+  assert.equal(nameKey("Straße"), nameKey("STRASSE"));
+  assert.equal(nameKey("ǅemal"), nameKey("ǆemal"));
+  assert.equal(foldCase("ΣΊΣΥΦΟΣ"), foldCase("σίσυφος".toUpperCase()));
+});
+
+for (
+  const [text, why] of [
+    ["\u200b", "a zero-width space"],
+    ["\u3164\u3164", "Hangul fillers"],
+    ["\u2800 \u2800", "blank Braille patterns"],
+    ["\u0301\u0301", "combining marks with nothing to combine with"],
+    ["\u200e\u200f\u2066", "direction marks"],
+  ] as const
+) {
+  Deno.test(`checkText() refuses a message of only ${why}`, () => {
+    const result = checkText(text);
+    assert.equal(result.ok, false);
+    if (!result.ok) assert.match(result.error, /empty|shows nothing/);
+  });
+}
+
+Deno.test("checkText() cuts runs of blank lines to one and drops them at either end", () => {
+  assert.deepEqual(checkText("\n".repeat(1998) + "x"), { ok: true, value: "x" });
+  assert.deepEqual(checkText("a\n\n\n\n \n\t\nb\n\n\n"), { ok: true, value: "a\n\nb" });
+  assert.deepEqual(checkText(" \n".repeat(999) + "x\n  \n"), { ok: true, value: "x" });
+  assert.deepEqual(checkText("  indented\nkept  "), { ok: true, value: "  indented\nkept  " });
+  // Lines that show nothing are blank lines too, whatever invisible characters they hold.
+  const invisible = "x" + "\n\u2800".repeat(50) + "\n\u3164\n\u200b \ny";
+  assert.deepEqual(checkText(invisible), { ok: true, value: "x\n\ny" });
+  assert.deepEqual(checkText("\u200b\n\u00a0\nx\n\u3000"), { ok: true, value: "x" });
+});
+
+Deno.test("checkText() refuses input far over the limit before cleaning it", () => {
+  const result = checkText("x".repeat(MAX_TEXT_LENGTH * 4 + 1));
+  assert.deepEqual(result, { ok: false, error: "Message is longer than 2000 characters" });
+});
+
+Deno.test("frameCost() charges more for frames with large answers, and nothing for bye", () => {
+  assert.equal(frameCost({ type: "say", text: "hi" }), 1);
+  assert.equal(frameCost({ type: "ping" }), 1);
+  assert.equal(frameCost({ type: "history" }), 5);
+  assert.equal(frameCost({ type: "rooms" }), 5);
+  assert.equal(frameCost({ type: "who" }), 2);
+  assert.equal(frameCost({ type: "bye" }), 0);
+});
+
+Deno.test("decodeServerFrame() reads a room list's total count", () => {
+  const decoded = decodeServerFrame(
+    '{"type":"room_list","rooms":[{"room":"#a","count":2,"topic":""}],"count":250}',
+  );
+  assert.ok(decoded.ok && decoded.value.type === "room_list" && decoded.value.count === 250);
 });

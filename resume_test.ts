@@ -345,7 +345,7 @@ Deno.test("after the grace period a dropped member leaves, and its token still b
       back?.close();
       await bob.close();
     }
-  }, { graceMs: 30 });
+  }, { graceMs: 30, presenceDelayMs: 0 });
 });
 
 Deno.test("a hello with an unknown token is an ordinary arrival", async () => {

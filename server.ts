@@ -20,10 +20,10 @@ import { Bans } from "./chat/bans.ts";
 import { People } from "./chat/people.ts";
 import type { Member, Peer } from "./chat/directory.ts";
 import { ANNOUNCE_LIMIT } from "./chat/directory.ts";
-import { HISTORY_LIMIT, Hub, type HubOptions } from "./chat/hub.ts";
+import { HISTORY_LIMIT, Hub, type HubOptions, KEEP_MESSAGES } from "./chat/hub.ts";
 import { GRACE_MS, RESUME_WINDOW_MS } from "./chat/sessions.ts";
 import { ChatStore, StoreError } from "./chat/store.ts";
-import { Gateway } from "./net/listener.ts";
+import { DEFAULT_GATEWAY_LIMITS, Gateway } from "./net/listener.ts";
 import { listenTcp } from "./net/tcp.ts";
 import {
   checkHost,
@@ -40,7 +40,7 @@ import {
 } from "./protocol.ts";
 import { errorText } from "./net/conn.ts";
 import { numberFlag, readCommandLine, UsageError } from "./ui/cli.ts";
-import { bufferedOutput, type OperatorScreen, startConsole, timestamp } from "./ui/console.ts";
+import { limitLog, logOutput, type OperatorScreen, startConsole, timestamp } from "./ui/console.ts";
 import { PLAIN_TEXT_FACE } from "./ui/plain_text.ts";
 
 // ==== Constants ====
@@ -53,14 +53,18 @@ export const DEFAULT_MAX_QUEUE_BYTES = 1024 * 1024;
 export const DEFAULT_DB = "chat.db";
 /** How long after connecting a silent client is asked for a name, in milliseconds. */
 export const PROMPT_DELAY_MS = 1000;
-/** How long a person asked for a name has to give one, in milliseconds. */
-export const NAME_TIMEOUT_MS = 120_000;
+/**
+ * How long a person asked for a name has to give one, in milliseconds: a minute to type a name,
+ * while a connection that says nothing holds a place among those still to say hello no longer.
+ */
+export const NAME_TIMEOUT_MS = 60_000;
 /** The limits a server starts with unless told otherwise. */
 export const DEFAULT_LIMITS = {
   rate: 5,
   burst: 10,
   maxClients: 1000,
   maxClientsPerAddress: 20,
+  ...DEFAULT_GATEWAY_LIMITS,
 } as const;
 
 // ==== The server ====
@@ -127,15 +131,38 @@ export interface ServerOptions extends HubOptions {
    */
   burst?: number;
   /**
-   * The most connections at once; 0 for no limit.
+   * The most people (connections past their hello) at once; 0 for no limit.
    * @default {1000}
    */
   maxClients?: number;
   /**
-   * The most connections at once from one IP address; 0 for no limit.
+   * The most people at once from one IP address; 0 for no limit.
    * @default {20}
    */
   maxClientsPerAddress?: number;
+  /**
+   * The most connections still to say hello at once; when full, the oldest is closed to make
+   * room; 0 for no limit.
+   * @default {64}
+   */
+  maxPending?: number;
+  /**
+   * The most connections still to say hello from one IP address; more are refused; 0 for no
+   * limit.
+   * @default {4}
+   */
+  maxPendingPerAddress?: number;
+  /**
+   * Connections (each one login, resumes included) a minute from one IP address, after a burst
+   * of as many; 0 for no limit.
+   * @default {20}
+   */
+  loginsPerAddress?: number;
+  /**
+   * Logins a second in all, after a burst of ten times as many; 0 for no limit.
+   * @default {100}
+   */
+  logins?: number;
   /**
    * Key fingerprints (`SHA256:...`, as `/whois` shows them) of people who are operators for as
    * long as the server runs: they can use the operator commands from their own client.
@@ -209,6 +236,10 @@ export function startServer(options: ServerOptions = {}): ChatServer {
     burst,
     maxClients: options.maxClients ?? DEFAULT_LIMITS.maxClients,
     maxClientsPerAddress: options.maxClientsPerAddress ?? DEFAULT_LIMITS.maxClientsPerAddress,
+    maxPending: options.maxPending ?? DEFAULT_LIMITS.maxPending,
+    maxPendingPerAddress: options.maxPendingPerAddress ?? DEFAULT_LIMITS.maxPendingPerAddress,
+    loginsPerAddress: options.loginsPerAddress ?? DEFAULT_LIMITS.loginsPerAddress,
+    logins: options.logins ?? DEFAULT_LIMITS.logins,
     serverName: options.serverName ?? "chat",
     log,
     face: PLAIN_TEXT_FACE,
@@ -263,6 +294,9 @@ OPTIONS:
 LIMITS (0 turns a limit off where noted):
       --history N      Earlier messages shown on joining a room (0: none)
                                                        (default: ${HISTORY_LIMIT})
+      --keep-messages N
+                       Messages kept in the database; older ones are deleted
+                       (0: keep all)                   (default: ${KEEP_MESSAGES})
       --announce-limit N
                        Largest room in which arrivals and leaves are
                        announced                       (default: ${ANNOUNCE_LIMIT})
@@ -274,15 +308,27 @@ LIMITS (0 turns a limit off where noted):
                        Silence before a client is pinged, and then before it
                        is dropped                      (default: ${HEARTBEAT_MS / 1000})
       --hello-timeout SECONDS
-                       Time a new connection has to say hello
+                       Time a new program has to say hello (people on nc or
+                       telnet are asked for a name and get ${NAME_TIMEOUT_MS / 1000} s)
                                                        (default: ${HELLO_TIMEOUT_MS / 1000})
       --rate N         Frames a second per client, after a burst (0: no limit)
                                                        (default: ${DEFAULT_LIMITS.rate})
       --burst N        Frames a client may send at once (default: ${DEFAULT_LIMITS.burst})
-      --max-clients N  Connections at once (0: no limit)
+      --max-clients N  People connected at once (0: no limit)
                                                        (default: ${DEFAULT_LIMITS.maxClients})
-      --max-per-ip N   Connections at once from one IP address (0: no limit)
-                                                       (default: ${DEFAULT_LIMITS.maxClientsPerAddress})
+      --max-per-ip N   People connected at once from one IP address (0: no
+                       limit)                          (default: ${DEFAULT_LIMITS.maxClientsPerAddress})
+      --max-pending N  Connections still to say hello, at once; when full the
+                       oldest is closed (0: no limit)  (default: ${DEFAULT_LIMITS.maxPending})
+      --max-pending-per-ip N
+                       The same from one IP address; more are refused (0: no
+                       limit)                          (default: ${DEFAULT_LIMITS.maxPendingPerAddress})
+      --logins-per-ip N
+                       Connections (logins) a minute from one IP address,
+                       after a burst of as many (0: no limit)
+                                                       (default: ${DEFAULT_LIMITS.loginsPerAddress})
+      --logins N       Logins a second in all, after a burst of ten times as
+                       many (0: no limit)              (default: ${DEFAULT_LIMITS.logins})
       --max-queue BYTES
                        Bytes waiting for a client before it counts as too
                        slow and is dropped             (default: ${DEFAULT_MAX_QUEUE_BYTES})
@@ -310,6 +356,7 @@ interface CliOptions {
       ServerOptions,
       | "announceLimit"
       | "historyLimit"
+      | "keepMessages"
       | "graceMs"
       | "resumeWindowMs"
       | "heartbeatMs"
@@ -318,6 +365,10 @@ interface CliOptions {
       | "burst"
       | "maxClients"
       | "maxClientsPerAddress"
+      | "maxPending"
+      | "maxPendingPerAddress"
+      | "loginsPerAddress"
+      | "logins"
       | "maxQueueBytes"
       | "maxFrameBytes"
     >
@@ -350,6 +401,7 @@ function parseCli(args: string[]): CliOptions {
         console: { type: "string", default: "auto" },
         db: { type: "string", default: DEFAULT_DB },
         history: { type: "string" },
+        "keep-messages": { type: "string" },
         "announce-limit": { type: "string" },
         grace: { type: "string" },
         "resume-hours": { type: "string" },
@@ -359,6 +411,10 @@ function parseCli(args: string[]): CliOptions {
         burst: { type: "string" },
         "max-clients": { type: "string" },
         "max-per-ip": { type: "string" },
+        "max-pending": { type: "string" },
+        "max-pending-per-ip": { type: "string" },
+        "logins-per-ip": { type: "string" },
+        logins: { type: "string" },
         "max-queue": { type: "string" },
         "max-frame": { type: "string" },
         help: { type: "boolean", short: "h", default: false },
@@ -396,6 +452,7 @@ function parseCli(args: string[]): CliOptions {
     db: values.db === "none" ? false : values.db,
     limits: {
       historyLimit: numberFlag(values, "history", HISTORY_LIMIT, { max: MAX_HISTORY_PAGE }),
+      keepMessages: numberFlag(values, "keep-messages", KEEP_MESSAGES),
       announceLimit: numberFlag(values, "announce-limit", ANNOUNCE_LIMIT),
       graceMs: seconds("grace", GRACE_MS, 0),
       resumeWindowMs: numberFlag(values, "resume-hours", RESUME_WINDOW_MS / 3_600_000, {
@@ -412,6 +469,14 @@ function parseCli(args: string[]): CliOptions {
         "max-per-ip",
         DEFAULT_LIMITS.maxClientsPerAddress,
       ),
+      maxPending: numberFlag(values, "max-pending", DEFAULT_LIMITS.maxPending),
+      maxPendingPerAddress: numberFlag(
+        values,
+        "max-pending-per-ip",
+        DEFAULT_LIMITS.maxPendingPerAddress,
+      ),
+      loginsPerAddress: numberFlag(values, "logins-per-ip", DEFAULT_LIMITS.loginsPerAddress),
+      logins: numberFlag(values, "logins", DEFAULT_LIMITS.logins),
       maxQueueBytes: numberFlag(values, "max-queue", DEFAULT_MAX_QUEUE_BYTES, {
         min: MAX_FRAME_BYTES,
       }),
@@ -500,9 +565,9 @@ function untilSignal(): Promise<string> {
 export async function main(args: string[]): Promise<number> {
   const options = readCommandLine(args, { program: "server", parse: parseCli, usage: USAGE });
   if (typeof options === "number") return options;
-  const output = bufferedOutput();
+  const output = logOutput();
   let screen: OperatorScreen = output;
-  const log = (line: string) => screen.print([`${timestamp()} ${sanitizeForTerminal(line)}`]);
+  const log = limitLog((line) => screen.print([`${timestamp()} ${sanitizeForTerminal(line)}`]));
   let server: ChatServer;
   try {
     server = startServer({
@@ -520,34 +585,37 @@ export async function main(args: string[]): Promise<number> {
       ? error.message
       : listenErrorText(error, options.hostname, options.port);
     console.error(`server: ${text}`);
+    log.close();
     return 1;
   }
-  console.log(bannerLines(server.addr).join("\n"));
-  console.log(
+  output.print(bannerLines(server.addr));
+  output.print([
     options.db === false
       ? "No messages are kept (--db none): no history, and no resuming after a restart."
       : options.db === ":memory:"
       ? "Messages are kept in memory only (--db :memory:)."
       : `Messages are kept in ${options.db}.`,
-  );
+  ]);
   const consoleOn = options.console === "on" ||
     (options.console === "auto" && Deno.stdin.isTerminal());
   const stop = Promise.withResolvers<string>();
   let operatorConsole: ReturnType<typeof startConsole> | undefined;
   if (consoleOn) {
-    console.log("Console on: type to announce to everyone, /help for commands, Ctrl+C to stop.");
-    operatorConsole = startConsole(server, stop.resolve);
+    output.print(["Console on: type to announce to everyone, /help for commands, Ctrl+C to stop."]);
+    await output.flush();
+    operatorConsole = startConsole(server, { onShutdown: stop.resolve, output });
     screen = operatorConsole;
   } else {
-    console.log("Press Ctrl+C to stop.");
+    output.print(["Press Ctrl+C to stop."]);
   }
   const reason = await Promise.race([untilSignal(), stop.promise]);
   log(`${reason}; telling ${server.hub.size} people`);
   await server.close(reason.startsWith("SIG") ? undefined : reason);
   operatorConsole?.close();
   screen = output;
+  log.close();
   log("stopped");
-  output.flush();
+  await output.flush();
   return 0;
 }
 

@@ -11,7 +11,8 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { ChatStore } from "./chat/store.ts";
 import { ChatClient, type ChatEvent } from "./net/chat_client.ts";
-import { closeQuietly } from "./net/conn.ts";
+import { closeQuietly, type Transport } from "./net/conn.ts";
+import { connectFrom } from "./bench/loopback.ts";
 import { LineSplitter, readLines } from "./net/lines.ts";
 import { joinChunks, writeAll } from "./net/outbox.ts";
 import {
@@ -262,16 +263,24 @@ export async function expectError(source: FrameSource, code: ErrorCode): Promise
  * bytes, or typed text as a person on `nc` or `telnet` would (reading lines of text back).
  */
 export class RawClient {
-  #conn: Deno.TcpConn;
+  #conn: Deno.TcpConn | Transport;
   #lines: AsyncGenerator<string>;
-  private constructor(conn: Deno.TcpConn) {
+  private constructor(conn: Deno.TcpConn | Transport) {
     this.#conn = conn;
     this.#lines = readLines(conn);
   }
-  /** Connects to a test server (or to any port on 127.0.0.1). */
-  static async open(server: ChatServer | number): Promise<RawClient> {
+  /**
+   * Connects to a test server (or to any port on 127.0.0.1), from 127.0.0.1 or from the loopback
+   * address `from` (see `bench/loopback.ts`).
+   */
+  static async open(server: ChatServer | number, from?: string): Promise<RawClient> {
     const port = typeof server === "number" ? server : server.addr.port;
-    return new RawClient(await Deno.connect({ hostname: "127.0.0.1", port }));
+    if (from === undefined) {
+      return new RawClient(await Deno.connect({ hostname: "127.0.0.1", port }));
+    }
+    const dialed = await connectFrom(from, { hostname: "127.0.0.1", port });
+    if (!dialed.ok) throw new Error(dialed.error);
+    return new RawClient(dialed.value);
   }
   /** Writes a frame, a string, bytes, or (as one chunk) text mixed with byte values. */
   async write(...parts: (string | number[] | Uint8Array | ClientFrame)[]): Promise<void> {
@@ -334,9 +343,30 @@ export class StreamText {
   readonly done: Promise<string>;
   #ended = false;
   #waiters = new Set<{ marker: string; resolve: () => void; reject: (error: Error) => void }>();
+  #gate: PromiseWithResolvers<void> | undefined;
+  #reader: ReadableStreamDefaultReader<string> | undefined;
 
   constructor(stream: ReadableStream<Uint8Array>) {
     this.done = this.#pump(stream);
+  }
+
+  /** Stops reading: what the process writes next backs up in the pipe, as for a paused reader. */
+  pause(): void {
+    this.#gate ??= Promise.withResolvers<void>();
+  }
+
+  /** Reads again after {@linkcode pause}. */
+  resume(): void {
+    this.#gate?.resolve();
+    this.#gate = undefined;
+  }
+
+  /** Stops reading for good and closes the pipe, so the process's next write fails (EPIPE). */
+  async cancel(): Promise<void> {
+    const reader = this.#reader;
+    this.resume();
+    await reader?.cancel();
+    await this.done.catch(() => {});
   }
 
   /** Resolves once the text so far contains `marker`; rejects if the stream ends first. */
@@ -350,8 +380,10 @@ export class StreamText {
 
   async #pump(stream: ReadableStream<Uint8Array>): Promise<string> {
     const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+    this.#reader = reader;
     try {
       while (true) {
+        await this.#gate?.promise;
         const { value, done } = await reader.read();
         if (done) break;
         this.text += value;
@@ -373,4 +405,113 @@ export class StreamText {
   #missing(marker: string): Error {
     return new Error(`Output ended without ${JSON.stringify(marker)}:\n${this.text}`);
   }
+}
+
+// ==== Server processes ====
+
+/** The project directory, where `server.ts` is. */
+const PROJECT_DIR = new URL(".", import.meta.url).pathname;
+/** Where the test server processes listen. */
+const PROCESS_HOST = "127.0.0.1";
+/** Exactly the permissions of the `server` task in `deno.json`. */
+const SERVER_FLAGS = [
+  "--allow-net",
+  "--allow-read",
+  "--allow-write",
+  "--allow-sys=hostname,networkInterfaces",
+];
+/** What the server prints when its port is still taken. */
+const PORT_IN_USE = "the port is in use";
+/** How many times starting a server on a port that is briefly still taken is tried. */
+const MAX_STARTS = 20;
+/** A server running as a subprocess, with its output being read. */
+export interface ServerProcess {
+  port: number;
+  child: Deno.ChildProcess;
+  stdout: StreamText;
+  stderr: StreamText;
+}
+
+/** How a server process ended, and everything it printed. */
+export interface ServerExit {
+  status: Deno.CommandStatus;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `server.ts` on `port` with the database `db` and resolves once it listens. A port that is
+ * still taken (by the server just stopped) is tried again, up to {@linkcode MAX_STARTS} times.
+ */
+export async function startServerProcess(
+  db: string,
+  port: number,
+  extraArgs: string[] = [],
+): Promise<ServerProcess> {
+  for (let attempt = 1;; attempt++) {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        ...SERVER_FLAGS,
+        "server.ts",
+        ...["--host", PROCESS_HOST, "--port", String(port), "--db", db, "--console", "off"],
+        ...extraArgs,
+      ],
+      cwd: PROJECT_DIR,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
+    }).spawn();
+    const server = {
+      port,
+      child,
+      stdout: new StreamText(child.stdout),
+      stderr: new StreamText(child.stderr),
+    };
+    let listening: boolean;
+    try {
+      listening = await within(
+        server.stdout.waitFor("listening on").then(() => true, () => false),
+        `the server to listen on port ${port}`,
+      );
+    } catch (error) {
+      await reap(server);
+      throw error;
+    }
+    if (listening) {
+      assert.match(server.stdout.text, new RegExp(`listening on 127\\.0\\.0\\.1:${port}\\b`));
+      return server;
+    }
+    await reap(server);
+    const output = server.stdout.text + server.stderr.text;
+    if (!output.includes(PORT_IN_USE) || attempt >= MAX_STARTS) {
+      throw new Error(`The server did not start:\n${output}`);
+    }
+  }
+}
+
+/** Sends `signal` to a server process and waits until it has exited and its output has ended. */
+export async function stopServerProcess(
+  server: ServerProcess,
+  signal: Deno.Signal,
+): Promise<ServerExit> {
+  server.child.kill(signal);
+  const status = await within(server.child.status, `the server to exit after ${signal}`);
+  const stdout = await within(server.stdout.done, "the server's output to end");
+  const stderr = await within(server.stderr.done, "the server's errors to end");
+  return { status, stdout, stderr };
+}
+
+/** Kills a server process if it still runs, and waits for it and its output to end. */
+export async function reap(server: ServerProcess | undefined): Promise<void> {
+  if (server === undefined) return;
+  try {
+    server.child.kill("SIGKILL");
+  } catch {
+    // It has already exited.
+  }
+  await server.child.status;
+  await server.stdout.done.catch(() => {});
+  await server.stderr.done.catch(() => {});
 }

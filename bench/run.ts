@@ -16,11 +16,25 @@
  * Every chat scenario runs right after the same scenario against the raw forwarder, so the
  * results can be read as ratios to a ceiling measured on the same machine at the same time.
  *
+ * Last comes the hostile scenario (`--only hostile` runs it alone): the chat server with its
+ * default limits and a database file, 50 bystanders chatting at one message a second each from
+ * addresses of their own (`bench/hostile.ts --role bystanders`), once alone and once while every
+ * attack of `bench/attacks.ts` runs at full speed from a process of its own (`--role
+ * attackers`). It prints the bystanders' delivery latency in both runs, the server's CPU over
+ * the chatting and its peak RSS against its RSS once listening, and checks the issue's targets.
+ *
  * @module
  */
 
 import { parseArgs } from "node:util";
 import type { LoadResult } from "./load.ts";
+import {
+  ATTACK_NAMES,
+  type AttackerResult,
+  type AttackRun,
+  BYSTANDER_GROUP,
+  type BystanderResult,
+} from "./hostile.ts";
 
 // ==== Constants ====
 
@@ -37,6 +51,7 @@ const MAX_STARTS = 5;
 /** The flags the chat server runs with: every limit that would throttle the load is off. */
 const SERVER_FLAGS = [
   ...["--console", "off", "--rate", "0", "--max-clients", "0", "--max-per-ip", "0"],
+  ...["--max-pending", "0", "--max-pending-per-ip", "0", "--logins-per-ip", "0", "--logins", "0"],
   ...["--heartbeat", "3600", "--hello-timeout", "60", "--history", "0"],
 ];
 /** How long after its own timeout a load generator that has not exited is killed. */
@@ -216,13 +231,20 @@ function freePort(): number {
   return port;
 }
 
-/** Starts the raw forwarder or the chat server and waits until it listens. */
-async function startTarget(target: Target, options: RunOptions): Promise<RunningTarget> {
+/**
+ * Starts the raw forwarder or the chat server (with `flags`, by default those that turn its
+ * limits off) and waits until it listens.
+ */
+async function startTarget(
+  target: Target,
+  options: RunOptions,
+  flags: readonly string[] = SERVER_FLAGS,
+): Promise<RunningTarget> {
   for (let attempt = 1;; attempt++) {
     const args = target === "raw" ? ["run", "--allow-net", `${BENCH_DIR}raw_forward.ts`, "0"] : [
       ...["run", "--allow-net", "--allow-read", "--allow-write"],
       ...["--allow-sys=hostname,networkInterfaces", options.server],
-      ...["--host", "127.0.0.1", "--port", String(freePort()), ...SERVER_FLAGS],
+      ...["--host", "127.0.0.1", "--port", String(freePort()), ...flags],
       ...["--db", target === "chat+db" ? options.dbPath : "none"],
     ];
     const child = new Deno.Command(Deno.execPath(), {
@@ -611,7 +633,8 @@ async function sourceHash(server: string): Promise<string> {
   return Array.from(digest.slice(0, 6), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-async function machineLines(server: string): Promise<string[]> {
+/** The machine, Deno and server the tables are for; `flags` adds the scenarios' server flags. */
+async function machineLines(server: string, flags: boolean): Promise<string[]> {
   const cpuinfo = await readProc("/proc/cpuinfo").catch(() => "");
   const model = cpuinfo.match(/^model name\s*:\s*(.*)$/m)?.[1] ?? "unknown CPU";
   const load = (await readProc("/proc/loadavg").catch(() => "")).split(" ").slice(0, 3);
@@ -621,7 +644,9 @@ async function machineLines(server: string): Promise<string[]> {
     `machine: Linux ${Deno.osRelease()}, ${cores} cores (${model}), load ${load.join(" ")}`,
     `deno: ${Deno.version.deno} (V8 ${Deno.version.v8})`,
     `server: ${server} + protocol.ts (sha256 ${await sourceHash(server)}…)`,
-    `server flags: ${SERVER_FLAGS.join(" ")} --db none (chat) or a temporary file (chat+db)`,
+    ...(flags
+      ? [`server flags: ${SERVER_FLAGS.join(" ")} --db none (chat) or a temporary file (chat+db)`]
+      : []),
   ];
 }
 
@@ -647,6 +672,548 @@ function rowDone(row: Row): void {
   const { name, target } = row.scenario;
   const problem = row.problem ? `: ${row.problem}` : "";
   console.error(`  ${name} (${target}): ${(row.wallMs / 1000).toFixed(1)} s${problem}`);
+}
+
+// ==== The hostile scenario ====
+
+/** The chat server's flags in the hostile scenario: its default limits, all of them on. */
+const HOSTILE_SERVER_FLAGS = ["--console", "off"];
+/** Both sides of the hostile scenario: bystanders and attackers. */
+const HOSTILE_SCRIPT = `${BENCH_DIR}hostile.ts`;
+/** Bystanders in the hostile scenario. */
+const HOSTILE_CLIENTS = 50;
+/** Messages a second each bystander says. */
+const HOSTILE_RATE = 1;
+/** The target: the bystanders' p99 under attack at most this many times the quiet run's. */
+const HOSTILE_P99_RATIO = 2;
+/** The target: the server's RSS grows by less than this under attack, in MiB. */
+const HOSTILE_GROWTH_MIB = 100;
+/** How long past its chatting a side of the scenario may take before it is stopped, in s. */
+const HOSTILE_GRACE_SECONDS = 60;
+
+/** A run of the hostile scenario: the bystanders alone, or under every attack at once. */
+export type HostileKind = "quiet" | "hostile";
+
+/** Options for {@linkcode runHostile}. */
+export interface HostileOptions extends RunOptions {
+  /** How long the bystanders chat, in seconds. */
+  seconds: number;
+  /**
+   * How many bystanders chat.
+   * @default {50}
+   */
+  clients?: number;
+  /**
+   * Messages a second each bystander says.
+   * @default {1}
+   */
+  rate?: number;
+}
+
+/** The server and both sides of the scenario, sampled at the same moment. */
+export interface HostileSamples {
+  server: ProcessSample;
+  bystanders: ProcessSample;
+  /** Only in a hostile run. */
+  attackers?: ProcessSample;
+}
+
+/** What one run of the hostile scenario measured. */
+export interface HostileRow {
+  kind: HostileKind;
+  bystanders: BystanderResult | undefined;
+  /** Only in a hostile run. */
+  attackers: AttackerResult | undefined;
+  /** What went wrong, if anything did. */
+  problem?: string;
+  /** The server once it listened, before anyone connected. */
+  baseline: ProcessSample;
+  /** When the bystanders started chatting (with the attacks under way), and at `phase end`. */
+  go?: HostileSamples;
+  end?: HostileSamples;
+  /** The server once both sides finished. */
+  final: ProcessSample;
+  wallMs: number;
+}
+
+/**
+ * A child process that marks its phases with `phase <name>` lines on standard error and waits
+ * for a line on standard input after each; it prints its result as JSON on standard output.
+ */
+class PhasedChild {
+  readonly child: Deno.ChildProcess;
+  readonly #stderr: LineReader;
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #output: Promise<string>;
+  readonly #killer: ReturnType<typeof setTimeout>;
+  #done: Promise<{ text: string; problem?: string }> | undefined;
+
+  /**
+   * Runs `deno` with `args`; kills it if it still runs after `timeoutMs`. With `lowPriority`, at
+   * the lowest CPU priority (`nice -n 19`, which execs it: the pid is deno's).
+   */
+  constructor(args: string[], timeoutMs: number, options: { lowPriority?: boolean } = {}) {
+    const [program, programArgs] = options.lowPriority
+      ? ["nice", ["-n", "19", Deno.execPath(), ...args]]
+      : [Deno.execPath(), args];
+    this.child = new Deno.Command(program, {
+      args: programArgs,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+      env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
+    }).spawn();
+    this.#output = new Response(this.child.stdout).text();
+    this.#stderr = new LineReader(this.child.stderr);
+    this.#writer = this.child.stdin.getWriter();
+    this.#killer = setTimeout(() => this.kill(), timeoutMs);
+  }
+
+  /** The name of its next phase; `undefined` if it ended first. */
+  async phase(): Promise<string | undefined> {
+    return (await this.#stderr.find(/^phase (\w+)$/))?.[1];
+  }
+
+  /** Lets it go on past the phase it waits at. */
+  async go(): Promise<void> {
+    await this.#writer.write(encoder.encode("go\n")).catch(() => {}); // unless it has died
+  }
+
+  /** Closes its input, waits for it to exit; resolves to its output, or why there is none. */
+  finish(): Promise<{ text: string; problem?: string }> {
+    this.#done ??= (async () => {
+      await this.#writer.close().catch(() => {});
+      const [status, text] = await Promise.all([this.child.status, this.#output]);
+      await this.#stderr.drain();
+      clearTimeout(this.#killer);
+      return status.success
+        ? { text }
+        : { text, problem: `exited ${status.code}: ${this.#stderr.last.join(" ")}` };
+    })();
+    return this.#done;
+  }
+
+  /** Kills it (if it still runs) and waits for it to end. */
+  async stop(): Promise<void> {
+    this.kill();
+    await this.finish();
+  }
+
+  kill(): void {
+    try {
+      this.child.kill("SIGKILL");
+    } catch {
+      // it has exited already
+    }
+  }
+}
+
+/** The arguments that run one side of the scenario against `port`. */
+function hostileArgs(
+  role: "bystanders" | "attackers",
+  port: number,
+  options: HostileOptions,
+): string[] {
+  const timeout = String(Math.ceil(options.seconds) + HOSTILE_GRACE_SECONDS);
+  return [
+    ...["run", "--allow-net", HOSTILE_SCRIPT, "--role", role, "--port", String(port)],
+    ...["--timeout", timeout, "--sync"],
+    ...(role === "attackers" ? [] : [
+      ...["--clients", String(options.clients ?? HOSTILE_CLIENTS)],
+      ...["--rate", String(options.rate ?? HOSTILE_RATE), "--seconds", String(options.seconds)],
+    ]),
+  ];
+}
+
+/** How long a side of the scenario may run before it is killed, in milliseconds. */
+function hostileKillMs(options: HostileOptions): number {
+  return (options.seconds + 2 * HOSTILE_GRACE_SECONDS) * 1000;
+}
+
+/**
+ * Runs the hostile scenario once against a fresh server with its default limits and a fresh
+ * database file: the bystanders connect, then (in a `hostile` run) every attack starts, then the
+ * bystanders chat for `seconds` while the server is sampled. Never throws for what the server or
+ * the scenario's processes do: it tells in `problem`.
+ */
+export async function runHostile(kind: HostileKind, options: HostileOptions): Promise<HostileRow> {
+  const started = performance.now();
+  await removeDatabase(options.dbPath);
+  const server = await startTarget("chat+db", options, HOSTILE_SERVER_FLAGS);
+  const children: PhasedChild[] = [];
+  try {
+    const baseline = await sampleProcess(server.child.pid);
+    const row = await driveHostile(kind, server, options, children, baseline);
+    const problems = [row.problem, server.exited() ? `the server exited: ${server.last()}` : ""]
+      .filter((p) => p);
+    return {
+      ...row,
+      ...(problems.length > 0 ? { problem: problems.join("; ") } : {}),
+      wallMs: performance.now() - started,
+    };
+  } finally {
+    await Promise.all(children.map((child) => child.stop()));
+    await stopTarget(server);
+  }
+}
+
+/** Runs both sides of one run, sampling at their phases; the row without its wall time. */
+async function driveHostile(
+  kind: HostileKind,
+  server: RunningTarget,
+  options: HostileOptions,
+  children: PhasedChild[],
+  baseline: ProcessSample,
+): Promise<Omit<HostileRow, "wallMs">> {
+  const problems: string[] = [];
+  const bystanders = new PhasedChild(
+    hostileArgs("bystanders", server.port, options),
+    hostileKillMs(options),
+  );
+  children.push(bystanders);
+  let attackers: PhasedChild | undefined;
+  const sample = async (): Promise<HostileSamples> => ({
+    server: await sampleProcess(server.child.pid),
+    bystanders: await sampleProcess(bystanders.child.pid),
+    ...(attackers ? { attackers: await sampleProcess(attackers.child.pid) } : {}),
+  });
+  const row: Omit<HostileRow, "wallMs"> = {
+    kind,
+    bystanders: undefined,
+    attackers: undefined,
+    baseline,
+    final: baseline,
+  };
+  let ready = await bystanders.phase() === "ready";
+  if (!ready) problems.push("the bystanders never all joined");
+  if (ready && kind === "hostile") {
+    // On a network the attackers are other computers: here they run at the lowest priority,
+    // so that on a machine of two cores their own CPU does not pass for the server's slowness.
+    attackers = new PhasedChild(
+      hostileArgs("attackers", server.port, options),
+      hostileKillMs(options),
+      { lowPriority: true },
+    );
+    children.push(attackers);
+    ready = await attackers.phase() === "attacking";
+    if (!ready) problems.push("the attacks never got under way");
+  }
+  const sampleOrTell = (moment: string) =>
+    sample().catch((error) => {
+      problems.push(
+        `cannot sample at ${moment}: ${error instanceof Error ? error.message : error}`,
+      );
+      return undefined;
+    });
+  const go = ready ? await sampleOrTell("the start") : undefined;
+  if (go) {
+    row.go = go;
+    await bystanders.go();
+    const ended = await bystanders.phase() === "end";
+    if (!ended) problems.push("the bystanders did not finish");
+    const end = ended ? await sampleOrTell("the end") : undefined;
+    if (end) row.end = end;
+  }
+  if (attackers) {
+    await attackers.go();
+    row.attackers = parseResult<AttackerResult>(await attackers.finish(), "attackers", problems);
+  }
+  await bystanders.go();
+  row.bystanders = parseResult<BystanderResult>(await bystanders.finish(), "bystanders", problems);
+  if (row.bystanders?.stopped) problems.push(`the bystanders stopped: ${row.bystanders.stopped}`);
+  row.final = await sampleProcess(server.child.pid).catch(() => baseline);
+  return problems.length > 0 ? { ...row, problem: problems.join("; ") } : row;
+}
+
+/** A side's JSON result, or `undefined` with the reason added to `problems`. */
+function parseResult<T>(
+  output: { text: string; problem?: string },
+  side: string,
+  problems: string[],
+): T | undefined {
+  if (output.problem) {
+    problems.push(`the ${side} ${output.problem}`);
+    return undefined;
+  }
+  try {
+    return JSON.parse(output.text) as T;
+  } catch {
+    problems.push(`the ${side} printed no result: ${output.text.slice(0, 160)}`);
+    return undefined;
+  }
+}
+
+/** The figures a hostile run is printed with; `undefined` where they could not be measured. */
+export interface HostileFigures {
+  /** Delivery latency to the other bystanders, in milliseconds. */
+  p50Ms: number | undefined;
+  p99Ms: number | undefined;
+  maxMs: number | undefined;
+  /** Until the sender's acknowledgement, in milliseconds. */
+  ackP99Ms: number | undefined;
+  /** CPU over the chatting phase, as % of one core. */
+  serverCpuPercent: number | undefined;
+  bystanderCpuPercent: number | undefined;
+  attackerCpuPercent: number | undefined;
+  /** Server VmRSS once it listened, in MiB. */
+  rssStartMiB: number;
+  /** Server VmHWM at the end, in MiB. */
+  peakRssMiB: number;
+  /** Peak minus start, in MiB. */
+  growthMiB: number;
+}
+
+/** Works the samples and results of a hostile run into its figures. */
+export function hostileFigures(row: HostileRow): HostileFigures {
+  const b = row.bystanders && row.bystanders.received > 0 ? row.bystanders : undefined;
+  const { go, end } = row;
+  const seconds = go && end ? (end.server.at - go.server.at) / 1000 : 0;
+  const percent = (from?: ProcessSample, to?: ProcessSample) =>
+    from && to && seconds >= MIN_CPU_PHASE_SECONDS
+      ? 100 * (to.cpuSeconds - from.cpuSeconds) / seconds
+      : undefined;
+  const peakKiB = Math.max(row.final.peakRssKiB, end?.server.peakRssKiB ?? 0);
+  return {
+    p50Ms: b?.latencyMs.p50,
+    p99Ms: b?.latencyMs.p99,
+    maxMs: b?.latencyMs.max,
+    ackP99Ms: b && b.acked > 0 ? b.ackLatencyMs.p99 : undefined,
+    serverCpuPercent: percent(go?.server, end?.server),
+    bystanderCpuPercent: percent(go?.bystanders, end?.bystanders),
+    attackerCpuPercent: percent(go?.attackers, end?.attackers),
+    rssStartMiB: row.baseline.rssKiB / 1024,
+    peakRssMiB: peakKiB / 1024,
+    growthMiB: (peakKiB - row.baseline.rssKiB) / 1024,
+  };
+}
+
+const HOSTILE_COLUMNS = [
+  "run",
+  "delivered",
+  "lost",
+  "p50 ms",
+  "p99 ms",
+  "max ms",
+  "ack p99 ms",
+  "other frames",
+  "refused",
+  "dropped",
+  "srv CPU",
+  "bys CPU",
+  "atk CPU",
+  "RSS start",
+  "peak RSS",
+  "growth",
+];
+
+/** A percentage, whole, or `n/a`. */
+function percentCell(value: number | undefined): string {
+  return value === undefined ? "n/a" : `${fixed(value, 0)}%`;
+}
+
+/** MiB to one decimal. */
+function mibCell(value: number): string {
+  return `${fixed(value, 1)} MiB`;
+}
+
+/** Milliseconds to two decimals under 10, whole above. */
+function msCell(value: number | undefined): string {
+  return value === undefined ? "n/a" : fixed(value, value < 10 ? 2 : 0);
+}
+
+/** The cells of one hostile run's row. */
+function hostileCells(row: HostileRow): string[] {
+  const b = row.bystanders;
+  const f = hostileFigures(row);
+  return [
+    row.kind,
+    b ? `${thousands(b.received)}/${thousands(b.expected)}` : "n/a",
+    b ? thousands(b.lost) : "n/a",
+    msCell(f.p50Ms),
+    msCell(f.p99Ms),
+    msCell(f.maxMs),
+    msCell(f.ackP99Ms),
+    b ? thousands(b.otherFrames) : "n/a",
+    b ? thousands(b.refused) : "n/a",
+    b ? thousands(b.disconnects) : "n/a",
+    percentCell(f.serverCpuPercent),
+    percentCell(f.bystanderCpuPercent),
+    percentCell(f.attackerCpuPercent),
+    mibCell(f.rssStartMiB),
+    mibCell(f.peakRssMiB),
+    `${f.growthMiB >= 0 ? "+" : ""}${mibCell(f.growthMiB)}`,
+  ];
+}
+
+const ATTACK_COLUMNS = [
+  "attack",
+  "addresses",
+  "rounds",
+  "connections",
+  "welcomes",
+  "sent",
+  "received",
+  "errors (most frequent)",
+];
+
+/** Bytes as KiB or MiB, whichever reads better. */
+function bytesCell(bytes: number): string {
+  return bytes < 1024 * 1024 ? `${fixed(bytes / 1024, 0)} KiB` : `${fixed(bytes / 1048576, 1)} MiB`;
+}
+
+/** The cells of one attack's row. */
+function attackCells(run: AttackRun): string[] {
+  const r = run.report;
+  const errors = Object.entries(r.errors).sort((a, b) => b[1] - a[1]).slice(0, 4)
+    .map(([code, count]) => `${code} ${thousands(count)}`).join(", ");
+  const restarts = run.restarts > 0 ? ` (restarted ${run.restarts}×: ${run.firstError})` : "";
+  return [
+    run.name,
+    `${run.addresses} (127.${run.group}.0.x)`,
+    thousands(r.rounds),
+    r.failedConnects > 0
+      ? `${thousands(r.connections)} (${thousands(r.failedConnects)} failed)`
+      : thousands(r.connections),
+    thousands(r.welcomes),
+    bytesCell(r.bytesSent),
+    bytesCell(r.bytesReceived),
+    (errors || "none") + restarts,
+  ];
+}
+
+/** The issue's targets for the hostile scenario, each with what was measured. */
+function hostileTargetLines(
+  quiet: HostileRow | undefined,
+  hostile: HostileRow | undefined,
+): string[] {
+  const lines: string[] = [];
+  const check = (ok: boolean | undefined, text: string) =>
+    lines.push(`${ok === undefined ? "n/a " : ok ? "MET " : "MISS"}  ${text}`);
+  const q = quiet && hostileFigures(quiet), h = hostile && hostileFigures(hostile);
+  const ratio = q?.p99Ms && h?.p99Ms !== undefined ? h.p99Ms / q.p99Ms : undefined;
+  check(
+    ratio === undefined ? undefined : ratio <= HOSTILE_P99_RATIO,
+    `bystanders' p99 under attack ≤ ${HOSTILE_P99_RATIO}× the quiet run: ${
+      msCell(h?.p99Ms)
+    } ms vs ${msCell(q?.p99Ms)} ms (${fixed(ratio, 2)}×; p50 ${msCell(h?.p50Ms)} vs ${
+      msCell(q?.p50Ms)
+    } ms)`,
+  );
+  check(
+    h === undefined || hostile?.end === undefined ? undefined : h.growthMiB < HOSTILE_GROWTH_MIB,
+    `server RSS growth under attack < ${HOSTILE_GROWTH_MIB} MiB: ${
+      h
+        ? `${fixed(h.growthMiB, 1)} MiB (${fixed(h.rssStartMiB, 1)} MiB once listening, peak ${
+          fixed(h.peakRssMiB, 1)
+        } MiB; quiet run peak ${q ? fixed(q.peakRssMiB, 1) : "n/a"} MiB)`
+        : "n/a"
+    }`,
+  );
+  const complete = (row: HostileRow | undefined) => {
+    const b = row?.bystanders;
+    return b === undefined ? undefined : b.lost === 0 && b.duplicates === 0 &&
+      b.outOfOrder === 0 && b.refused === 0 && b.disconnects === 0 && b.sent > 0;
+  };
+  const counts = (row: HostileRow | undefined) => {
+    const b = row?.bystanders;
+    return b
+      ? `${thousands(b.received)}/${
+        thousands(b.expected)
+      } copies, ${b.refused} refused, ${b.disconnects} dropped` +
+        (b.firstDisconnect ? ` (first: ${b.firstDisconnect})` : "") +
+        (b.firstRefusal ? ` (first refusal: ${b.firstRefusal})` : "")
+      : "n/a";
+  };
+  const both = [complete(quiet), complete(hostile)];
+  check(
+    both.includes(undefined) ? undefined : both.every((ok) => ok),
+    `every bystander message reached every other bystander, nobody dropped: quiet ${
+      counts(quiet)
+    }; hostile ${counts(hostile)}`,
+  );
+  return lines;
+}
+
+/** The hostile scenario's report: its table, the attacks, problems, targets and notes. */
+export function hostileReport(
+  quiet: HostileRow | undefined,
+  hostile: HostileRow | undefined,
+): string[] {
+  const rows = [quiet, hostile].filter((row) => row !== undefined);
+  const b = rows.find((row) => row.bystanders)?.bystanders;
+  const lines = [
+    "",
+    `hostile: ${b?.clients ?? HOSTILE_CLIENTS} bystanders (127.${BYSTANDER_GROUP}.0.x), ${
+      b?.rate ?? HOSTILE_RATE
+    } message/s each for ${
+      b ? fixed(b.messages / b.rate, 0) : "n/a"
+    } s; the same against a fresh server twice: quiet, ` +
+    `then under every attack at once`,
+    `server flags: ${HOSTILE_SERVER_FLAGS.join(" ")} --db <temporary file> (default limits)`,
+    "",
+    formatTable(HOSTILE_COLUMNS, rows.map(hostileCells)),
+  ];
+  const attacks = hostile?.attackers;
+  if (attacks) {
+    const slow = attacks.slowToStart.length > 0
+      ? `; slow to start: ${attacks.slowToStart.join(", ")}`
+      : "";
+    lines.push(
+      "",
+      `attacks, all at once for ${fixed(attacks.attackMs / 1000, 1)} s${slow}:`,
+      formatTable(ATTACK_COLUMNS, attacks.attacks.map(attackCells)),
+    );
+  }
+  const others = rows.filter((row) => (row.bystanders?.otherFrames ?? 0) > 0);
+  if (others.length > 0) lines.push("", "other frames that reached the bystanders, by type:");
+  for (const row of others) {
+    const b = row.bystanders!;
+    const types = Object.entries(b.otherTypes).sort((x, y) => y[1] - x[1]);
+    lines.push(
+      `  ${row.kind}: ${bytesCell(b.otherBytes)} in all; ` +
+        types.map(([type, n]) => `${type} ${thousands(n)}`).join(", "),
+    );
+  }
+  const problems = rows.filter((row) => row.problem);
+  if (problems.length > 0) {
+    lines.push("", "problems:", ...problems.map((row) => `  ${row.kind}: ${row.problem}`));
+  }
+  lines.push("", "targets (hostile):");
+  lines.push(...hostileTargetLines(quiet, hostile).map((line) => `  ${line}`));
+  lines.push("", HOSTILE_NOTES);
+  return lines;
+}
+
+const HOSTILE_NOTES = `notes (hostile):
+  latency: from a bystander saying a message until each other bystander has it (one sample per
+    copy; "ack p99" is until the sender's own acknowledgement). other frames: what else reached
+    the bystanders while they chatted (attackers' messages, presence, notices), all together.
+  refused: messages the server refused or lost; dropped: bystanders the server disconnected.
+  CPU: utime+stime over the chatting phase, as % of one core, for the server, the bystanders'
+    process and the attackers' process; all three share this machine's cores, so the attackers'
+    own CPU use slows the others too. RSS start: server VmRSS once listening, before anyone
+    connected; peak RSS: VmHWM at the end; growth: peak minus start.
+  attacks (bench/attacks.ts): each from its own addresses, all at once, from just before the
+    bystanders start chatting (once each has begun its second round) until they finish, so the
+    window holds each attack's first burst (20 logins per address) as well as its steady state:
+    ${ATTACK_NAMES.join(", ")}.`;
+
+/** Runs the quiet and then the hostile run, reporting each as it finishes. */
+export async function runHostileScenario(
+  options: HostileOptions,
+  onRow: (row: HostileRow) => void = () => {},
+): Promise<{ quiet: HostileRow; hostile: HostileRow }> {
+  const quiet = await runHostile("quiet", options);
+  onRow(quiet);
+  const hostile = await runHostile("hostile", options);
+  onRow(hostile);
+  return { quiet, hostile };
+}
+
+/** Reports a finished hostile run on standard error, as {@linkcode rowDone} does a row. */
+function hostileRowDone(row: HostileRow): void {
+  const problem = row.problem ? `: ${row.problem}` : "";
+  console.error(`  hostile (${row.kind}): ${(row.wallMs / 1000).toFixed(1)} s${problem}`);
 }
 
 // ==== Running everything ====
@@ -684,9 +1251,15 @@ USAGE:
 
 OPTIONS:
       --quick         Smaller scenarios, for a run of about a minute
-      --only TEXT     Only the scenarios whose name contains TEXT
+      --only TEXT     Only the scenarios whose name contains TEXT ("hostile" for
+                      only the hostile scenario)
       --server PATH   The chat server script      (default: server.ts)
   -h, --help          Show this help`;
+
+/** How long the bystanders chat in each run of the hostile scenario, in seconds. */
+function hostileSeconds(quick: boolean): number {
+  return quick ? 3 : 10;
+}
 
 /** Runs the benchmark's command line; resolves to the exit code. */
 export async function main(args: string[]): Promise<number> {
@@ -709,14 +1282,21 @@ export async function main(args: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const list = scenarios(values.quick).filter((s) => s.name.includes(values.only ?? ""));
+  const only = values.only ?? "";
+  const list = scenarios(values.quick).filter((s) => s.name.includes(only));
+  const hostile = "hostile".includes(only);
   const dir = await Deno.makeTempDir({ prefix: "chat-bench-" });
   const started = performance.now();
   try {
     const hash = await sourceHash(values.server);
-    console.log((await machineLines(values.server)).join("\n"));
-    const rows = await runAll(list, { server: values.server, dbPath: `${dir}/bench.db` }, rowDone);
-    printReport(rows);
+    console.log((await machineLines(values.server, list.length > 0)).join("\n"));
+    const options = { server: values.server, dbPath: `${dir}/bench.db` };
+    if (list.length > 0) printReport(await runAll(list, options, rowDone));
+    if (hostile) {
+      const seconds = hostileSeconds(values.quick);
+      const runs = await runHostileScenario({ ...options, seconds }, hostileRowDone);
+      console.log(hostileReport(runs.quiet, runs.hostile).join("\n"));
+    }
     if (await sourceHash(values.server) !== hash) {
       console.log("WARNING: the server's source changed during the run: rows may mix versions");
     }

@@ -15,12 +15,12 @@ import {
   checkName,
   fail,
   isFingerprint,
-  nameKey,
   ok,
   quoteInput,
   type Result,
 } from "../protocol.ts";
 import type { ChatStore, StoredBan } from "./store.ts";
+import { nameSkeleton } from "./names.ts";
 
 // ==== Addresses ====
 
@@ -71,6 +71,18 @@ export function parseIp(text: string): bigint | undefined {
   const v4 = parseIpv4(bare);
   if (v4 !== undefined) return IPV4_MAPPED | v4;
   return bare.includes(":") ? parseIpv6(bare) : undefined;
+}
+
+/**
+ * The group an address counts in for the per-address limits: an IPv4 address is its own group;
+ * an IPv6 address counts with its whole /64, since one subscriber usually gets a /64 (RFC 6177)
+ * and can use any address in it. Text that is not an address is its own group.
+ */
+export function addressGroup(address: string): string {
+  const bits = parseIp(address);
+  if (bits === undefined || bits >> 32n === 0xffffn) return address;
+  const network = (bits >> 64n).toString(16).padStart(16, "0").replace(/(.{4})(?!$)/g, "$1:");
+  return `${network.replace(/(^|:)0{1,3}/g, "$1")}::/64`;
 }
 
 /**
@@ -145,7 +157,16 @@ export class Bans {
   constructor(options: { store?: ChatStore | undefined; now?: () => number } = {}) {
     this.#store = options.store;
     this.#now = options.now ?? Date.now;
-    for (const ban of this.#store?.bans(this.#now()) ?? []) this.#entries.set(entryKey(ban), ban);
+    for (const stored of this.#store?.bans(this.#now()) ?? []) {
+      // A name ban is matched by the name's skeleton, recomputed in case it was stored by a
+      // version that compared names differently.
+      const ban = stored.kind === "name" ? { ...stored, key: nameSkeleton(stored.target) } : stored;
+      this.#entries.set(entryKey(ban), ban);
+      if (ban.key !== stored.key) {
+        this.#store?.deleteBan(stored.kind, stored.key);
+        this.#store?.saveBan(ban, this.#now());
+      }
+    }
   }
 
   /**
@@ -165,7 +186,7 @@ export class Bans {
     }
     const checked = checkName(text);
     if (!checked.ok) return checked;
-    return ok({ kind: "name", key: nameKey(checked.value), target: checked.value });
+    return ok({ kind: "name", key: nameSkeleton(checked.value), target: checked.value });
   }
 
   /** Bans a target, for `minutes` or (without) for good; replaces a ban of the same target. */
@@ -198,7 +219,7 @@ export class Bans {
   /** The ban that keeps out someone with this name, key or address, if any. */
   find(arrival: Arrival): Ban | undefined {
     if (arrival.name !== undefined) {
-      const ban = this.#entries.get(`name ${nameKey(arrival.name)}`);
+      const ban = this.#entries.get(`name ${nameSkeleton(arrival.name)}`);
       if (ban && this.#inForce(ban)) return ban;
     }
     if (arrival.fingerprint !== undefined) {

@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import { withTempDir } from "../test_util.ts";
-import { Bans, inNetwork, parseIp, parseNetwork } from "./bans.ts";
+import { addressGroup, Bans, inNetwork, parseIp, parseNetwork } from "./bans.ts";
 import { ChatStore } from "./store.ts";
 
 /** Every textual form of one address must read as the same 128 bits. */
@@ -123,4 +123,12 @@ Deno.test("bans are kept in the store and outlast a restart; lifted ones do not"
       second.close();
     }
   });
+});
+
+Deno.test("addressGroup() counts an IPv6 address with its /64, and an IPv4 address alone", () => {
+  assert.equal(addressGroup("10.0.0.5"), "10.0.0.5");
+  assert.equal(addressGroup("2001:db8:1:2:3:4:5:6"), addressGroup("2001:db8:1:2::9"));
+  assert.notEqual(addressGroup("2001:db8:1:2::9"), addressGroup("2001:db8:1:3::9"));
+  assert.equal(addressGroup("2001:db8:1:2::9"), "2001:db8:1:2::/64");
+  assert.equal(addressGroup("-"), "-");
 });

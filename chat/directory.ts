@@ -14,12 +14,17 @@ import {
   encodeFrame,
   type ErrorFrame,
   LOBBY,
+  MAX_LISTED_ROOMS,
   MAX_LISTED_USERS,
-  nameKey,
+  MAX_NAME_INPUT,
   type RoomInfo,
   roomKey,
   type ServerFrame,
 } from "../protocol.ts";
+import { nameSkeleton } from "./names.ts";
+// How addresses count for the per-address limits, for the network layer too, which takes its
+// values from this file alone.
+export { addressGroup } from "./bans.ts";
 
 // ==== Frames on their way out ====
 
@@ -68,15 +73,28 @@ export class Outgoing {
 }
 
 /**
- * The frames that fit a byte budget, encoded as JSON, from the first: a replay or a history page
- * never overfills a client's queue. What does not fit is left for `history` requests.
+ * The most bytes of history joining a room brings (a hello joins the lobby), so that what a hello
+ * of a few dozen bytes makes the server send stays small; the rest is a `history` request away,
+ * and those cost more of their asker's allowance. (A resume brings what was missed since the
+ * session began, within the larger replay budget: that much is owed to its client.)
  */
-export function fitBudget(frames: readonly ServerFrame[], budgetBytes: number): Outgoing[] {
+export const HELLO_REPLAY_BYTES = 64 * 1024;
+
+/**
+ * The frames that fit a byte budget, from the first, measured as `encoder` writes them (JSON, or
+ * the text a person on `nc` reads, which can be longer): a replay or a history page never
+ * overfills a client's queue. What does not fit is left for `history` requests.
+ */
+export function fitBudget(
+  frames: readonly ServerFrame[],
+  budgetBytes: number,
+  encoder: FrameEncoder = JSON_ENCODER,
+): Outgoing[] {
   const fitting: Outgoing[] = [];
   let bytes = 0;
   for (const frame of frames) {
     const out = new Outgoing(frame);
-    bytes += out.bytes(JSON_ENCODER).length;
+    bytes += out.bytes(encoder).length;
     if (bytes > budgetBytes) break;
     fitting.push(out);
   }
@@ -92,10 +110,18 @@ export function fitBudget(frames: readonly ServerFrame[], budgetBytes: number): 
 export interface Peer {
   /** The remote IP address, for the operator's log. */
   readonly address: string;
+  /** How frames are encoded for this peer: what it really receives, for sizing replays. */
+  readonly encoder: FrameEncoder;
   /** Queues a frame. Must not block; a peer that cannot keep up disconnects itself. */
   send(out: Outgoing): void;
   /** Sends a fatal error, then ends the connection; the member is removed with `reason`. */
   end(error: ErrorFrame, reason: string): void;
+  /**
+   * How long the peer has sent nothing, in milliseconds, for a peer without heartbeats (a
+   * person on `nc` or `telnet`, whose dead connection only a write can reveal); `undefined` for
+   * peers that answer pings, whose silence the network layer already acts on.
+   */
+  silentMs(): number | undefined;
 }
 
 /**
@@ -109,7 +135,12 @@ export type MemberLink =
     /** Where the connection came from, for the operator; `-` after a restart. */
     address: string;
     until: number;
+    /** Lets the member go at the end of the grace period. */
     timer: ReturnType<typeof setTimeout>;
+    /** Tells the others of the drop, a few seconds in. */
+    awayTimer: ReturnType<typeof setTimeout>;
+    /** Whether the others were told the member is away. */
+    told: boolean;
     /** The away message from before the drop, given back on resuming. */
     awayBefore: string | undefined;
   };
@@ -144,6 +175,11 @@ export interface Member {
   info: ClientInfo;
   /** When the member joined, in milliseconds since the epoch. */
   readonly since: number;
+  /**
+   * The id of the first message sent after the member joined (0 when unknown, for a session
+   * restored after a restart): nothing older can have been missed, whatever a resume claims.
+   */
+  readonly firstId: number;
   /** Whether frames reach the member now, and how. */
   link: MemberLink;
   /**
@@ -165,6 +201,11 @@ export interface Member {
   lastPrivateFrom: { id: string; name: string } | undefined;
   /** Per room, the oldest message id sent as history, for paging further back. */
   readonly historyFrom: Map<Room, number>;
+}
+
+/** How frames are encoded for a member now (JSON while held: nothing is sent then). */
+export function memberEncoder(member: Member): FrameEncoder {
+  return member.link.state === "live" ? member.link.peer.encoder : JSON_ENCODER;
 }
 
 /** The address a member's connection came from, live or held. */
@@ -273,7 +314,9 @@ export class Directory {
 
   /** The member with that name (in any case or look-alike form), if present. */
   member(name: string): Member | undefined {
-    return this.#members.get(nameKey(name));
+    // Longer input is no name; it is not even normalised.
+    if (name.length > MAX_NAME_INPUT) return undefined;
+    return this.#members.get(nameSkeleton(name));
   }
 
   /** The member whose session has that token hash, if present. */
@@ -288,7 +331,7 @@ export class Directory {
 
   /** Whether this member is the one holding its name (and not one already removed). */
   isPresent(member: Member): boolean {
-    return this.#members.get(nameKey(member.name)) === member;
+    return this.#members.get(nameSkeleton(member.name)) === member;
   }
 
   /** The room with that name, if it exists. */
@@ -311,10 +354,12 @@ export class Directory {
   add(
     fields: Pick<Member, "person" | "name" | "info" | "link" | "token" | "tokenHash"> & {
       since: number;
+      firstId?: number;
     },
   ): Member {
     const member: Member = {
       ...fields,
+      firstId: fields.firstId ?? 0,
       rooms: new Set(),
       current: this.lobby,
       lastActive: fields.since,
@@ -322,7 +367,7 @@ export class Directory {
       lastPrivateFrom: undefined,
       historyFrom: new Map(),
     };
-    this.#members.set(nameKey(member.name), member);
+    this.#members.set(nameSkeleton(member.name), member);
     this.#byToken.set(member.tokenHash, member);
     this.#byPerson.set(member.person.id, member);
     return member;
@@ -338,9 +383,9 @@ export class Directory {
 
   /** Gives a member another (free) name. */
   rename(member: Member, name: string): void {
-    this.#members.delete(nameKey(member.name));
+    this.#members.delete(nameSkeleton(member.name));
     member.name = name;
-    this.#members.set(nameKey(name), member);
+    this.#members.set(nameSkeleton(name), member);
   }
 
   /**
@@ -349,7 +394,7 @@ export class Directory {
    */
   remove(member: Member): Room[] | undefined {
     if (!this.isPresent(member)) return undefined;
-    this.#members.delete(nameKey(member.name));
+    this.#members.delete(nameSkeleton(member.name));
     this.#byToken.delete(member.tokenHash);
     this.#byPerson.delete(member.person.id);
     const rooms = [...member.rooms];
@@ -394,11 +439,17 @@ export class Directory {
     };
   }
 
-  /** Every room with its size and topic, sorted by name. */
-  roomList(): RoomInfo[] {
-    return [...this.#rooms.values()]
+  /**
+   * The `limit` biggest rooms with their size and topic, sorted by name, and how many rooms there
+   * are in all: the list stays small however many rooms people make.
+   */
+  roomList(limit = MAX_LISTED_ROOMS): { rooms: RoomInfo[]; count: number } {
+    const rooms = [...this.#rooms.values()]
+      .sort((a, b) => b.members.size - a.members.size)
+      .slice(0, limit)
       .map((room) => ({ room: room.name, count: room.members.size, topic: room.topic }))
       .sort((a, b) => a.room.localeCompare(b.room));
+    return { rooms, count: this.#rooms.size };
   }
 
   // ==== Fan-out ====

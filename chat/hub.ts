@@ -21,6 +21,7 @@ import {
   isPersonId,
   isValidRef,
   MAX_HISTORY_PAGE,
+  MAX_ROOMS_PER_MEMBER,
   type MessageFrame,
   type MsgFrame,
   ok,
@@ -40,8 +41,10 @@ import {
   describeClient,
   Directory,
   fitBudget,
+  HELLO_REPLAY_BYTES,
   type Member,
   memberAddress,
+  memberEncoder,
   Outgoing,
   type Peer,
   type Person,
@@ -49,16 +52,19 @@ import {
   userList,
 } from "./directory.ts";
 import { type Actor, CONSOLE, memberActor, Moderation } from "./moderation.ts";
+import { looksReserved } from "./names.ts";
 import { People } from "./people.ts";
 import {
   GRACE_MS,
   nameTakenText,
   newSessionPersonId,
   newToken,
+  PRESENCE_DELAY_MS,
   RESUME_WINDOW_MS,
   Sessions,
+  TAKEOVER_SILENCE_MS,
 } from "./sessions.ts";
-import { type ChatStore, type StoredFrame, tokenHash } from "./store.ts";
+import { type ChatStore, MAX_STORED_TOPICS, type StoredFrame, tokenHash } from "./store.ts";
 
 /** Options for {@linkcode Hub}. */
 export interface HubOptions {
@@ -111,6 +117,24 @@ export interface HubOptions {
    */
   graceMs?: number;
   /**
+   * How long after a drop the others are told the member is away, in milliseconds; back
+   * within it, they are told nothing.
+   * @default {5000}
+   */
+  presenceDelayMs?: number;
+  /**
+   * How many messages the store keeps: older ones are deleted, every minute and at start; 0 keeps
+   * them all.
+   * @default {500000}
+   */
+  keepMessages?: number;
+  /**
+   * How long a person on `nc` or `telnet` must have sent nothing before a new connection from
+   * the same address, under the same name, takes their place (name and rooms), in milliseconds.
+   * @default {30000}
+   */
+  takeoverSilenceMs?: number;
+  /**
    * How long after being let go a session can still be resumed (with the messages missed), in
    * milliseconds.
    * @default {86400000}
@@ -153,6 +177,12 @@ export interface VerifiedKey {
 export const SERVER_SPEAKER = "server";
 /** How many earlier messages joining a room shows, unless told otherwise. */
 export const HISTORY_LIMIT = 50;
+/** How many messages the store keeps unless told otherwise. */
+export const KEEP_MESSAGES = 500_000;
+/** How long one room list is given to everyone who asks, in milliseconds. */
+const ROOM_LIST_MS = 1000;
+/** How often messages past what is kept are deleted, in milliseconds. */
+const PRUNE_MESSAGES_MS = 60_000;
 /** Where no `before` was given: history starts from the newest message. */
 const NEWEST = Number.MAX_SAFE_INTEGER;
 
@@ -182,6 +212,8 @@ export class Hub {
   #store: ChatStore | undefined;
   #historyLimit: number;
   #replayBytes: number;
+  #pruneTimer: ReturnType<typeof setInterval> | undefined;
+  #roomListCache: { at: number; out: Outgoing } | undefined;
   #limits: { rate: number; burst: number } | undefined;
   #nextMessageId: number;
   #quiet = false;
@@ -212,6 +244,8 @@ export class Hub {
       graceMs: options.graceMs ?? GRACE_MS,
       resumeWindowMs: options.resumeWindowMs ?? RESUME_WINDOW_MS,
       replayBytes: this.#replayBytes,
+      presenceDelayMs: options.presenceDelayMs ?? PRESENCE_DELAY_MS,
+      takeoverSilenceMs: options.takeoverSilenceMs ?? TAKEOVER_SILENCE_MS,
       now: this.#now,
       log: this.#log,
     }, {
@@ -229,6 +263,11 @@ export class Hub {
       log: (line) => this.#log(line),
     });
     this.#nextMessageId = (this.#store?.lastId() ?? 0) + 1;
+    const keep = options.keepMessages ?? KEEP_MESSAGES;
+    if (this.#store && keep > 0) {
+      this.#pruneMessages(keep);
+      this.#pruneTimer = setInterval(() => this.#pruneMessages(keep), PRUNE_MESSAGES_MS);
+    }
     this.#sessions.restore();
   }
 
@@ -325,6 +364,7 @@ export class Hub {
       token,
       tokenHash: tokenHash(token),
       since: this.#now(),
+      firstId: this.#nextMessageId,
     });
     this.#directory.enter(member, this.#directory.lobby, member.since);
     this.#sessions.save(member);
@@ -370,7 +410,7 @@ export class Hub {
       case "leave":
         return this.#leaveRoom(member, frame.room ?? member.current.name);
       case "rooms":
-        this.#directory.send(member, { type: "room_list", rooms: this.#directory.roomList() });
+        this.#directory.send(member, this.#roomList());
         return undefined;
       case "topic":
         return this.#topic(member, frame.room, frame.topic);
@@ -451,7 +491,27 @@ export class Hub {
   /** Delivers what is pending and stops every timer; the store stays open for its owner. */
   close(): void {
     this.deliverPendingMessages();
+    clearInterval(this.#pruneTimer);
     this.#sessions.close();
+  }
+
+  /**
+   * The room list, encoded once and shared for {@linkcode ROOM_LIST_MS}: with many rooms, sorting
+   * them is the costly part, and many people asking at once should not each pay for it.
+   */
+  #roomList(): Outgoing {
+    const now = performance.now();
+    if (this.#roomListCache === undefined || now - this.#roomListCache.at > ROOM_LIST_MS) {
+      const out = new Outgoing({ type: "room_list", ...this.#directory.roomList() });
+      this.#roomListCache = { at: now, out };
+    }
+    return this.#roomListCache.out;
+  }
+
+  /** Deletes the messages past the newest `keep`, so the database stops growing. */
+  #pruneMessages(keep: number): void {
+    const gone = this.#store?.pruneMessages(keep) ?? 0;
+    if (gone > 0) this.#log(`- ${gone} old messages deleted (keeping the newest ${keep})`);
   }
 
   /** The operator speaks to everyone. */
@@ -504,7 +564,7 @@ export class Hub {
   #forget(member: Member, reason: string): boolean {
     const rooms = this.#directory.remove(member);
     if (rooms === undefined) return false;
-    if (member.link.state === "held") clearTimeout(member.link.timer);
+    this.#sessions.unhold(member);
     const ts = this.#now();
     if (!this.#quiet) {
       for (const room of rooms) {
@@ -558,7 +618,10 @@ export class Hub {
       member,
     );
     if (stored && this.#logging) {
-      this.#log(`${memberAddress(member)} ${room.name} ${member.name}: ${checked.value}`);
+      const said = frame.action
+        ? `* ${member.name} ${checked.value}`
+        : `${member.name}: ${checked.value}`;
+      this.#log(`${memberAddress(member)} ${room.name} ${said}`);
     }
     return undefined;
   }
@@ -656,7 +719,10 @@ export class Hub {
     if (limit <= 0) return;
     const found = this.#store?.history(room.name, before, limit + 1) ?? [];
     const candidates = found.length > limit ? found.slice(1) : found;
-    const page = fitBudget(candidates.reverse(), this.#replayBytes).reverse();
+    // What joining a room shows is kept small (a hello is cheap to send); a page asked for may
+    // be bigger, and costs its asker more of their allowance.
+    const budget = always ? this.#replayBytes : Math.min(this.#replayBytes, HELLO_REPLAY_BYTES);
+    const page = fitBudget(candidates.reverse(), budget, memberEncoder(member)).reverse();
     if (page.length === 0 && !always) return;
     this.#directory.send(member, {
       type: "history",
@@ -702,7 +768,8 @@ export class Hub {
     const before = frame.before ?? NEWEST;
     const found = this.#store?.privateHistory(member.person.id, them, before, limit + 1) ?? [];
     const candidates = found.length > limit ? found.slice(1) : found;
-    const page = fitBudget(candidates.reverse(), this.#replayBytes).reverse();
+    const page = fitBudget(candidates.reverse(), this.#replayBytes, memberEncoder(member))
+      .reverse();
     this.#directory.send(member, {
       type: "history",
       with: them,
@@ -720,6 +787,7 @@ export class Hub {
    * or a name registered to another key. Logs a refusal with its reason.
    */
   #refusal(who: { name: string; person: Person; address: string }): ErrorFrame | undefined {
+    if (looksReserved(who.name)) return reservedLookalike(who.name);
     const fingerprint = who.person.key?.fingerprint;
     const ban = this.#bans.find({
       name: who.name,
@@ -828,6 +896,13 @@ export class Hub {
   #joinRoom(member: Member, roomName: string): ErrorFrame | undefined {
     const checked = checkRoom(roomName);
     if (!checked.ok) return errorFrame("bad_room", checked.error);
+    const present = this.#directory.findRoom(checked.value);
+    if (member.rooms.size >= MAX_ROOMS_PER_MEMBER && !(present && member.rooms.has(present))) {
+      return errorFrame(
+        "too_many_rooms",
+        `You are in ${member.rooms.size} rooms, the most one person may be in: leave one first`,
+      );
+    }
     const room = this.#directory.openRoom(checked.value)!;
     const isNew = this.#directory.enter(member, room, this.#now());
     this.#directory.send(member, this.#directory.roomFrame(room));
@@ -868,6 +943,21 @@ export class Hub {
     return undefined;
   }
 
+  /**
+   * Keeps a room's topic for good (an empty one is forgotten). The topics run from the one set
+   * longest ago to the latest; past {@linkcode MAX_STORED_TOPICS}, the first is forgotten.
+   */
+  #keepTopic(room: Room, by: string): void {
+    const key = roomKey(room.name);
+    this.#topics.delete(key);
+    if (room.topic !== "") this.#topics.set(key, room.topic);
+    this.#store?.saveTopic({ room: room.name, topic: room.topic, by }, this.#now());
+    if (this.#topics.size <= MAX_STORED_TOPICS) return;
+    const [oldest] = this.#topics.keys();
+    this.#topics.delete(oldest!);
+    this.#store?.saveTopic({ room: oldest!, topic: "", by }, this.#now());
+  }
+
   #topic(member: Member, roomName: string, topic: string | undefined): ErrorFrame | undefined {
     const room = this.#directory.findRoom(roomName);
     if (!room || !member.rooms.has(room)) {
@@ -878,8 +968,7 @@ export class Hub {
       return undefined;
     }
     room.topic = cleanLine(topic);
-    this.#topics.set(roomKey(room.name), room.topic);
-    this.#store?.saveTopic({ room: room.name, topic: room.topic, by: member.name }, this.#now());
+    this.#keepTopic(room, member.name);
     this.#directory.toRoom(room, {
       type: "topic",
       room: room.name,
@@ -921,6 +1010,7 @@ export class Hub {
     if (!checked.ok) return errorFrame("bad_name", checked.error);
     const holder = this.#directory.member(checked.value);
     if (holder && holder !== member) return errorFrame("name_taken", nameTakenText(checked.value));
+    if (looksReserved(checked.value)) return reservedLookalike(checked.value);
     if (this.#bans.find({ name: checked.value })) {
       return errorFrame("not_allowed", `The name "${checked.value}" is banned from this server`);
     }
@@ -959,6 +1049,11 @@ function checkIds(frame: { ref?: string; cid?: string }): ErrorFrame | undefined
     }
   }
   return undefined;
+}
+
+/** The refusal of a name that reads as a reserved one (`ѕеrvеr`, `SERVER`, `adrnin`). */
+function reservedLookalike(name: string): ErrorFrame {
+  return errorFrame("bad_name", `The name "${name}" looks like a reserved name: choose another`);
 }
 
 function withRef(error: ErrorFrame, ref: string | undefined): ErrorFrame {

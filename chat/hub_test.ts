@@ -10,6 +10,9 @@ import {
   decodeServerFrame,
   type ErrorFrame,
   type HelloFrame,
+  LOBBY,
+  MAX_LISTED_ROOMS,
+  MAX_ROOMS_PER_MEMBER,
   type MessageFrame,
   type ServerFrame,
   VERSION,
@@ -27,6 +30,7 @@ const decoder = new TextDecoder();
 /** A peer for the chat hub that keeps what it is sent and how it was ended. */
 class FakePeer implements Peer {
   readonly address: string;
+  readonly encoder = JSON_ENCODER;
   constructor(address = "192.0.2.1") {
     this.address = address;
   }
@@ -37,6 +41,11 @@ class FakePeer implements Peer {
   }
   end(error: ErrorFrame, reason: string): void {
     this.ended = { error, reason };
+  }
+  /** How long this peer has been silent, when it stands for a text face (no heartbeats). */
+  silent: number | undefined = undefined;
+  silentMs(): number | undefined {
+    return this.silent;
   }
   frames(): ServerFrame[] {
     return this.sent.map((out) => {
@@ -154,6 +163,25 @@ Deno.test("Hub refuses a taken name in any case and a name breaking the rules", 
   }
   assert.equal(peer.sent.length, 0);
   assert.equal(hub.size, 1);
+});
+
+Deno.test("Hub refuses a name that looks like a present one or a reserved one, in any script", () => {
+  const hub = new Hub();
+  joinHub(hub, "ann");
+  joinHub(hub, "mallory");
+  joinHub(hub, "ace");
+  const peer = new FakePeer();
+  // Greek capitals, `rn` for `m`, Cyrillic letters: each reads as a name that is present.
+  for (const name of ["ΑΝΝ", "rnallory", "асе"]) {
+    const result = hub.join(peer, { type: "hello", name });
+    assert.ok(!result.ok && result.error.code === "name_taken", name);
+  }
+  // Latin small capital S, full-width r, Cyrillic mixed into Latin: never the server.
+  for (const name of ["ꜱerver", "seｒver", "ѕеrvеr", "ᅟann", "ann\u3164", "\u3164"]) {
+    const result = hub.join(peer, { type: "hello", name });
+    assert.ok(!result.ok && result.error.code === "bad_name", name);
+  }
+  assert.equal(hub.size, 3);
 });
 
 Deno.test("Hub encodes a message once and sends the same Outgoing to everyone", () => {
@@ -422,7 +450,7 @@ Deno.test("a keyed session comes back only to its key, whatever token or name a 
 });
 
 Deno.test("a kick or a ban reaches a person who is held after a drop, and removes the session", () => {
-  withStoredHub({ graceMs: 60_000 }, (hub, store) => {
+  withStoredHub({ graceMs: 60_000 }, (hub) => {
     const key = keyOf("ann");
     const ann = joinHub(hub, "ann", { key });
     const bob = joinHub(hub, "bob");
@@ -446,6 +474,82 @@ Deno.test("a kick or a ban reaches a person who is held after a drop, and remove
       assert.ok(!again.ok && again.error.code === "banned", name);
     }
   });
+});
+
+Deno.test("a silent nc person's name and rooms go to a newcomer from the same address", () => {
+  const hub = new Hub({ takeoverSilenceMs: 30_000 });
+  const ann = joinHub(hub, "ann", { address: "198.51.100.7" });
+  assert.equal(hub.receive(ann.member, { type: "join", room: "#dev" }), undefined);
+  const bob = joinHub(hub, "bob");
+  const comeBack = (address: string) => {
+    const peer = new FakePeer(address);
+    return { peer, result: hub.join(peer, { type: "hello", name: "ann" }) };
+  };
+  const refusal = (address: string) => {
+    const { result } = comeBack(address);
+    return result.ok ? "joined" : result.error.code;
+  };
+  // Heard from lately, or a program with heartbeats, or another address: the name is taken.
+  ann.peer.silent = 29_000;
+  assert.equal(refusal("198.51.100.7"), "name_taken");
+  ann.peer.silent = undefined;
+  assert.equal(refusal("198.51.100.7"), "name_taken");
+  ann.peer.silent = 31_000;
+  assert.equal(refusal("203.0.113.9"), "name_taken");
+  // Silent long enough, from the same address: the newcomer is ann again, in ann's rooms.
+  const back = comeBack("198.51.100.7");
+  assert.ok(back.result.ok && back.result.value === ann.member);
+  assert.equal(ann.peer.ended?.error.code, "replaced");
+  assert.equal(framesOf(back.peer, "welcome")[0]!.resumed, true);
+  assert.deepEqual(framesOf(back.peer, "room").map((f) => f.room), ["#lobby", "#dev"]);
+  assert.deepEqual(framesOf(bob.peer, "left"), [], "nobody saw ann leave");
+  hub.close();
+});
+
+Deno.test("a keyed person is never taken over by a keyless hello, however silent", () => {
+  const hub = new Hub();
+  const ann = joinHub(hub, "ann", { key: keyOf("ann") });
+  ann.peer.silent = 3_600_000;
+  const result = hub.join(new FakePeer(), { type: "hello", name: "ann" });
+  assert.ok(!result.ok && result.error.code === "name_taken");
+  hub.close();
+});
+
+Deno.test("a drop and return within the presence delay tells the others nothing", async () => {
+  const hub = new Hub({ graceMs: 60_000, presenceDelayMs: 20 });
+  const ann = joinHub(hub, "ann");
+  const bob = joinHub(hub, "bob");
+  const token = framesOf(ann.peer, "welcome")[0]!.resume!;
+  // Flapping: drop and resume a hundred times within the delay.
+  let peer = ann.peer;
+  for (let i = 0; i < 100; i++) {
+    hub.disconnect(ann.member, peer, "disconnected", { hold: true });
+    peer = new FakePeer();
+    assert.ok(hub.join(peer, { type: "hello", name: "ann", resume: token }).ok);
+  }
+  assert.deepEqual(framesOf(bob.peer, "presence"), []);
+  // A drop that lasts past the delay is told once, and so is the return.
+  hub.disconnect(ann.member, peer, "disconnected", { hold: true });
+  await new Promise((resolve) => setTimeout(resolve, 40));
+  assert.ok(hub.join(new FakePeer(), { type: "hello", name: "ann", resume: token }).ok);
+  assert.deepEqual(framesOf(bob.peer, "presence").map((f) => f.away), [
+    "connection lost",
+    undefined,
+  ]);
+  hub.close();
+});
+
+Deno.test("one address holds at most ten dropped people; an eleventh lets the longest held go", () => {
+  const hub = new Hub({ graceMs: 60_000, presenceDelayMs: 0 });
+  const bob = joinHub(hub, "bob", { address: "203.0.113.1" });
+  for (let i = 0; i < 11; i++) {
+    const ghost = joinHub(hub, `ghost${i}`);
+    hub.disconnect(ghost.member, ghost.peer, "disconnected", { hold: true });
+  }
+  assert.equal(hub.size, 1 + 10);
+  assert.equal(hub.member("ghost0"), undefined);
+  assert.deepEqual(framesOf(bob.peer, "left").map((f) => f.name), ["ghost0"]);
+  hub.close();
 });
 
 Deno.test("a banned identity cannot resume its session by token or by key, under any name", () => {
@@ -530,4 +634,63 @@ Deno.test("topics and the message of the day outlast a restart", async () => {
       second.close();
     }
   });
+});
+
+// ==== Bounds ====
+
+Deno.test("Hub keeps a person to 50 rooms, the lobby included", () => {
+  const hub = new Hub();
+  const ann = joinHub(hub, "ann");
+  for (let r = 1; r < MAX_ROOMS_PER_MEMBER; r++) {
+    assert.equal(hub.receive(ann.member, { type: "join", room: `#r${r}` }), undefined);
+  }
+  const refused = hub.receive(ann.member, { type: "join", room: "#one-more" });
+  assert.equal(refused?.code, "too_many_rooms");
+  // Joining a room one is already in is no new room.
+  assert.equal(hub.receive(ann.member, { type: "join", room: "#r1" }), undefined);
+  assert.equal(hub.receive(ann.member, { type: "leave", room: "#r1" }), undefined);
+  assert.equal(hub.receive(ann.member, { type: "join", room: "#one-more" }), undefined);
+  hub.close();
+});
+
+Deno.test("Hub lists the biggest 200 rooms, and says how many there are", () => {
+  const hub = new Hub();
+  for (let p = 0; p < 5; p++) {
+    const member = joinHub(hub, `p${p}`).member;
+    for (let r = 0; r < 45; r++) hub.receive(member, { type: "join", room: `#p${p}_${r}` });
+  }
+  const ann = joinHub(hub, "ann");
+  hub.receive(ann.member, { type: "rooms" });
+  const list = framesOf(ann.peer, "room_list")[0]!;
+  assert.equal(list.rooms.length, MAX_LISTED_ROOMS);
+  assert.equal(list.count, 1 + 5 * 45);
+  assert.ok(list.rooms.some((r) => r.room === LOBBY), "the biggest room is listed");
+  hub.close();
+});
+
+Deno.test("a resume from 0 replays what was sent since the session began, not all history", () => {
+  withStoredHub({ graceMs: 60_000 }, (hub, store) => {
+    const bob = joinHub(hub, "bob");
+    for (let i = 0; i < 5; i++) hub.receive(bob.member, { type: "say", text: `before ${i}` });
+    store.commit();
+    const ann = joinHub(hub, "ann");
+    const token = framesOf(ann.peer, "welcome")[0]!.resume!;
+    hub.disconnect(ann.member, ann.peer, "disconnected", { hold: true });
+    for (let i = 0; i < 2; i++) hub.receive(bob.member, { type: "say", text: `while away ${i}` });
+    store.commit();
+    const back = new FakePeer();
+    assert.ok(hub.join(back, { type: "hello", name: "ann", resume: token, last: 0 }).ok);
+    assert.deepEqual(framesOf(back, "message").map((m) => m.text), [
+      "while away 0",
+      "while away 1",
+    ]);
+  });
+});
+
+Deno.test("People refuses a registration once the server holds its most names", () => {
+  const people = new People({ maxNames: 2 });
+  assert.ok(people.register("ann", "SHA256:a").ok);
+  assert.ok(people.register("bob", "SHA256:b").ok);
+  const third = people.register("cy", "SHA256:c");
+  assert.ok(!third.ok && /no room for more registered names/.test(third.error));
 });

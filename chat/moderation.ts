@@ -8,6 +8,7 @@
  */
 
 import {
+  checkName,
   cleanLine,
   type ErrorFrame,
   errorFrame,
@@ -141,6 +142,8 @@ export class Moderation {
   /** Frees a registered name, whoever owns it. */
   release(name: string, actor: Actor): ActionResult {
     if (!name) return usage("/release <name>");
+    const checked = checkName(name);
+    if (!checked.ok) return refuse("bad_name", checked.error);
     if (!this.#people.release(name)) return ok(`${quoteInput(name)} was not registered`);
     this.#hooks.log(`${actor.label} released the name ${name}`);
     return ok(`Released ${name}: anyone may use it now`);

@@ -6,11 +6,17 @@
  * @module
  */
 
-import { fail, nameKey, ok, type Result } from "../protocol.ts";
+import { fail, ok, type Result } from "../protocol.ts";
 import type { ChatStore } from "./store.ts";
+import { nameSkeleton } from "./names.ts";
 
 /** How many names one key may register: enough for a person, too few to hoard names. */
 export const MAX_NAMES_PER_KEY = 3;
+/**
+ * How many names the server keeps registered in all: keys cost nothing to make, so without a
+ * bound the table would grow as long as somebody kept making them.
+ */
+export const MAX_REGISTERED_NAMES = 100_000;
 
 /** Options for {@linkcode People}. */
 export interface PeopleOptions {
@@ -27,6 +33,11 @@ export interface PeopleOptions {
    * @default {Date.now}
    */
   now?: () => number;
+  /**
+   * The most names registered in all.
+   * @default {MAX_REGISTERED_NAMES}
+   */
+  maxNames?: number;
 }
 
 /** An operator as listed: fingerprint, the name they had when made one, and how. */
@@ -44,12 +55,21 @@ export class People {
   #operators = new Map<string, OperatorEntry>();
   #store: ChatStore | undefined;
   #now: () => number;
+  #maxNames: number;
 
   constructor(options: PeopleOptions = {}) {
     this.#store = options.store;
+    this.#maxNames = options.maxNames ?? MAX_REGISTERED_NAMES;
     this.#now = options.now ?? Date.now;
     for (const { key, name, owner } of this.#store?.names() ?? []) {
-      this.#names.set(key, { name, owner });
+      // Keys are recomputed, so a store from a version that compared names differently still
+      // keeps each name for its owner.
+      const current = nameSkeleton(name);
+      this.#names.set(current, { name, owner });
+      if (current !== key) {
+        this.#store?.deleteName(key);
+        this.#store?.saveName({ key: current, name, owner }, this.#now());
+      }
     }
     for (const { fingerprint, name } of this.#store?.operators() ?? []) {
       this.#operators.set(fingerprint, { fingerprint, name, source: "console" });
@@ -61,7 +81,7 @@ export class People {
 
   /** The fingerprint of the key a name is registered to (in any case or look-alike form). */
   ownerOf(name: string): string | undefined {
-    return this.#names.get(nameKey(name))?.owner;
+    return this.#names.get(nameSkeleton(name))?.owner;
   }
 
   /** The names registered to a key. */
@@ -70,13 +90,17 @@ export class People {
   }
 
   /**
-   * Registers a name to a key. Fails when it belongs to another key, or the key already has
-   * {@linkcode MAX_NAMES_PER_KEY} names.
+   * Registers a name to a key. Fails when it belongs to another key, the key already has
+   * {@linkcode MAX_NAMES_PER_KEY} names, or the server has its most names
+   * ({@linkcode PeopleOptions.maxNames}).
    */
   register(name: string, fingerprint: string): Result<void> {
     const owner = this.ownerOf(name);
     if (owner === fingerprint) return ok(undefined);
     if (owner !== undefined) return fail(`The name "${name}" is registered to someone else`);
+    if (this.#names.size >= this.#maxNames) {
+      return fail("The server has no room for more registered names: ask its operator");
+    }
     const own = this.namesOf(fingerprint);
     if (own.length >= MAX_NAMES_PER_KEY) {
       return fail(
@@ -84,7 +108,7 @@ export class People {
           "/unregister one of them first",
       );
     }
-    const entry = { key: nameKey(name), name, owner: fingerprint };
+    const entry = { key: nameSkeleton(name), name, owner: fingerprint };
     this.#names.set(entry.key, entry);
     this.#store?.saveName(entry, this.#now());
     return ok(undefined);
@@ -92,7 +116,7 @@ export class People {
 
   /** Frees a registered name (whoever owns it); returns whether it was registered. */
   release(name: string): boolean {
-    const key = nameKey(name);
+    const key = nameSkeleton(name);
     if (!this.#names.has(key)) return false;
     this.#names.delete(key);
     this.#store?.deleteName(key);

@@ -14,29 +14,56 @@ import {
   type ErrorFrame,
   errorFrame,
   type HelloFrame,
+  nameKey,
   ok,
   type Result,
   type WelcomeFrame,
 } from "../protocol.ts";
 import {
+  addressGroup,
   cleanClientInfo,
   describeClient,
   type Directory,
   fitBudget,
+  JSON_ENCODER,
   type Member,
+  memberEncoder,
   type Peer,
   type Person,
 } from "./directory.ts";
-import { type ChatStore, type StoredSession, tokenHash } from "./store.ts";
+import { type ChatStore, MAX_STORED_SESSIONS, type StoredSession, tokenHash } from "./store.ts";
 
 /** How long a member whose connection was lost is waited for, in milliseconds. */
 export const GRACE_MS = 60_000;
 /** How long after being let go a session can still be resumed, in milliseconds. */
 export const RESUME_WINDOW_MS = 24 * 60 * 60 * 1000;
 /** The most missed messages looked up on resuming; the byte budget usually binds first. */
-const MAX_REPLAY = 5000;
+const MAX_REPLAY = 500;
 /** The away message of somebody whose connection was lost. */
 export const CONNECTION_LOST = "connection lost";
+/**
+ * How long after a drop the others hear of it, in milliseconds: somebody back within it was never
+ * shown as away, so a flapping connection does not flood the room with away and back.
+ */
+export const PRESENCE_DELAY_MS = 5000;
+/**
+ * The most people held at once for one IP address; holding one more lets the one held longest
+ * go, so logging in and dropping over and over cannot fill the server with ghosts.
+ */
+export const MAX_HELD_PER_ADDRESS = 10;
+/**
+ * The most people held at once in all (as many as the default cap on people connected): holding
+ * one more lets the one held longest go, and a restart holds only the newest this many again.
+ */
+export const MAX_HELD = 1000;
+/**
+ * How long a person on `nc` or `telnet` must have sent nothing before a new connection from the
+ * same address, under the same name, takes their place, in milliseconds. Such connections have no
+ * heartbeat, so one whose network path died silently would otherwise keep the name for hours.
+ */
+export const TAKEOVER_SILENCE_MS = 30_000;
+/** How often stored sessions that expired are deleted while the server runs, in milliseconds. */
+const PRUNE_INTERVAL_MS = 10 * 60 * 1000;
 
 /** Options for {@linkcode Sessions}. */
 export interface SessionsOptions {
@@ -46,6 +73,13 @@ export interface SessionsOptions {
   resumeWindowMs: number;
   /** The most bytes of missed messages replayed in one go. */
   replayBytes: number;
+  /** How long after a drop the others hear of it, in milliseconds. */
+  presenceDelayMs: number;
+  /**
+   * How long a peer without heartbeats must have been silent before a newcomer from its address
+   * may take its place under its name, in milliseconds.
+   */
+  takeoverSilenceMs: number;
   /** The chat's clock, in milliseconds since the epoch. */
   now: () => number;
   /** Lines for the operator. */
@@ -79,6 +113,11 @@ export class Sessions {
   #store: ChatStore | undefined;
   #options: SessionsOptions;
   #hooks: SessionHooks;
+  /** The people held for each address group ({@linkcode addressGroup}), longest held first. */
+  #heldByAddress = new Map<string, Set<Member>>();
+  /** Everyone held, longest held first. */
+  #held = new Set<Member>();
+  #pruneTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(
     directory: Directory,
@@ -90,6 +129,14 @@ export class Sessions {
     this.#store = store;
     this.#options = options;
     this.#hooks = hooks;
+    if (store) this.#pruneTimer = setInterval(() => this.#prune(), PRUNE_INTERVAL_MS);
+  }
+
+  /** Deletes the stored sessions that can no longer be resumed. */
+  #prune(): void {
+    const expired = this.#options.now() - this.#options.resumeWindowMs;
+    const gone = this.#store?.pruneSessions(expired, MAX_STORED_SESSIONS) ?? 0;
+    if (gone > 0) this.#options.log(`- ${gone} expired sessions deleted`);
   }
 
   /** Whether dropped members are held at all (a grace period above 0). */
@@ -124,15 +171,51 @@ export class Sessions {
     const awayBefore = member.away;
     member.away = CONNECTION_LOST;
     this.#holdFor(member, peer.address, awayBefore);
-    this.#directory.toCompany(member, {
-      type: "presence",
-      name: member.name,
-      ts: this.#options.now(),
-      away: CONNECTION_LOST,
-    }, { news: true });
     this.#options.log(
       `${peer.address} ~ ${member.name} lost the connection (${reason}); holding the name`,
     );
+    const held = this.#heldByAddress.get(addressGroup(peer.address));
+    if (held && held.size > MAX_HELD_PER_ADDRESS) {
+      const longest = held.values().next().value!;
+      this.#options.log(
+        `${peer.address} - letting ${longest.name} go early: more than ` +
+          `${MAX_HELD_PER_ADDRESS} people held for the address`,
+      );
+      this.#letGo(longest);
+    }
+    if (this.#held.size > MAX_HELD) {
+      const longest = this.#held.values().next().value!;
+      this.#options.log(
+        `- letting ${longest.name} go early: more than ${MAX_HELD} people held in all`,
+      );
+      this.#letGo(longest);
+    }
+  }
+
+  /** Tells the others sharing a small enough room that a held member is away, once. */
+  #tellAway(member: Member): void {
+    if (member.link.state !== "held" || member.link.told) return;
+    member.link.told = true;
+    this.#directory.toCompany(member, {
+      type: "presence",
+      name: member.name,
+      id: member.person.id,
+      ts: this.#options.now(),
+      away: CONNECTION_LOST,
+    }, { news: true });
+  }
+
+  /** A held member is held no more (resumed, let go, or removed): its timers stop. */
+  unhold(member: Member): void {
+    const link = member.link;
+    if (link.state !== "held") return;
+    clearTimeout(link.timer);
+    clearTimeout(link.awayTimer);
+    this.#held.delete(member);
+    const group = addressGroup(link.address);
+    const held = this.#heldByAddress.get(group);
+    held?.delete(member);
+    if (held?.size === 0) this.#heldByAddress.delete(group);
   }
 
   /**
@@ -154,12 +237,35 @@ export class Sessions {
         return this.#comeBack(stored, peer, hello);
       }
     }
-    if (person?.key === undefined) return undefined;
+    if (person?.key === undefined) {
+      const silent = this.#silentTextMember(peer, hello);
+      return silent && this.#takeOver(silent, peer, hello);
+    }
     const present = this.#directory.memberByPerson(person.id);
     if (present) return this.#takeOver(present, peer, hello);
     const stored = this.#store?.sessionOfPerson(person.id);
     if (stored && this.#resumable(stored)) return this.#comeBack(stored, peer, hello);
     return undefined;
+  }
+
+  /**
+   * The member a keyless hello may take over: present under the hello's very name, without a key,
+   * connected from the same address through a peer without heartbeats that has been silent for
+   * {@linkcode SessionsOptions.takeoverSilenceMs}. A person whose `nc` lost its network path thus
+   * gets their name and rooms back by connecting again; somebody from another address cannot.
+   */
+  #silentTextMember(peer: Peer, hello: HelloFrame): Member | undefined {
+    const checked = checkName(hello.name);
+    if (!checked.ok) return undefined;
+    const member = this.#directory.member(checked.value);
+    if (
+      member === undefined || member.person.key !== undefined || member.link.state !== "live" ||
+      nameKey(member.name) !== nameKey(checked.value) || member.link.peer.address !== peer.address
+    ) {
+      return undefined;
+    }
+    const silent = member.link.peer.silentMs();
+    return silent !== undefined && silent >= this.#options.takeoverSilenceMs ? member : undefined;
   }
 
   #resumable(stored: StoredSession): boolean {
@@ -170,7 +276,8 @@ export class Sessions {
   restore(): void {
     if (!this.#store) return;
     const now = this.#options.now();
-    for (const session of this.#store.sessions(now - this.#options.resumeWindowMs)) {
+    const present = this.#store.presentSessions(now - this.#options.resumeWindowMs, MAX_HELD, now);
+    for (const session of present) {
       const checked = checkName(session.name);
       if (session.leftAt !== null || !checked.ok || this.#directory.member(checked.value)) continue;
       if (this.#directory.memberByPerson(session.person)) continue;
@@ -190,17 +297,30 @@ export class Sessions {
     }
   }
 
-  /** Stops every grace timer; the sessions stay stored, to be held again after a restart. */
+  /** Stops every timer; the sessions stay stored, to be held again after a restart. */
   close(): void {
-    for (const member of this.#directory.members) {
-      if (member.link.state === "held") clearTimeout(member.link.timer);
-    }
+    clearInterval(this.#pruneTimer);
+    for (const member of this.#directory.members) this.unhold(member);
   }
 
   #holdFor(member: Member, address: string, awayBefore: string | undefined): void {
-    const { graceMs, now } = this.#options;
+    const { graceMs, presenceDelayMs, now } = this.#options;
     const timer = setTimeout(() => this.#letGo(member), graceMs);
-    member.link = { state: "held", address, until: now() + graceMs, timer, awayBefore };
+    const awayTimer = setTimeout(() => this.#tellAway(member), presenceDelayMs);
+    member.link = {
+      state: "held",
+      address,
+      until: now() + graceMs,
+      timer,
+      awayTimer,
+      told: false,
+      awayBefore,
+    };
+    this.#held.add(member);
+    const group = addressGroup(address);
+    const held = this.#heldByAddress.get(group) ?? new Set();
+    held.add(member);
+    this.#heldByAddress.set(group, held);
   }
 
   /** The grace period is over: the member leaves, but its session can still be resumed. */
@@ -219,16 +339,19 @@ export class Sessions {
     });
     if (refused) return { ok: false, error: refused };
     const link = member.link;
+    this.unhold(member);
     member.info = cleanClientInfo(hello.client);
     member.link = { state: "live", peer };
     if (link.state === "held") {
-      clearTimeout(link.timer);
       member.away = link.awayBefore;
-      this.#directory.toCompany(
-        member,
-        { type: "presence", name: member.name, ts: this.#options.now() },
-        { news: true },
-      );
+      // Back before the others heard of the drop: they hear nothing at all.
+      if (link.told) {
+        this.#directory.toCompany(
+          member,
+          { type: "presence", name: member.name, id: member.person.id, ts: this.#options.now() },
+          { news: true },
+        );
+      }
     } else {
       link.peer.end(
         errorFrame("replaced", "This session connected again from elsewhere"),
@@ -309,8 +432,15 @@ export class Sessions {
   #replayMissed(member: Member, last: number): void {
     if (!this.#store) return;
     const rooms = [...member.rooms].map((r) => r.name);
-    const { frames, total } = this.#store.missed(rooms, member.person.id, last, MAX_REPLAY);
-    const fitting = fitBudget(frames.reverse(), this.#options.replayBytes).reverse();
+    // Nothing from before the member arrived can have been missed, whatever `last` says: a
+    // resume "from 0" gets what was sent since the session began, not the whole history.
+    const after = Math.max(last, member.firstId - 1);
+    const bytes = this.#options.replayBytes;
+    const { frames, total } = this.#store.missed(rooms, member.person.id, after, {
+      limit: MAX_REPLAY,
+      bytes,
+    });
+    const fitting = fitBudget(frames.reverse(), bytes, memberEncoder(member)).reverse();
     if (fitting.length < total) {
       this.#directory.send(member, {
         type: "notice",
@@ -358,4 +488,10 @@ export function newSessionPersonId(): string {
 }
 
 /** A placeholder peer for a session restored after a restart, held a line after it is added. */
-const NO_PEER: Peer = { address: "-", send: () => {}, end: () => {} };
+const NO_PEER: Peer = {
+  address: "-",
+  encoder: JSON_ENCODER,
+  send: () => {},
+  end: () => {},
+  silentMs: () => undefined,
+};

@@ -98,6 +98,17 @@ const MIGRATIONS: readonly string[] = [
 ];
 
 /**
+ * The most let-go sessions kept (those of people present are always kept): enough for everyone
+ * who came and went in a day on a busy server, and a bound on what logins can pile up.
+ */
+export const MAX_STORED_SESSIONS = 100_000;
+/**
+ * The most room topics kept. The hub forgets the topic set longest ago when a new one would pass
+ * it; the store trims to it when it hands the topics over.
+ */
+export const MAX_STORED_TOPICS = 10_000;
+
+/**
  * How much message text one transaction gathers before it is committed without waiting for the
  * end of the turn: its messages then reach every recipient's queue together.
  */
@@ -164,6 +175,9 @@ interface MessageRow {
   text: string;
   action: number;
 }
+
+/** About what a message frame adds to its text, in bytes, for reading no more than fits. */
+const MESSAGE_OVERHEAD_BYTES = 100;
 
 /** The columns every message query selects, for {@linkcode frameFromRow}. */
 const MESSAGE_COLUMNS = "id, ts, room, sender, sender_key, recipient, recipient_key, text, action";
@@ -344,30 +358,46 @@ export class ChatStore {
   }
 
   /**
-   * The newest (up to `limit`) messages after id `after` that a person (a person id) missed:
-   * those of their rooms and those to or from them privately, oldest first; and how many there
-   * are in all.
+   * The newest messages after id `after` that a person (a person id) missed: those of their rooms
+   * and those to or from them privately, oldest first, at most `limit` of them and about `bytes`
+   * of text from each room and each direction; and how many there are as far as was looked
+   * (`limit + 1` when there are more).
    */
   missed(
     rooms: string[],
     person: string,
     after: number,
-    limit: number,
+    options: { limit: number; bytes: number },
   ): { frames: StoredFrame[]; total: number } {
-    const where = `id > ? AND (room_key IN (SELECT value FROM json_each(?))
-       OR recipient_key = ? OR (room_key IS NULL AND sender_key = ?))`;
-    const args = [after, JSON.stringify(rooms.map(roomKey)), person, person];
-    const rows = this.#all(
-      `SELECT ${MESSAGE_COLUMNS} FROM messages
-       WHERE ${where} ORDER BY id DESC LIMIT ?`,
-      ...args,
-      limit,
-    ) as MessageRow[];
-    const total = rows.length < limit
-      ? rows.length
-      : (this.#get(`SELECT count(*) AS n FROM messages WHERE ${where}`, ...args) as { n: number })
-        .n;
-    return { frames: rows.reverse().map(frameFromRow), total };
+    const { limit, bytes } = options;
+    // Each query walks one index backwards from the newest row and stops after `limit + 1` rows
+    // or `bytes` of text, so the cost is bounded by what may be sent, however old `after` is (a
+    // resume from 0 on a big database included).
+    const queries: [string, ...SQLInputValue[]][] = [
+      ...rooms.map((room): [string, ...SQLInputValue[]] => [
+        "room_key = ? AND id > ?",
+        roomKey(room),
+        after,
+      ]),
+      ["recipient_key = ? AND room_key IS NULL AND id > ?", person, after],
+      ["sender_key = ? AND room_key IS NULL AND id > ?", person, after],
+    ];
+    const found = new Map<number, MessageRow>();
+    for (const [where, ...args] of queries) {
+      const rows = this.#statement(
+        `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE ${where} ORDER BY id DESC LIMIT ?`,
+      ).iterate(...args, limit + 1) as IterableIterator<MessageRow>;
+      let text = 0;
+      for (const row of rows) {
+        found.set(row.id, row);
+        text += row.text.length + MESSAGE_OVERHEAD_BYTES;
+        if (text > bytes) break;
+      }
+    }
+    const newest = [...found.values()].sort((a, b) => b.id - a.id);
+    // Past the limit the exact count would cost a scan: "more than the limit" is what is known.
+    const total = newest.length;
+    return { frames: newest.slice(0, limit).reverse().map(frameFromRow), total };
   }
 
   /** Records a session as present (not let go), with its person, name and rooms. */
@@ -414,12 +444,57 @@ export class ChatStore {
     return row && sessionFromRow(row);
   }
 
-  /** Every stored session; those let go before `expired` are deleted first. */
-  sessions(expired: number): StoredSession[] {
-    this.#write("DELETE FROM sessions WHERE left_at < ?", expired);
+  /**
+   * The sessions of people who were present when the server stopped (not let go), to be held
+   * again: the newest `limit` of them (by when they began); the others count as let go at `now`.
+   * Sessions let go before `expired`, and the oldest let-go ones beyond
+   * {@linkcode MAX_STORED_SESSIONS}, are deleted first. Let-go sessions stay on disk, to be looked
+   * up by token or key, and are not loaded.
+   */
+  presentSessions(expired: number, limit: number, now: number): StoredSession[] {
+    this.pruneSessions(expired, MAX_STORED_SESSIONS);
+    // Beyond the newest `limit`, present sessions count as let go now: resumable, not held.
+    this.#write(
+      `UPDATE sessions SET left_at = ? WHERE left_at IS NULL AND token_hash NOT IN (
+         SELECT token_hash FROM sessions WHERE left_at IS NULL ORDER BY since DESC LIMIT ?)`,
+      now,
+      limit,
+    );
     this.commit();
-    const rows = this.#all(`SELECT ${SESSION_COLUMNS} FROM sessions`) as SessionRow[];
+    const rows = this.#all(
+      `SELECT ${SESSION_COLUMNS} FROM sessions WHERE left_at IS NULL`,
+    ) as SessionRow[];
     return rows.map(sessionFromRow);
+  }
+
+  /**
+   * Deletes the sessions let go before `expired`, and the oldest let-go sessions beyond `keep`,
+   * so stored sessions stay bounded while the server runs. Returns how many went.
+   */
+  pruneSessions(expired: number, keep: number): number {
+    const old = this.#write("DELETE FROM sessions WHERE left_at < ?", expired).changes;
+    const extra = this.#write(
+      `DELETE FROM sessions WHERE token_hash IN (
+         SELECT token_hash FROM sessions WHERE left_at IS NOT NULL
+         ORDER BY left_at DESC LIMIT -1 OFFSET ?)`,
+      keep,
+    ).changes;
+    return Number(old) + Number(extra);
+  }
+
+  /**
+   * Deletes the oldest messages, keeping the newest `keep` (by id, which only grows). Returns
+   * how many went.
+   */
+  pruneMessages(keep: number): number {
+    const last = this.lastId();
+    if (last <= keep) return 0;
+    return Number(this.#write("DELETE FROM messages WHERE id <= ?", last - keep).changes);
+  }
+
+  /** How many sessions are stored. */
+  sessionCount(): number {
+    return (this.#get("SELECT count(*) AS n FROM sessions") as { n: number }).n;
   }
 
   // ==== Names, operators, bans, topics, settings ====
@@ -508,12 +583,21 @@ export class ChatStore {
     this.#write("DELETE FROM bans WHERE kind = ? AND key = ?", kind, key);
   }
 
-  /** Every room's kept topic. */
+  /**
+   * Every room's kept topic, those set longest ago first; beyond {@linkcode MAX_STORED_TOPICS},
+   * only the latest (the rest are deleted).
+   */
   topics(): StoredTopic[] {
-    return (this.#all("SELECT room, topic FROM topics") as StoredTopic[]).map((r) => ({ ...r }));
+    this.#write(
+      `DELETE FROM topics WHERE room_key IN (
+         SELECT room_key FROM topics ORDER BY at DESC LIMIT -1 OFFSET ?)`,
+      MAX_STORED_TOPICS,
+    );
+    const rows = this.#all("SELECT room, topic FROM topics ORDER BY at") as StoredTopic[];
+    return rows.map((r) => ({ ...r }));
   }
 
-  /** Keeps a room's topic (an empty topic forgets it). */
+  /** Keeps a room's topic; an empty topic forgets it. */
   saveTopic(topic: StoredTopic & { by: string }, at: number): void {
     if (topic.topic === "") {
       this.#write("DELETE FROM topics WHERE room_key = ?", roomKey(topic.room));

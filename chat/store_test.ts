@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import type { MessageFrame } from "../protocol.ts";
 import { withRefusingDatabase, withTempDir } from "../test_util.ts";
-import { ChatStore, StoreError } from "./store.ts";
+import { ChatStore, MAX_STORED_TOPICS, type StoredSession, StoreError } from "./store.ts";
 
 // ==== ChatStore ====
 
@@ -108,4 +108,104 @@ Deno.test("ChatStore.addMessage() says why the database refused a message", asyn
       store.close();
     }
   });
+});
+
+// ==== Bounds ====
+
+/** A keyless session, for the store. */
+function session(n: number, since: number): Omit<StoredSession, "leftAt"> {
+  return {
+    tokenHash: `h${n}`,
+    person: `s:p${n}`,
+    publicKey: null,
+    fingerprint: null,
+    name: `p${n}`,
+    rooms: ["#lobby"],
+    since,
+  };
+}
+
+Deno.test("ChatStore.pruneSessions() deletes expired sessions and the oldest beyond what is kept", () => {
+  const store = ChatStore.open(":memory:");
+  try {
+    for (let n = 0; n < 10; n++) {
+      store.saveSession(session(n, n));
+      if (n < 8) store.sessionLeft(`h${n}`, n * 100);
+    }
+    // Let go before 200: h0 and h1. Of the let-go rest (h2-h7), the newest 4 stay.
+    assert.equal(store.pruneSessions(200, 4), 2 + 2);
+    assert.equal(store.sessionCount(), 4 + 2);
+    assert.equal(store.session("h3"), undefined);
+    assert.ok(store.session("h4") && store.session("h9"));
+  } finally {
+    store.close();
+  }
+});
+
+Deno.test("ChatStore.presentSessions() gives the newest present sessions; the rest count as let go", () => {
+  const store = ChatStore.open(":memory:");
+  try {
+    for (let n = 0; n < 10; n++) store.saveSession(session(n, 1000 + n));
+    const present = store.presentSessions(0, 3, 5000);
+    assert.deepEqual(present.map((s) => s.tokenHash).sort(), ["h7", "h8", "h9"]);
+    assert.equal(store.session("h0")?.leftAt, 5000, "still resumable, no longer held");
+  } finally {
+    store.close();
+  }
+});
+
+Deno.test("ChatStore.missed() reads no more than the byte budget from each room", () => {
+  const store = ChatStore.open(":memory:");
+  try {
+    for (let id = 1; id <= 300; id++) {
+      const frame: MessageFrame = {
+        type: "message",
+        id,
+        ts: id,
+        from: "ann",
+        text: "x".repeat(1000),
+        room: "#lobby",
+      };
+      store.addMessage(frame, { sender: "s:ann" }, () => {});
+    }
+    store.commit();
+    const { frames, total } = store.missed(["#lobby"], "s:bob", 0, { limit: 500, bytes: 10_000 });
+    // About 10 KB of 1 KB messages, the newest, oldest first.
+    assert.ok(frames.length >= 9 && frames.length <= 11, `${frames.length} read`);
+    assert.equal(frames.at(-1)?.id, 300);
+    assert.equal(total, frames.length);
+  } finally {
+    store.close();
+  }
+});
+
+Deno.test("ChatStore.pruneMessages() keeps the newest messages only", () => {
+  const store = ChatStore.open(":memory:");
+  try {
+    for (let id = 1; id <= 50; id++) {
+      const frame: MessageFrame = { type: "message", id, ts: id, from: "ann", text: `m${id}` };
+      store.addMessage(frame, { sender: "s:ann" }, () => {});
+    }
+    store.commit();
+    assert.equal(store.pruneMessages(20), 30);
+    assert.equal(store.pruneMessages(20), 0);
+    assert.deepEqual(store.history("#lobby", 1000, 100).map((m) => m.id)[0], 31);
+  } finally {
+    store.close();
+  }
+});
+
+Deno.test("ChatStore hands over at most MAX_STORED_TOPICS topics, forgetting those set longest ago", () => {
+  const store = ChatStore.open(":memory:");
+  try {
+    for (let n = 0; n <= MAX_STORED_TOPICS; n++) {
+      store.saveTopic({ room: `#r${n}`, topic: "t", by: "ann" }, n);
+    }
+    store.commit();
+    const rooms = store.topics().map((t) => t.room);
+    assert.equal(rooms.length, MAX_STORED_TOPICS);
+    assert.ok(!rooms.includes("#r0"));
+  } finally {
+    store.close();
+  }
 });

@@ -16,6 +16,7 @@ import {
   type ErrorCode,
   type ErrorFrame,
   errorFrame,
+  frameCost,
   HEARTBEAT_MS,
   type HelloFrame,
   LOBBY,
@@ -407,7 +408,10 @@ export class ChatClient implements AsyncIterable<ChatEvent> {
     if (this.#pumpTimer !== undefined || this.#awaitingDrain) return;
     const link = this.#link;
     while (this.#outgoing.length > 0 && !link.ended) {
-      const wait = this.#bucket.wait();
+      const next = this.#outgoing[0]!;
+      const frame = "tracked" in next ? next.tracked.frame : next.frame;
+      const cost = frameCost(frame);
+      const wait = this.#bucket.wait(cost);
       if (wait > 0) {
         this.#pumpTimer = setTimeout(() => {
           this.#pumpTimer = undefined;
@@ -415,8 +419,7 @@ export class ChatClient implements AsyncIterable<ChatEvent> {
         }, wait);
         return;
       }
-      const next = this.#outgoing[0]!;
-      if (!link.outbox.push(encodeFrame("tracked" in next ? next.tracked.frame : next.frame))) {
+      if (!link.outbox.push(encodeFrame(frame))) {
         this.#awaitingDrain = true;
         link.outbox.drained().then(() => {
           this.#awaitingDrain = false;
@@ -424,7 +427,7 @@ export class ChatClient implements AsyncIterable<ChatEvent> {
         });
         return;
       }
-      this.#bucket.take();
+      this.#bucket.take(cost);
       this.#outgoing.shift();
       if ("tracked" in next) this.#inFlight.set(next.tracked.frame.ref!, next.tracked);
     }

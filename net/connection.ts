@@ -9,6 +9,7 @@
 
 import type { Bans } from "../chat/bans.ts";
 import {
+  addressGroup,
   type FrameEncoder,
   JSON_ENCODER,
   type Member,
@@ -24,6 +25,7 @@ import {
   type ErrorFrame,
   errorFrame,
   FATAL_ERROR_CODES,
+  frameCost,
   type HelloFrame,
   isKeyText,
   type ProofFrame,
@@ -87,14 +89,26 @@ export type Handshake =
 
 // ==== Settings ====
 
-/** Bad frames in a row that make the server give up on a connection. */
-export const MAX_ERRORS_IN_A_ROW = 5;
-/** Refused frames in a row (over the rate) after which a client is disconnected for flooding. */
+/** Protocol errors a connection may make at once; the next one ends it. */
+export const PROTOCOL_ERROR_BURST = 5;
+/** After that burst, one more protocol error is allowed per this many seconds. */
+export const PROTOCOL_ERROR_SECONDS = 5;
+/**
+ * Frames refused for going over the rate, at once, at which a client is disconnected for
+ * flooding; after that burst, one refusal a second is forgiven. (Counting refusals in a row would
+ * never catch a client that sends at full speed, as every refill lets one frame through.)
+ */
 export const FLOOD_STRIKES = 20;
 /** How long a closing connection gets to receive its last frames, in milliseconds. */
 const CLOSE_GRACE_MS = 1000;
 /** Why a connection may end without its member leaving: the client may come back and resume. */
 const RESUMABLE_REASONS: ReadonlySet<string> = new Set(["disconnected", "too slow", "no answer"]);
+/**
+ * Reads that do not fill the buffer a connection may make a second (after a burst of as many).
+ * A person or a program sends far fewer (lines arrive whole, bulk data fills the buffer); a
+ * connection that drips bytes one at a time gets them read together instead.
+ */
+export const SMALL_READS_PER_SECOND = 100;
 /** The read buffer a connection starts with; it grows to `READ_BUFFER_BYTES` once a read fills it. */
 const IDLE_READ_BYTES = 256;
 
@@ -124,6 +138,13 @@ export interface ConnectionSettings {
   face: TextFace | undefined;
   /** The bans to check arrivals against. */
   bans: Pick<Bans, "find">;
+  /**
+   * Whether a connection may log in (a hello, or a resume) now: the caps on people, and the
+   * login allowances of its address and of the server. Returns the refusal otherwise.
+   */
+  admitLogin(connection: Connection): ErrorFrame | undefined;
+  /** Told when a connection's hello was accepted. */
+  onJoined(connection: Connection): void;
 }
 
 // ==== Connection ====
@@ -134,13 +155,25 @@ export interface ConnectionSettings {
  */
 export class Connection implements Peer {
   readonly address: string;
+  /** What the address counts as for the per-address limits: itself, or its IPv6 /64. */
+  readonly addressGroup: string;
   /** Set once the hello is accepted. */
   member: Member | undefined;
   /** `json` for programs, `text` for people on `nc` or `telnet`; unknown until the first line. */
   face: FaceKind | undefined;
-  errorsInARow = 0;
-  /** Frames refused in a row for going over the rate. */
-  limitedInARow = 0;
+  /**
+   * How many protocol errors the connection may still make: {@linkcode PROTOCOL_ERROR_BURST} at
+   * once, then one per {@linkcode PROTOCOL_ERROR_SECONDS}. Good frames in between do not refill
+   * it, so bad and good frames in turn cannot go on for ever.
+   */
+  readonly errorBudget = new TokenBucket({
+    rate: 1 / PROTOCOL_ERROR_SECONDS,
+    burst: PROTOCOL_ERROR_BURST,
+  });
+  /** What refusals for going over the rate the connection may still have before it is cut off. */
+  readonly refusalBudget = new TokenBucket({ rate: 1, burst: FLOOD_STRIKES - 1 });
+  /** Whether the gateway counts this connection among the people (its hello was accepted). */
+  counted = false;
   /** Where a hello with a key stands: challenged (waiting for the proof), or checking it. */
   handshake: Handshake = { state: "none" };
   /** When anything last arrived, on the `performance.now()` clock. */
@@ -149,6 +182,11 @@ export class Connection implements Peer {
   pinged = false;
   /** The client's sending allowance. */
   readonly bucket: TokenBucket;
+  /**
+   * The allowance before the hello is accepted (names tried, blank lines): separate, so that a
+   * client starts with the whole burst its welcome announces.
+   */
+  readonly helloBucket: TokenBucket;
   /** Why the connection is ending, once it is; also the reason given in `left`. */
   endReason: string | undefined;
   /** Resolves when the transport is closed. */
@@ -165,7 +203,9 @@ export class Connection implements Peer {
     this.transport = transport;
     this.settings = settings;
     this.address = transport.remoteAddress;
+    this.addressGroup = addressGroup(this.address);
     this.bucket = new TokenBucket({ rate: settings.rate, burst: settings.burst });
+    this.helloBucket = new TokenBucket({ rate: settings.rate, burst: settings.burst });
     this.#outbox = new Outbox(transport, {
       maxBytes: settings.maxQueueBytes,
       onError: () => this.close("disconnected"),
@@ -177,6 +217,16 @@ export class Connection implements Peer {
     if (settings.face) {
       this.#promptTimer = setTimeout(() => this.#askName(), settings.promptDelayMs);
     }
+  }
+
+  /** How frames are encoded for this connection: JSON, or its text face's lines. */
+  get encoder(): FrameEncoder {
+    return this.#encoder;
+  }
+
+  /** How long a text-face connection has sent no line, in milliseconds; JSON ones have pings. */
+  silentMs(): number | undefined {
+    return this.face === "text" ? performance.now() - this.lastHeard : undefined;
   }
 
   /** Whether the connection is ending and should take no more frames. */
@@ -199,6 +249,7 @@ export class Connection implements Peer {
   joined(member: Member): void {
     this.member = member;
     clearTimeout(this.#helloTimer);
+    this.settings.onJoined(this);
   }
 
   send(out: Outgoing): void {
@@ -286,16 +337,28 @@ export async function serveConnection(connection: Connection, hub: Hub): Promise
   // Idle connections are most of them: each starts with a small buffer, grown once it fills.
   let buffer = new Uint8Array(IDLE_READ_BYTES);
   const onLine = (line: string) => {
+    // Only whole lines count as hearing from the peer: bytes dripped one at a time do not.
+    connection.lastHeard = performance.now();
+    connection.pinged = false;
     if (!connection.ending) handleLine(connection, hub, line);
   };
+  // A blank line costs like any frame: a stream of them is no free way to keep the server busy.
+  const onBlank = () => {
+    if (!connection.ending) spend(connection, 1, undefined);
+  };
+  const reads = new TokenBucket({ rate: SMALL_READS_PER_SECOND, burst: SMALL_READS_PER_SECOND });
   try {
     while (!connection.ending) {
+      // Past its allowance of small reads, a connection is read less often: what it sends waits
+      // in the kernel and comes in one larger read, so dripping bytes costs no more reads.
+      const wait = reads.wait();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      if (connection.ending) break;
       const n = await connection.transport.read(buffer);
       if (n === null) break;
-      connection.lastHeard = performance.now();
-      connection.pinged = false;
       const chunk = buffer.subarray(0, n);
-      splitter.push(connection.face === "json" || !filter ? chunk : filter(chunk), onLine);
+      splitter.push(connection.face === "json" || !filter ? chunk : filter(chunk), onLine, onBlank);
+      if (n < buffer.length) reads.take();
       if (n === buffer.length && buffer.length < READ_BUFFER_BYTES) {
         buffer = new Uint8Array(READ_BUFFER_BYTES);
       }
@@ -318,7 +381,11 @@ export async function serveConnection(connection: Connection, hub: Hub): Promise
   await connection.closed;
 }
 
-/** Acts on one line; bad input is answered, and too much of it in a row ends the connection. */
+/**
+ * Acts on one line. A refusal is answered; a frame a program got wrong (bad JSON, a malformed
+ * frame, anything before the hello) also spends from the connection's error allowance, and when
+ * that is gone the connection ends. What a person types wrong never counts as such.
+ */
 function handleLine(connection: Connection, hub: Hub, line: string): void {
   if (
     connection.face === undefined || (connection.member === undefined && connection.face === "text")
@@ -330,39 +397,43 @@ function handleLine(connection: Connection, hub: Hub, line: string): void {
   const error = frame === undefined || "code" in frame
     ? frame
     : dispatchFrame(connection, hub, frame);
-  if (error === undefined) {
-    connection.errorsInARow = 0;
-    return;
-  }
+  if (error === undefined) return;
   connection.settings.log(`${connection.address} ! ${error.code}: ${error.message}`);
   connection.send(new Outgoing(error));
   const face = connection.settings.face;
   if (face && connection.face === "text" && connection.member === undefined) {
     connection.sendText(face.askAgain);
   }
-  if (++connection.errorsInARow >= MAX_ERRORS_IN_A_ROW) {
-    connection.fail("too_many_errors", "Too many bad frames in a row", "too many bad frames");
+  if (isViolation(connection, error) && !connection.errorBudget.take()) {
+    connection.fail("too_many_errors", "Too many bad frames: closing", "too many bad frames");
   }
 }
 
+/** Whether an error says a program broke the protocol (as opposed to a refused request). */
+function isViolation(connection: Connection, error: ErrorFrame): boolean {
+  return connection.face === "json" &&
+    (error.code === "bad_frame" || error.code === "hello_first" || error.code === "too_large");
+}
+
 /**
- * Takes a token for a joined client's frame (pings, pongs and goodbyes are free). Over the rate
- * the frame is refused with `rate_limited`; {@linkcode FLOOD_STRIKES} refusals in a row
- * disconnect. Returns whether the frame was refused.
+ * Spends a connection's allowance on a frame ({@linkcode frameCost}; a `bye` is free), hellos
+ * included, so names tried over and over cost like anything else. Over the rate the frame is
+ * refused with `rate_limited`; {@linkcode FLOOD_STRIKES} refusals at once disconnect. Returns
+ * whether the frame was refused.
  */
 function overRate(connection: Connection, frame: ClientFrame): boolean {
-  if (
-    !connection.member || frame.type === "ping" || frame.type === "pong" || frame.type === "bye"
-  ) {
-    return false;
-  }
-  if (connection.bucket.take()) {
-    connection.limitedInARow = 0;
-    return false;
-  }
+  const cost = frameCost(frame);
+  return cost > 0 && spend(connection, cost, "ref" in frame ? frame.ref : undefined);
+}
+
+/** Takes `cost` from the allowance; refuses (and counts a strike) when it is not there. */
+function spend(connection: Connection, cost: number, ref: string | undefined): boolean {
+  const bucket = connection.member ? connection.bucket : connection.helloBucket;
+  if (bucket.take(cost)) return false;
   const { log, rate, burst } = connection.settings;
-  if (++connection.limitedInARow >= FLOOD_STRIKES) {
-    log(`${connection.address} ! flooding: ${connection.member.name} kept going over the rate`);
+  if (!connection.refusalBudget.take()) {
+    const who = connection.member?.name ?? "(no name)";
+    log(`${connection.address} ! flooding: ${who} kept going over the rate`);
     connection.fail("flooding", "You kept sending too fast: disconnected", "flooding");
     return true;
   }
@@ -370,7 +441,6 @@ function overRate(connection: Connection, frame: ClientFrame): boolean {
     "rate_limited",
     `Too fast: at most ${rate} a second after a burst of ${burst}; this was not sent`,
   );
-  const ref = "ref" in frame ? frame.ref : undefined;
   connection.send(new Outgoing(ref === undefined ? error : { ...error, ref }));
   return true;
 }
@@ -429,6 +499,12 @@ function dispatchFrame(
   }
   if (frame.type !== "hello") {
     return errorFrame("hello_first", 'The first frame must be {"type":"hello","name":"..."}');
+  }
+  const refusal = connection.settings.admitLogin(connection);
+  if (refusal !== undefined) {
+    connection.settings.log(`${connection.address} ! refused a hello: ${refusal.message}`);
+    connection.end(refusal, refusal.code === "server_full" ? "refused" : "too many logins");
+    return undefined;
   }
   if (frame.key === undefined) return join(connection, hub, frame, undefined);
   if (!isKeyText(frame.key)) {

@@ -6,7 +6,6 @@
  */
 
 import { MAX_FRAME_BYTES } from "../protocol.ts";
-import { joinChunks } from "./outbox.ts";
 
 /** A line went past the frame limit before its newline arrived. */
 export class FrameTooLargeError extends Error {
@@ -30,15 +29,23 @@ const CARRIAGE_RETURN = 0x0d;
 /** Decodes whole lines only (never a part of a character), so every splitter can share it. */
 const lineDecoder = new TextDecoder();
 
+/** The smallest buffer an unfinished line is kept in, in bytes. */
+const MIN_TAIL_BYTES = 64;
+/** A tail buffer larger than this is let go once its line is done, so idle connections stay small. */
+const KEPT_TAIL_BYTES = 4096;
+const EMPTY = new Uint8Array(0);
+
 /**
  * Splits a byte stream into lines. Splitting happens on bytes, so a UTF-8 character cut across two
  * chunks is decoded whole; only the unfinished tail is kept between chunks, and it is never allowed
- * to grow past the limit. A trailing `\r` is dropped (CRLF is accepted) and blank lines are skipped.
- * Invalid UTF-8 becomes U+FFFD.
+ * to grow past the limit. The tail lives in one buffer that doubles as it fills, so however the
+ * bytes trickle in (one a read, even), it holds at most twice the bytes of the line so far. A
+ * trailing `\r` is dropped (CRLF is accepted) and blank lines are skipped (but told, so they can be
+ * counted). Invalid UTF-8 becomes U+FFFD.
  */
 export class LineSplitter {
   #maxLineBytes: number;
-  #tail: Uint8Array[] = [];
+  #tail: Uint8Array = EMPTY;
   #tailBytes = 0;
 
   constructor(options: LineOptions = {}) {
@@ -50,11 +57,17 @@ export class LineSplitter {
     return this.#tailBytes;
   }
 
+  /** How many bytes the splitter holds for the unfinished line: its buffer, not just the bytes. */
+  get heldBytes(): number {
+    return this.#tail.length;
+  }
+
   /**
-   * Feeds one chunk and calls `onLine` for each line it completes.
+   * Feeds one chunk and calls `onLine` for each line it completes (and `onBlank`, when given, for
+   * each blank one it skips).
    * @throws {FrameTooLargeError} when a line passes the limit; the splitter is then unusable.
    */
-  push(chunk: Uint8Array, onLine: (line: string) => void): void {
+  push(chunk: Uint8Array, onLine: (line: string) => void, onBlank?: () => void): void {
     let start = 0;
     let end: number;
     while ((end = chunk.indexOf(NEWLINE, start)) !== -1) {
@@ -62,40 +75,54 @@ export class LineSplitter {
       const bytes = this.#tailBytes === 0
         ? chunk.subarray(start, end)
         : this.#takeTail(chunk.subarray(start, end));
-      this.#emit(bytes, onLine);
+      this.#emit(bytes, onLine, onBlank);
       start = end + 1;
     }
     if (start < chunk.length) {
       // The newline still to come counts towards the limit too.
       this.#checkLength(this.#tailBytes + chunk.length - start + 1);
-      this.#tail.push(chunk.slice(start));
-      this.#tailBytes += chunk.length - start;
+      this.#append(chunk.subarray(start));
     }
   }
 
   #checkLength(bytes: number): void {
     if (bytes > this.#maxLineBytes) {
-      this.#tail = [];
+      this.#tail = EMPTY;
       this.#tailBytes = 0;
       throw new FrameTooLargeError(this.#maxLineBytes);
     }
   }
 
-  #takeTail(last: Uint8Array): Uint8Array {
-    this.#tail.push(last);
-    const joined = joinChunks(this.#tail);
-    this.#tail = [];
-    this.#tailBytes = 0;
-    return joined;
+  /** Copies bytes after the tail, doubling its buffer (up to the limit) when they do not fit. */
+  #append(bytes: Uint8Array): void {
+    const needed = this.#tailBytes + bytes.length;
+    if (needed > this.#tail.length) {
+      let size = Math.max(MIN_TAIL_BYTES, this.#tail.length);
+      while (size < needed) size *= 2;
+      const grown = new Uint8Array(Math.min(size, Math.max(needed, this.#maxLineBytes)));
+      grown.set(this.#tail.subarray(0, this.#tailBytes));
+      this.#tail = grown;
+    }
+    this.#tail.set(bytes, this.#tailBytes);
+    this.#tailBytes = needed;
   }
 
-  #emit(bytes: Uint8Array, onLine: (line: string) => void): void {
+  /** The tail with `last` after it, as one line; the tail is then empty. */
+  #takeTail(last: Uint8Array): Uint8Array {
+    this.#append(last);
+    const line = this.#tail.slice(0, this.#tailBytes);
+    this.#tailBytes = 0;
+    if (this.#tail.length > KEPT_TAIL_BYTES) this.#tail = EMPTY;
+    return line;
+  }
+
+  #emit(bytes: Uint8Array, onLine: (line: string) => void, onBlank?: () => void): void {
     const length = bytes.length > 0 && bytes[bytes.length - 1] === CARRIAGE_RETURN
       ? bytes.length - 1
       : bytes.length;
-    if (length === 0) return;
-    const line = lineDecoder.decode(bytes.subarray(0, length));
+    const line = length === 0 ? "" : lineDecoder.decode(bytes.subarray(0, length));
     if (line.trim() !== "") onLine(line);
+    else onBlank?.();
   }
 }
 

@@ -201,3 +201,27 @@ Deno.test("LineSplitter never holds a line past its limit, whatever the bytes", 
     { numRuns: 200 },
   );
 });
+
+Deno.test("LineSplitter holds at most twice the bytes of a line dripped one byte at a time", () => {
+  const splitter = new LineSplitter();
+  const byte = new Uint8Array([0x61]);
+  for (let i = 1; i <= 40_000; i++) {
+    splitter.push(byte, () => assert.fail("no line yet"));
+    assert.equal(splitter.pendingBytes, i);
+    assert.ok(splitter.heldBytes <= Math.max(64, 2 * i), `${splitter.heldBytes} held for ${i}`);
+  }
+  // Once the line ends, a large buffer is let go.
+  const lines: string[] = [];
+  splitter.push(new Uint8Array([0x0a]), (line) => lines.push(line));
+  assert.equal(lines[0]!.length, 40_000);
+  assert.equal(splitter.heldBytes, 0);
+});
+
+Deno.test("LineSplitter tells each blank line it skips", () => {
+  const splitter = new LineSplitter();
+  let blanks = 0;
+  const lines: string[] = [];
+  splitter.push(bytesOf("\n\r\n  \nhi\n\n"), (line) => lines.push(line), () => blanks++);
+  assert.deepEqual(lines, ["hi"]);
+  assert.equal(blanks, 4);
+});

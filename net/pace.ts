@@ -39,20 +39,32 @@ export class TokenBucket {
     this.#at = this.#now();
   }
 
-  /** Takes a token if one is there; returns whether it did. */
-  take(): boolean {
+  /**
+   * Takes `cost` tokens (at most the burst: anything costs at most a full bucket) if they are
+   * there; returns whether it did.
+   */
+  take(cost = 1): boolean {
     if (this.#rate === 0) return true;
     this.#refill();
-    if (this.#tokens < 1) return false;
-    this.#tokens -= 1;
+    const needed = Math.min(cost, this.#burst);
+    if (this.#tokens < needed) return false;
+    this.#tokens -= needed;
     return true;
   }
 
-  /** How long until a token is there, in milliseconds (0 when one is there now). */
-  wait(): number {
+  /** How long until `cost` tokens are there, in milliseconds (0 when they are there now). */
+  wait(cost = 1): number {
     if (this.#rate === 0) return 0;
     this.#refill();
-    return this.#tokens >= 1 ? 0 : Math.ceil((1 - this.#tokens) * 1000 / this.#rate);
+    const needed = Math.min(cost, this.#burst);
+    return this.#tokens >= needed ? 0 : Math.ceil((needed - this.#tokens) * 1000 / this.#rate);
+  }
+
+  /** Whether the bucket is full: nothing was taken for a while (such buckets can be dropped). */
+  get full(): boolean {
+    if (this.#rate === 0) return true;
+    this.#refill();
+    return this.#tokens >= this.#burst;
   }
 
   #refill(): void {

@@ -47,3 +47,19 @@ Deno.test("heartbeat() pings once after the interval and gives up after twice it
   assert.equal(heartbeat(60_000, 30_000, true), "give_up");
   assert.equal(heartbeat(60_000, 30_000, false), "give_up");
 });
+
+Deno.test("TokenBucket takes a cost of several tokens, and at most a full bucket", () => {
+  let now = 0;
+  const bucket = new TokenBucket({ rate: 5, burst: 10, now: () => now });
+  assert.ok(bucket.take(5));
+  assert.ok(bucket.take(5));
+  assert.equal(bucket.take(5), false, "nothing left");
+  assert.equal(bucket.wait(5), 1000, "five tokens come back in a second");
+  now = 1000;
+  assert.ok(bucket.take(5));
+  // A cost over the burst costs the whole burst: it is never refused for ever.
+  now = 10_000;
+  assert.ok(bucket.full);
+  assert.ok(bucket.take(50));
+  assert.equal(bucket.full, false);
+});

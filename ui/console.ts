@@ -11,7 +11,8 @@ import type { Bans } from "../chat/bans.ts";
 import { describeClient, type Member, type Peer } from "../chat/directory.ts";
 import type { Hub } from "../chat/hub.ts";
 import { type ActionResult, CONSOLE } from "../chat/moderation.ts";
-import { writeLinesSync } from "../net/outbox.ts";
+import { type ByteWriter, writeAll } from "../net/outbox.ts";
+import { TokenBucket } from "../net/pace.ts";
 import { type BanInfo, checkText, cleanLine, errorFrame } from "../protocol.ts";
 import {
   type CommandHandlers,
@@ -200,29 +201,137 @@ export function timestamp(): string {
   return stampText;
 }
 
+/** How many bytes of log may wait for a slow reader before lines are dropped (and counted). */
+export const MAX_QUEUED_LOG_BYTES = 1024 * 1024;
+
 /**
  * Log lines on standard output, gathered and written together at the end of each turn of the
- * event loop: a busy server logs thousands of lines a second, and one write per line would cost
- * more than the chat itself.
+ * event loop (a busy server logs thousands of lines a second). Writing never blocks the chat: it
+ * is asynchronous, at most {@linkcode MAX_QUEUED_LOG_BYTES} wait for a slow or paused reader (the
+ * rest is dropped and counted), and a reader that went away (a broken pipe) silences the log
+ * instead of stopping the server.
  */
-export function bufferedOutput(): OperatorScreen & { flush(): void } {
-  let pending: string[] = [];
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const flush = () => {
-    clearTimeout(timer);
-    timer = undefined;
-    if (pending.length === 0) return;
-    const lines = pending;
-    pending = [];
-    writeLinesSync(Deno.stdout, lines);
+export function logOutput(
+  writer: ByteWriter = Deno.stdout,
+  options: { maxQueuedBytes?: number } = {},
+): OperatorScreen & { flush(timeoutMs?: number): Promise<void> } {
+  const maxQueued = options.maxQueuedBytes ?? MAX_QUEUED_LOG_BYTES;
+  let queue: string[] = [];
+  let queuedBytes = 0;
+  let dropped = 0;
+  let writing: Promise<void> | undefined;
+  let gone = false;
+  const encoder = new TextEncoder();
+  const drain = async () => {
+    await Promise.resolve();
+    while (queue.length > 0 && !gone) {
+      if (dropped > 0) {
+        queue.push(`... ${dropped} log lines dropped: the log's reader is too slow`);
+        dropped = 0;
+      }
+      const text = queue.map((line) => `${line}\n`).join("");
+      queue = [];
+      queuedBytes = 0;
+      try {
+        await writeAll(writer, encoder.encode(text));
+      } catch {
+        // The reader went away: nobody reads the log any more, and the chat goes on.
+        gone = true;
+        queue = [];
+      }
+    }
+    writing = undefined;
   };
   return {
     print(lines: string[]): void {
-      pending.push(...lines);
-      timer ??= setTimeout(flush, 0);
+      if (gone || lines.length === 0) return;
+      const size = lines.reduce((n, line) => n + line.length + 1, 0);
+      if (queuedBytes + size > maxQueued) {
+        dropped += lines.length;
+        return;
+      }
+      queue.push(...lines);
+      queuedBytes += size;
+      writing ??= drain();
     },
-    flush,
+    async flush(timeoutMs = 1000): Promise<void> {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<void>((resolve) => timer = setTimeout(resolve, timeoutMs));
+      while (writing && !gone) {
+        const done = await Promise.race([writing.then(() => true), timeout.then(() => false)]);
+        if (!done) break;
+      }
+      clearTimeout(timer);
+    },
   };
+}
+
+/** How much one source (an address) may log, and the whole server. */
+export interface LogLimits {
+  /** Lines a second one address may log, after a burst of ten times as many. @default {10} */
+  perSource?: number;
+  /** Lines a second the whole log takes, after a burst of five times as many. @default {200} */
+  total?: number;
+  /** How often the lines left out are summed up, in milliseconds. @default {10000} */
+  summaryMs?: number;
+}
+
+/** How many sources are remembered at most (idle ones are forgotten first). */
+const MAX_LOG_SOURCES = 10_000;
+
+/**
+ * Wraps a log so that no source floods it: each address (the first word of a line) and the whole
+ * log have an allowance; lines past it are counted, and summed up every few seconds in one line
+ * (`10.0.0.5 ... and 1,234 more lines`).
+ */
+export function limitLog(
+  log: (line: string) => void,
+  limits: LogLimits = {},
+): ((line: string) => void) & { close(): void } {
+  const perSource = limits.perSource ?? 10;
+  const total = new TokenBucket({ rate: limits.total ?? 200, burst: (limits.total ?? 200) * 5 });
+  const sources = new Map<string, { bucket: TokenBucket; dropped: number }>();
+  let droppedByTotal = 0;
+  const summarize = () => {
+    for (const [source, entry] of sources) {
+      if (entry.dropped > 0) {
+        log(`${source} ... and ${entry.dropped.toLocaleString("en")} more lines (log limit)`);
+        entry.dropped = 0;
+      } else if (entry.bucket.full) {
+        sources.delete(source);
+      }
+    }
+    if (droppedByTotal > 0) {
+      log(`... and ${droppedByTotal.toLocaleString("en")} more lines from everyone (log limit)`);
+      droppedByTotal = 0;
+    }
+  };
+  const timer = setInterval(summarize, limits.summaryMs ?? 10_000);
+  const limited = (line: string) => {
+    const first = line.slice(0, line.indexOf(" "));
+    const source = /^[0-9A-Fa-f:.]+$/.test(first) ? first : "*";
+    let entry = sources.get(source);
+    if (entry === undefined) {
+      if (sources.size >= MAX_LOG_SOURCES) summarize();
+      entry = { bucket: new TokenBucket({ rate: perSource, burst: perSource * 10 }), dropped: 0 };
+      sources.set(source, entry);
+    }
+    if (!entry.bucket.take()) {
+      entry.dropped++;
+      return;
+    }
+    if (!total.take()) {
+      droppedByTotal++;
+      return;
+    }
+    log(line);
+  };
+  return Object.assign(limited, {
+    close(): void {
+      clearInterval(timer);
+      summarize();
+    },
+  });
 }
 
 /**
@@ -231,8 +340,9 @@ export function bufferedOutput(): OperatorScreen & { flush(): void } {
  */
 export function startConsole(
   server: OperatorTarget,
-  onShutdown: (reason: string) => void,
+  options: { onShutdown: (reason: string) => void; output: OperatorScreen },
 ): OperatorScreen & { close(): void } {
+  const { onShutdown, output } = options;
   const terminal = Deno.stdin.isTerminal();
   const commands = commandWords(OPERATOR_COMMANDS);
   const rl = readline.createInterface({
@@ -249,7 +359,7 @@ export function startConsole(
     print(lines: string[]): void {
       if (lines.length === 0) return;
       if (terminal) printAbove(rl, lines);
-      else console.log(lines.join("\n"));
+      else output.print(lines);
     },
     close(): void {
       if (terminal) clearInputLine(rl);

@@ -18,7 +18,7 @@ import {
   within,
   withServer,
 } from "../test_util.ts";
-import { runOperatorCommand } from "./console.ts";
+import { limitLog, logOutput, runOperatorCommand } from "./console.ts";
 
 Deno.test("a client that is not an operator cannot use operator commands: kick is not allowed", async () => {
   await withServer(async (server) => {
@@ -163,4 +163,75 @@ Deno.test("operator: /shutdown asks to stop and an unknown command gets one line
     assert.deepEqual(runOperatorCommand(server, "   "), { lines: [] });
     return Promise.resolve();
   });
+});
+
+// ==== The server's log ====
+
+/** A writer whose writes wait until released, recording what they carried. */
+function pausedWriter(): {
+  write(bytes: Uint8Array): Promise<number>;
+  release(): void;
+  text: string;
+} {
+  const decoder = new TextDecoder();
+  const gate = Promise.withResolvers<void>();
+  const writer = {
+    text: "",
+    async write(bytes: Uint8Array): Promise<number> {
+      await gate.promise;
+      writer.text += decoder.decode(bytes);
+      return bytes.length;
+    },
+    release: () => gate.resolve(),
+  };
+  return writer;
+}
+
+Deno.test("logOutput() never waits for a paused reader: it queues a bounded amount, then counts", async () => {
+  const writer = pausedWriter();
+  const output = logOutput(writer, { maxQueuedBytes: 100 });
+  for (let i = 0; i < 50; i++) output.print([`line ${i}`]); // returns at once, every time
+  writer.release();
+  await output.flush();
+  const lines = writer.text.trimEnd().split("\n");
+  assert.equal(lines[0], "line 0");
+  assert.ok(lines.length < 30, `${lines.length} lines went through`);
+  assert.match(lines.at(-1)!, /^\.\.\. \d+ log lines dropped: the log's reader is too slow$/);
+});
+
+Deno.test("logOutput() goes quiet when its reader goes away, and never throws", async () => {
+  let writes = 0;
+  const output = logOutput({
+    write(): Promise<number> {
+      writes++;
+      return Promise.reject(new Deno.errors.BrokenPipe("Broken pipe (os error 32)"));
+    },
+  });
+  output.print(["one"]);
+  await output.flush();
+  output.print(["two"]);
+  await output.flush();
+  assert.equal(writes, 1);
+});
+
+Deno.test("limitLog() lets each address log a burst, then sums up the rest in one line", () => {
+  const lines: string[] = [];
+  const log = limitLog((line) => lines.push(line), { perSource: 1, total: 1000 });
+  for (let i = 0; i < 25; i++) log(`10.0.0.5 ! bad_frame ${i}`);
+  for (let i = 0; i < 3; i++) log(`10.0.0.6 + someone joined ${i}`);
+  log("server starting");
+  log.close();
+  assert.equal(lines.filter((l) => l.startsWith("10.0.0.5 ! bad_frame")).length, 10);
+  assert.equal(lines.filter((l) => l.startsWith("10.0.0.6 +")).length, 3);
+  assert.ok(lines.includes("server starting"));
+  assert.ok(lines.includes("10.0.0.5 ... and 15 more lines (log limit)"), lines.join("\n"));
+});
+
+Deno.test("limitLog() holds the whole log to its rate, whoever writes", () => {
+  const lines: string[] = [];
+  const log = limitLog((line) => lines.push(line), { perSource: 100, total: 2 });
+  for (let i = 0; i < 30; i++) log(`10.0.${i}.1 + joined`);
+  log.close();
+  assert.equal(lines.filter((l) => l.endsWith("+ joined")).length, 10);
+  assert.ok(lines.includes("... and 20 more lines from everyone (log limit)"), lines.join("\n"));
 });

@@ -214,6 +214,10 @@ export async function runInteractive(
     printAbove(rl, lines);
     transcript?.write(lines);
   };
+  // Messages are wrapped to the terminal's width, each row after the first marked as theirs.
+  const fitWidth = () => {
+    if (state) state.view.width = process.stdout.columns || 80;
+  };
   try {
     address ??= await askAddress(rl);
     name ??= address && await askName(rl, suggestName(osUserName() ?? "guest"));
@@ -221,6 +225,8 @@ export async function runInteractive(
     const client = await connectAsking(rl, address, name, self);
     if (client === undefined) return 0;
     state = newTerminalState(client, { color: useColor() });
+    fitWidth();
+    process.stdout.on("resize", fitWidth);
     transcript?.write([transcriptHeader(address)]);
     let where = formatAddress(address);
     let quitting = false;
@@ -245,6 +251,7 @@ export async function runInteractive(
       if (state.next) {
         where = state.next.where;
         state = newTerminalState(state.next.client, { color: useColor(), previous: state });
+        fitWidth();
         continue;
       }
       clearInputLine(rl);
@@ -255,6 +262,7 @@ export async function runInteractive(
       return 1;
     }
   } finally {
+    process.stdout.off("resize", fitWidth);
     rl.close();
     self.seen?.flush();
   }

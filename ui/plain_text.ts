@@ -26,8 +26,19 @@ import {
 } from "./commands.ts";
 import { renderFrame, type RenderOptions } from "./render.ts";
 
-/** How frames read on a plain-text client: times, rooms always named, no colours. */
-const PLAIN_TEXT_VIEW: RenderOptions = { me: "", color: false, time: true, skipOwn: false };
+/**
+ * How frames read on a plain-text client: times, rooms always named, no colours, wrapped at 80
+ * columns (a terminal's width at least) with each message's rows marked as its own, and at most
+ * 20 rows a message.
+ */
+const PLAIN_TEXT_VIEW: RenderOptions = {
+  me: "",
+  color: false,
+  time: true,
+  skipOwn: false,
+  width: 80,
+  maxRows: 20,
+};
 const textEncoder = new TextEncoder();
 
 /** Encodes lines of text for a plain-text client: CRLF line ends, as telnet expects. */

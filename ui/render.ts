@@ -9,6 +9,7 @@ import type { ChatEvent } from "../net/chat_client.ts";
 import {
   type BanInfo,
   LOBBY,
+  MAX_NAME_INPUT,
   type MessageFrame,
   nameKey,
   type PrivateFrame,
@@ -29,7 +30,31 @@ export interface RenderOptions {
   skipOwn: boolean;
   /** The room the reader is looking at: its messages show without the room's name. */
   room?: string;
+  /**
+   * The reader's width in columns: a message's lines are wrapped to it, each row after the first
+   * marked as part of the message. Without it, lines are not wrapped.
+   * @default {no wrapping}
+   */
+  width?: number;
+  /**
+   * The most rows one message may take; the rest is left out with a note saying how many.
+   * @default {40}
+   */
+  maxRows?: number;
 }
+
+/** How many rows one message takes at most, unless told otherwise. */
+export const MAX_MESSAGE_ROWS = 40;
+/**
+ * What starts every row of a message after its first: it ties the row to the message above it,
+ * so that no text can pass for a line of its own (another person's message, a notice).
+ */
+export const GUTTER = "│ ";
+/**
+ * What starts a notice from the server or the client: nothing a person sends can start a line
+ * with it, since their lines start with their name (or, for an emote, `*` and their name).
+ */
+export const NOTICE_MARK = "-!-";
 
 const NAME_COLORS = [31, 32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96];
 // deno-lint-ignore no-control-regex -- matching the escape character is the point
@@ -74,7 +99,11 @@ export function displayWidth(text: string): number {
 export function mentions(text: string, name: string): boolean {
   if (name === "") return false;
   const key = nameKey(name);
-  return nameKey(text).split(/[^\p{L}\p{N}_-]+/u).includes(key);
+  // Word by word, and only words short enough to be a name: normalising is quadratic in long
+  // runs of combining marks, so a whole message is never normalised at once.
+  return text.split(/[^\p{L}\p{M}\p{N}_-]+/u).some((word) =>
+    word.length <= MAX_NAME_INPUT && nameKey(word) === key
+  );
 }
 
 /** A span of milliseconds as people say it: `45s`, `12m`, `3h 5m`, `2d 4h`. */
@@ -104,16 +133,67 @@ function stamp(ts: number | undefined, options: RenderOptions): string {
   return options.time && ts !== undefined ? `${paint(clock(ts), 2, options.color)} ` : "";
 }
 
-/** Joins a prefix and a possibly multi-line text, indenting the continuation lines under it. */
-function speech(prefix: string, text: string, style?: string): string[] {
-  const width = displayWidth(prefix);
-  const [first = "", ...rest] = text.split("\n").map(sanitizeForTerminal);
+/**
+ * Joins a prefix and a message's text. The text's lines (runs of blank lines shown as one) are
+ * wrapped to the reader's width; every row after the first starts with a {@linkcode GUTTER} under
+ * the prefix, so it reads as part of this message. At most `maxRows` rows, then a note.
+ */
+function speech(prefix: string, text: string, options: RenderOptions, style?: string): string[] {
+  const indent = Math.max(0, displayWidth(prefix) - GUTTER.length);
+  const gutter = " ".repeat(indent) + paint(GUTTER, 2, options.color);
   const body = (line: string) => style ? paint(line, style, true) : line;
-  return [`${prefix}${body(first)}`, ...rest.map((line) => " ".repeat(width) + body(line))];
+  const columns = options.width === undefined ? Infinity : Math.max(20, options.width);
+  const lines = text.replace(/\n(\s*\n)+/g, "\n\n").split("\n").map(sanitizeForTerminal);
+  const pieces = lines.flatMap((line, i) =>
+    wrap(line, columns - (i === 0 ? displayWidth(prefix) : indent + GUTTER.length))
+  );
+  const maxRows = Math.max(2, options.maxRows ?? MAX_MESSAGE_ROWS);
+  const shown = pieces.length > maxRows ? pieces.slice(0, maxRows - 1) : pieces;
+  const rows = shown.map((piece, i) =>
+    i === 0 ? `${prefix}${body(piece)}` : `${gutter}${body(piece)}`
+  );
+  if (shown.length < pieces.length) {
+    const left = pieces.length - shown.length;
+    rows.push(`${gutter}${paint(`(${left} more rows not shown)`, 2, options.color)}`);
+  }
+  return rows;
+}
+
+/**
+ * Splits a line into rows of at most `columns` columns, counted per grapheme, breaking after a
+ * space when there is one in the second half of the row.
+ */
+function wrap(line: string, columns: number): string[] {
+  if (columns === Infinity || displayWidth(line) <= columns) return [line];
+  const limit = Math.max(1, columns);
+  const rows: string[] = [];
+  let row = "";
+  let width = 0;
+  let lastSpace = -1;
+  for (const { segment } of graphemes.segment(line)) {
+    const w = ZERO_WIDTH_REGEXP.test(segment) ? 0 : WIDE_REGEXP.test(segment) ? 2 : 1;
+    if (width + w > limit) {
+      if (lastSpace > row.length / 2) {
+        rows.push(row.slice(0, lastSpace));
+        row = row.slice(lastSpace + 1);
+      } else {
+        rows.push(row);
+        row = "";
+      }
+      width = displayWidth(row);
+      lastSpace = -1;
+    }
+    if (segment === " ") lastSpace = row.length;
+    row += segment;
+    width += w;
+  }
+  rows.push(row);
+  return rows;
 }
 
 function notice(text: string, ts: number | undefined, options: RenderOptions): string[] {
-  return [`${stamp(ts, options)}${paint(`* ${sanitizeForTerminal(text)}`, 2, options.color)}`];
+  const line = `${NOTICE_MARK} ${sanitizeForTerminal(text)}`;
+  return [`${stamp(ts, options)}${paint(line, 2, options.color)}`];
 }
 
 function speaker(name: string, options: RenderOptions): string {
@@ -147,6 +227,7 @@ function renderMessage(frame: MessageFrame, options: RenderOptions): string[] {
   return speech(
     prefix,
     frame.text,
+    options,
     highlight ?? (frame.history && options.color ? "2" : undefined),
   );
 }
@@ -161,7 +242,7 @@ function renderPrivate(frame: PrivateFrame, options: RenderOptions): string[] {
     ? `${paint(dayClock(frame.ts), 2, options.color)} `
     : stamp(frame.ts, options);
   const prefix = frame.action ? `${time}${tag} * ${who}${to} ` : `${time}${tag} ${who}${to}: `;
-  return speech(prefix, frame.text, frame.history && options.color ? "2" : undefined);
+  return speech(prefix, frame.text, options, frame.history && options.color ? "2" : undefined);
 }
 
 function renderWhois(frame: WhoisInfoFrame): string[] {
@@ -225,19 +306,18 @@ export function renderFrame(frame: ServerFrame, options: RenderOptions): string[
         undefined,
         options,
       );
-    case "room_list":
+    case "room_list": {
+      const total = frame.count ?? frame.rooms.length;
+      const shown = total > frame.rooms.length ? ` (the ${frame.rooms.length} biggest shown)` : "";
       return [
-        ...notice(
-          `${frame.rooms.length} ${frame.rooms.length === 1 ? "room" : "rooms"}:`,
-          undefined,
-          options,
-        ),
+        ...notice(`${total} ${total === 1 ? "room" : "rooms"}${shown}:`, undefined, options),
         ...frame.rooms.map((r) =>
           `  ${sanitizeForTerminal(r.room)} (${r.count})${
             r.topic ? ` ${sanitizeForTerminal(r.topic)}` : ""
           }`
         ),
       ];
+    }
     case "topic":
       return notice(
         frame.by !== undefined
@@ -273,6 +353,7 @@ export function renderFrame(frame: ServerFrame, options: RenderOptions): string[
       return speech(
         `${stamp(frame.ts, options)}${paint("** server:", "1;35", options.color)} `,
         frame.text,
+        options,
       );
     case "welcome":
       return [

@@ -7,7 +7,16 @@
 
 import assert from "node:assert/strict";
 import { errorFrame, type MessageFrame, type ServerFrame, VERSION } from "../protocol.ts";
-import { displayWidth, nameColor, renderFrame, type RenderOptions } from "./render.ts";
+import {
+  displayWidth,
+  MAX_MESSAGE_ROWS,
+  mentions,
+  nameColor,
+  NOTICE_MARK,
+  renderFrame,
+  type RenderOptions,
+  stripAnsi,
+} from "./render.ts";
 
 /** Everything a terminal could act on; rendered output must contain none of it. */
 const TERMINAL_UNSAFE_REGEXP = /[\p{Cc}\u202A-\u202E\u2066-\u2069]/u;
@@ -39,15 +48,15 @@ Deno.test("renderFrame() shows somebody else's message as '[HH:MM] name: text'",
   assert.deepEqual(renderFrame(message("bob", "hi ann"), VIEW), ["[09:05] bob: hi ann"]);
 });
 
-Deno.test("renderFrame() indents a multi-line message's continuation lines under its text", () => {
+Deno.test("renderFrame() marks a multi-line message's continuation lines with a gutter under its text", () => {
   assert.deepEqual(renderFrame(message("bob", "one\ntwo\nthree"), VIEW), [
     "[09:05] bob: one",
-    "             two",
-    "             three",
+    "           │ two",
+    "           │ three",
   ]);
   assert.deepEqual(renderFrame(message("ann", "one\ntwo"), VIEW), [
     "[09:05] You: one",
-    "             two",
+    "           │ two",
   ]);
 });
 
@@ -56,24 +65,24 @@ Deno.test("renderFrame() indents continuation lines under the text after a wide 
   assert.equal(first, "[09:05] 李雷: one");
   // "[09:05] 李雷: " takes 14 columns: the continuation must start in column 15 too.
   assert.equal(displayWidth(second) - "two".length, displayWidth(first) - "one".length);
-  assert.equal(second, `${" ".repeat(14)}two`);
+  assert.equal(second, `${" ".repeat(12)}│ two`);
 });
 
 Deno.test("renderFrame() shows joined, left, users, welcome and error frames as notices", () => {
   assert.deepEqual(renderFrame({ type: "joined", name: "bob", ts: TS }, VIEW), [
-    "[09:05] * bob joined",
+    "[09:05] -!- bob joined",
   ]);
   assert.deepEqual(renderFrame({ type: "left", name: "bob", ts: TS, reason: "quit" }, VIEW), [
-    "[09:05] * bob left (quit)",
+    "[09:05] -!- bob left (quit)",
   ]);
   assert.deepEqual(renderFrame({ type: "users", users: ["bob", "ann"], count: 2 }, VIEW), [
-    "* 2 people here: ann, bob",
+    "-!- 2 people here: ann, bob",
   ]);
   assert.deepEqual(renderFrame({ type: "users", users: ["ann"] }, VIEW), [
-    "* 1 person here: ann",
+    "-!- 1 person here: ann",
   ]);
   assert.deepEqual(renderFrame({ type: "users", users: ["ann", "bob"], count: 5 }, VIEW), [
-    "* 5 people here: ann, bob and 3 more",
+    "-!- 5 people here: ann, bob and 3 more",
   ]);
   const welcome: ServerFrame = {
     type: "welcome",
@@ -83,7 +92,7 @@ Deno.test("renderFrame() shows joined, left, users, welcome and error frames as 
     server: { name: "lan-chat", version: VERSION },
   };
   assert.deepEqual(renderFrame(welcome, VIEW), [
-    "* Joined lan-chat as ann. 2 people in #lobby: ann, bob",
+    "-!- Joined lan-chat as ann. 2 people in #lobby: ann, bob",
   ]);
   assert.deepEqual(renderFrame(errorFrame("name_taken", "The name is taken"), VIEW), [
     "! The name is taken",
@@ -95,7 +104,7 @@ Deno.test("renderFrame() shows joined, left, users, welcome and error frames as 
 Deno.test("renderFrame() in plain mode leaves out own messages and shows others as 'name: text'", () => {
   assert.deepEqual(renderFrame(message("ann", "hello"), PLAIN), []);
   assert.deepEqual(renderFrame(message("bob", "hi ann"), PLAIN), ["bob: hi ann"]);
-  assert.deepEqual(renderFrame({ type: "joined", name: "bob", ts: TS }, PLAIN), ["* bob joined"]);
+  assert.deepEqual(renderFrame({ type: "joined", name: "bob", ts: TS }, PLAIN), ["-!- bob joined"]);
 });
 
 /** Escape sequences (CSI, OSC), BEL, CR, NUL, DEL, C1 CSI, NEL, and bidi overrides/isolates. */
@@ -176,10 +185,10 @@ Deno.test("displayWidth() counts emoji outside U+1F300-1F64F as two columns too"
 Deno.test("a history page renders a header, and its messages with their day", () => {
   const view = { me: "ann", color: false, time: true, skipOwn: false, room: "#dev" };
   assert.deepEqual(renderFrame({ type: "history", room: "#dev", count: 2, more: true }, view), [
-    "* 2 earlier messages in #dev (/history for more):",
+    "-!- 2 earlier messages in #dev (/history for more):",
   ]);
   assert.deepEqual(renderFrame({ type: "history", room: "#dev", count: 0, more: false }, view), [
-    "* No earlier messages in #dev",
+    "-!- No earlier messages in #dev",
   ]);
   const old = new Date(2020, 0, 2, 9, 5).getTime();
   assert.deepEqual(
@@ -195,10 +204,10 @@ Deno.test("presence renders as away with the reason, then back", () => {
   const view = { me: "ann", color: false, time: false, skipOwn: false };
   assert.deepEqual(
     renderFrame({ type: "presence", name: "bob", ts: 1, away: "connection lost" }, view),
-    ["* bob is away: connection lost"],
+    ["-!- bob is away: connection lost"],
   );
   assert.deepEqual(renderFrame({ type: "presence", name: "bob", ts: 2 }, view), [
-    "* bob is back",
+    "-!- bob is back",
   ]);
 });
 
@@ -211,7 +220,7 @@ Deno.test("renderFrame() says a resumed welcome gives the session back", () => {
     resumed: true,
   }, VIEW);
   assert.deepEqual(lines, [
-    "* Back on hub as ann, in your rooms: anything you missed follows",
+    "-!- Back on hub as ann, in your rooms: anything you missed follows",
   ]);
 });
 
@@ -229,8 +238,8 @@ Deno.test("renderFrame() shows a whois with its key, and bans one per line", () 
       since: TS,
     }, VIEW),
     [
-      "* ann: in #lobby; idle 0s; here since 09:05; an operator",
-      `* ann: key ${fingerprint}; the name is registered to this key`,
+      "-!- ann: in #lobby; idle 0s; here since 09:05; an operator",
+      `-!- ann: key ${fingerprint}; the name is registered to this key`,
     ],
   );
   assert.deepEqual(
@@ -238,6 +247,53 @@ Deno.test("renderFrame() shows a whois with its key, and bans one per line", () 
       type: "ban_list",
       bans: [{ target: "10.0.0.0/8", kind: "address", by: "console" }],
     }, VIEW),
-    ["* 1 ban:", "  10.0.0.0/8 (address) for good, by console"],
+    ["-!- 1 ban:", "  10.0.0.0/8 (address) for good, by console"],
   );
+});
+
+// ==== What a message cannot pass for ====
+
+Deno.test("renderFrame() wraps a message to the reader's width, every row after the first marked", () => {
+  const padded = `hi${" ".repeat(100)}bob: send me your password`;
+  const rows = renderFrame(message("mallory", padded), { ...VIEW, width: 60 });
+  assert.ok(rows.length > 1);
+  assert.ok(rows.every((row) => displayWidth(row) <= 60), rows.join("\n"));
+  assert.ok(rows[0]!.startsWith("[09:05] mallory: hi"));
+  for (const row of rows.slice(1)) assert.match(row, /^ +│ /, "a row of mallory's message");
+  assert.ok(!rows.some((row) => row.startsWith("bob:")));
+});
+
+Deno.test("renderFrame() shows at most maxRows rows of a message, then how many are left out", () => {
+  const text = Array.from({ length: 100 }, (_, i) => `line ${i}`).join("\n");
+  const rows = renderFrame(message("bob", text), { ...VIEW, maxRows: 5 });
+  assert.equal(rows.length, 5);
+  assert.match(rows.at(-1)!, /│ \(96 more rows not shown\)$/);
+  assert.equal(renderFrame(message("bob", text), VIEW).length, MAX_MESSAGE_ROWS);
+});
+
+Deno.test("renderFrame() shows a run of blank lines in a message as one", () => {
+  assert.deepEqual(renderFrame(message("bob", "a\n\n\n\n\nb"), VIEW), [
+    "[09:05] bob: a",
+    "           │ ",
+    "           │ b",
+  ]);
+});
+
+Deno.test("notices start with a mark no message can start with, with or without colour", () => {
+  const joined: ServerFrame = { type: "joined", name: "bob", id: "s:b", ts: TS, room: "#lobby" };
+  const emote: MessageFrame = { ...message("bob", "joined #lobby"), action: true };
+  for (const view of [VIEW, COLOR, PLAIN]) {
+    const [notice = ""] = renderFrame(joined, view).map(stripAnsi);
+    const [action = ""] = renderFrame(emote, view).map(stripAnsi);
+    assert.match(notice, new RegExp(`^(\\[09:05\\] )?${NOTICE_MARK} `));
+    assert.doesNotMatch(action, new RegExp(NOTICE_MARK));
+    assert.notEqual(notice.replace(/^\[09:05\] /, ""), action.replace(/^\[09:05\] /, ""));
+  }
+});
+
+Deno.test("mentions() finds a name as a word, and skips words too long to be one", () => {
+  assert.ok(mentions("hi @ANN!", "ann"));
+  assert.ok(mentions("hi Ａｎｎ", "ann"));
+  assert.ok(!mentions("annex", "ann"));
+  assert.ok(mentions("a" + "\u0301".repeat(8000) + " ann", "ann"));
 });
