@@ -19,6 +19,7 @@ import { parseArgs } from "node:util";
 import { ChatClient, ChatError } from "./net/chat_client.ts";
 import {
   checkName,
+  checkRoom,
   DEFAULT_PORT,
   MAX_NAME_LENGTH,
   parseAddress,
@@ -37,7 +38,7 @@ import {
   type Self,
   suggestName,
 } from "./ui/interactive.ts";
-import { runScript } from "./ui/script.ts";
+import { runScript, type ScriptTarget } from "./ui/script.ts";
 import { Transcript, TranscriptError, transcriptHeader } from "./ui/transcript.ts";
 
 export {
@@ -58,8 +59,9 @@ USAGE:
   deno task client [HOST[:PORT]] [OPTIONS]
 
   On a terminal it asks for what is not given. With input from a pipe or file
-  it sends each line as a message, prints what others say, and exits when the
-  server has acknowledged the last line.
+  it sends what it reads as messages (lines that arrive together go together,
+  up to 2000 characters a message), prints what others say, and exits when the
+  server has acknowledged the last one.
 
 ARGUMENTS:
   HOST[:PORT]        The server: a name, an IPv4 address, or [IPv6]:PORT
@@ -74,6 +76,14 @@ OPTIONS:
                      $XDG_CONFIG_HOME/chat, ~/.config/chat or %APPDATA%\\chat;
                      from a pipe, none)
       --anonymous    Use no identity: you are known only by this session
+
+PIPED INPUT:
+      --room ROOM    Send the lines to ROOM (joined first)
+                                              (default: #lobby)
+      --to NAME      Send the lines to NAME as private messages
+      --history      Print the room's earlier messages first (default: not)
+  Progress shows on standard error when it is a terminal.
+
   -h, --help         Show this help and exit
   -V, --version      Show the version and exit
 
@@ -90,6 +100,8 @@ interface CliOptions {
   log: string | undefined;
   identity: string | undefined;
   anonymous: boolean;
+  target: ScriptTarget | undefined;
+  history: boolean;
 }
 
 function parseCli(args: string[]): CliOptions {
@@ -102,6 +114,9 @@ function parseCli(args: string[]): CliOptions {
         log: { type: "string" },
         identity: { type: "string" },
         anonymous: { type: "boolean", default: false },
+        room: { type: "string" },
+        to: { type: "string" },
+        history: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
         version: { type: "boolean", short: "V", default: false },
       },
@@ -136,6 +151,19 @@ function parseCli(args: string[]): CliOptions {
   if (values.identity !== undefined && values.anonymous) {
     throw new UsageError("Use --identity FILE or --anonymous, not both");
   }
+  if (values.room !== undefined && values.to !== undefined) {
+    throw new UsageError("Use --room ROOM or --to NAME, not both");
+  }
+  let target: ScriptTarget | undefined;
+  if (values.room !== undefined) {
+    const room = checkRoom(values.room);
+    if (!room.ok) throw new UsageError(room.error);
+    target = { room: room.value };
+  } else if (values.to !== undefined) {
+    const to = checkName(values.to);
+    if (!to.ok) throw new UsageError(to.error);
+    target = { to: to.value };
+  }
   return {
     help: values.help,
     version: values.version,
@@ -144,6 +172,8 @@ function parseCli(args: string[]): CliOptions {
     log: values.log,
     identity: values.identity,
     anonymous: values.anonymous,
+    target,
+    history: values.history,
   };
 }
 
@@ -174,6 +204,13 @@ export async function main(args: string[]): Promise<number> {
   try {
     if (options.log !== undefined) transcript = Transcript.open(options.log);
     const terminal = Deno.stdin.isTerminal();
+    if (terminal && (options.target || options.history)) {
+      console.error(
+        "client: --room, --to and --history are for piped input: in the chat, use /join, " +
+          "/msg and /history",
+      );
+      return 2;
+    }
     const self = await chooseSelf(options, terminal);
     if (terminal) {
       return await runInteractive(options.address, { name: options.name, transcript, self });
@@ -192,6 +229,9 @@ export async function main(args: string[]): Promise<number> {
     return await runScript(client, {
       transcript,
       seen: self.seen && { file: self.seen, where },
+      target: options.target,
+      history: options.history,
+      progress: Deno.stderr.isTerminal() ? Deno.stderr : undefined,
     });
   } catch (error) {
     if (

@@ -238,3 +238,142 @@ Deno.test("client.ts in a pipe exits 1 with a one-line message when the name is 
     }
   });
 });
+
+// ==== Scripting ====
+
+/** Runs the client with `input` on its standard input, against a server; collects its output. */
+async function pipeInto(args: string[], input: string): Promise<RunResult> {
+  const child = (await clientCommand(args, "piped")).spawn();
+  const output = child.output();
+  const stdin = child.stdin.getWriter();
+  await stdin.write(encoder.encode(input));
+  await stdin.close();
+  const result = await within(output, "the client to exit", 60_000);
+  return {
+    code: result.code,
+    stdout: decoder.decode(result.stdout),
+    stderr: decoder.decode(result.stderr),
+  };
+}
+
+Deno.test("client.ts sends the last piped line even without a final newline", async () => {
+  await withServer(async (server) => {
+    const bob = await connect(server, "bob");
+    try {
+      const result = await pipeInto([`127.0.0.1:${server.addr.port}`, "--name", "ci"], "done");
+      assert.equal(result.code, 0, result.stderr);
+      const message = await waitForFrame(bob, "ci's message", isMessageFrom("ci"));
+      assert.equal(message.text, "done");
+    } finally {
+      await bob.close();
+    }
+  });
+});
+
+Deno.test("client.ts sends 2,000 piped lines as a few multi-line messages, in order", async () => {
+  await withServer(async (server) => {
+    const bob = await connect(server, "bob");
+    try {
+      const lines = Array.from({ length: 2000 }, (_, i) => `build step ${i} passed`);
+      const result = await pipeInto(
+        [`127.0.0.1:${server.addr.port}`, "--name", "ci"],
+        lines.join("\n") + "\n",
+      );
+      assert.equal(result.code, 0, result.stderr);
+      const texts: string[] = [];
+      while (texts.join("\n").split("\n").length < lines.length) {
+        texts.push((await waitForFrame(bob, "ci's messages", isMessageFrom("ci"))).text);
+      }
+      assert.deepEqual(texts.join("\n").split("\n"), lines);
+      assert.ok(texts.length <= 30, `${texts.length} messages for 2,000 lines`);
+    } finally {
+      await bob.close();
+    }
+  });
+});
+
+Deno.test("client.ts prints no earlier history unless --history asks for it", async () => {
+  await withServer(async (server) => {
+    const bob = await connect(server, "bob");
+    try {
+      await bob.say("from before");
+      const address = `127.0.0.1:${server.addr.port}`;
+      const plain = await pipeInto([address, "--name", "ci"], "");
+      assert.equal(plain.code, 0, plain.stderr);
+      assert.doesNotMatch(plain.stdout, /from before/);
+      const asked = await pipeInto([address, "--name", "ci2", "--history"], "");
+      assert.match(asked.stdout, /bob: from before/);
+    } finally {
+      await bob.close();
+    }
+  });
+});
+
+Deno.test("client.ts --room and --to choose where piped lines go", async () => {
+  await withServer(async (server) => {
+    const bob = await connect(server, "bob");
+    try {
+      bob.send({ type: "join", room: "#builds" });
+      await waitForFrame(bob, "bob in #builds", (f): f is FrameOf<"room"> => f.type === "room");
+      const address = `127.0.0.1:${server.addr.port}`;
+      const room = await pipeInto([address, "--name", "ci", "--room", "builds"], "green\n");
+      assert.equal(room.code, 0, room.stderr);
+      const inRoom = await waitForFrame(bob, "the message", isMessageFrom("ci"));
+      assert.deepEqual([inRoom.text, inRoom.room], ["green", "#builds"]);
+      const told = await pipeInto([address, "--name", "ci", "--to", "bob"], "psst\n");
+      assert.equal(told.code, 0, told.stderr);
+      const private_ = await waitForFrame(
+        bob,
+        "the private message",
+        (f): f is FrameOf<"private"> => f.type === "private",
+      );
+      assert.deepEqual([private_.from, private_.text], ["ci", "psst"]);
+    } finally {
+      await bob.close();
+    }
+  });
+});
+
+Deno.test("client.ts shows its progress on standard error when that is a terminal", async () => {
+  if (!await hasScript()) {
+    console.log("skipped: the `script` program (util-linux) is needed for a pseudo-terminal");
+    return;
+  }
+  await withServer(async (server) => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const input = `${dir}/lines.txt`;
+      await Deno.writeTextFile(input, "one\ntwo\nthree\n");
+      const command = ["deno", "run", ...await taskFlags("client"), "client.ts"]
+        .concat([`127.0.0.1:${server.addr.port}`, "--name", "ci"])
+        .map((word) => `'${word}'`).join(" ") + ` < '${input}'`;
+      // `script` runs the command on a new pseudo-terminal: stdin is the file, stderr a terminal.
+      const output = await within(
+        new Deno.Command("script", {
+          args: ["-qec", command, "/dev/null"],
+          cwd: PROJECT_DIR,
+          stdin: "null",
+          stdout: "piped",
+          stderr: "piped",
+          env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1", PATH: Deno.env.get("PATH") ?? "" },
+        }).output(),
+        "the client under script to exit",
+      );
+      const shown = decoder.decode(output.stdout);
+      assert.equal(output.code, 0, shown);
+      assert.match(shown, /3 lines read, 1 of 1 messages sent/);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+});
+
+/** Whether the `script` program is here. */
+async function hasScript(): Promise<boolean> {
+  try {
+    return (await new Deno.Command("script", { args: ["--version"], stdout: "null" }).output())
+      .success;
+  } catch {
+    return false;
+  }
+}

@@ -409,6 +409,56 @@ export interface AnnounceRequestFrame {
   type: "announce";
   text: string;
 }
+/** Client → server: asks who runs a room and how (answered with a `room_info`). */
+export interface RoomInfoRequestFrame {
+  type: "room_info";
+  room: string;
+}
+/** Client → server, a room's owner: changes its settings (what is left out stays as it is). */
+export interface RoomSetFrame {
+  type: "room_set";
+  room: string;
+  /** Only the owner, moderators and the server's operators may set the topic. */
+  topicLocked?: boolean;
+  /** Only those invited (and the owner, moderators, operators) may join. */
+  inviteOnly?: boolean;
+}
+/** The roles a room's owner gives: `owner` hands the room over, `member` takes a role back. */
+export const ROOM_ROLES = ["owner", "moderator", "member"] as const;
+/** A role in a room, as {@linkcode ROOM_ROLES} lists them. */
+export type RoomRole = typeof ROOM_ROLES[number];
+/** Client → server, a room's owner: gives someone present a role in the room. */
+export interface RoomRoleFrame {
+  type: "room_role";
+  room: string;
+  name: string;
+  role: RoomRole;
+}
+/** Client → server, a room's owner or moderators: invites someone present to the room. */
+export interface InviteFrame {
+  type: "invite";
+  room: string;
+  name: string;
+}
+/** Client → server, a room's owner or moderators: takes someone out of the room. */
+export interface RemoveFrame {
+  type: "remove";
+  room: string;
+  name: string;
+  reason?: string;
+}
+
+/** Server → client: who runs a room and how, the answer to a `room_info` request. */
+export interface RoomInfoFrame {
+  type: "room_info";
+  room: string;
+  /** The owner's name then, and person id; none for `#lobby` (the operators') or a room with none. */
+  owner?: string;
+  ownerId?: string;
+  moderators: string[];
+  topicLocked: boolean;
+  inviteOnly: boolean;
+}
 
 /** Every frame a client may send. */
 export type ClientFrame =
@@ -436,7 +486,12 @@ export type ClientFrame =
   | UnbanFrame
   | BansFrame
   | MotdFrame
-  | AnnounceRequestFrame;
+  | AnnounceRequestFrame
+  | RoomInfoRequestFrame
+  | RoomSetFrame
+  | RoomRoleFrame
+  | InviteFrame
+  | RemoveFrame;
 
 /** The server as a welcome describes it. */
 export interface ServerInfo {
@@ -540,6 +595,8 @@ export interface UsersFrame {
   ids?: string[];
   count?: number;
   room?: string;
+  /** Those of `users` who are away: marked so, or held after their connection dropped. */
+  away?: string[];
 }
 /** Server → client: you are now in this room (after `join`, or a server-side switch). */
 export interface RoomFrame {
@@ -678,6 +735,7 @@ export type ServerFrame =
   | PresenceFrame
   | ChallengeFrame
   | BanListFrame
+  | RoomInfoFrame
   | PingFrame
   | PongFrame
   | ErrorFrame;
@@ -787,6 +845,14 @@ function readBoolean(o: JsonObject, key: string): boolean {
   return value;
 }
 
+function readRoomRole(o: JsonObject, key: string): RoomRole {
+  const value = o[key];
+  if (typeof value !== "string" || !(ROOM_ROLES as readonly string[]).includes(value)) {
+    throw badField(key, `one of ${ROOM_ROLES.join(", ")}`);
+  }
+  return value as RoomRole;
+}
+
 function readLimits(o: JsonObject, key: string): { rate: number; burst: number } {
   const limits = o[key];
   if (!isObject(limits)) throw badField(key, "an object");
@@ -876,6 +942,26 @@ const CLIENT_FRAME_READERS: { [K in ClientFrame["type"]]: FrameReader<ClientFram
   bans: () => ({ type: "bans" }),
   motd: (o) => ({ type: "motd", ...optional(o, "text", readString) }),
   announce: (o) => ({ type: "announce", text: readString(o, "text") }),
+  room_info: (o) => ({ type: "room_info", room: readString(o, "room") }),
+  room_set: (o) => ({
+    type: "room_set",
+    room: readString(o, "room"),
+    ...optional(o, "topicLocked", readBoolean),
+    ...optional(o, "inviteOnly", readBoolean),
+  }),
+  room_role: (o) => ({
+    type: "room_role",
+    room: readString(o, "room"),
+    name: readString(o, "name"),
+    role: readRoomRole(o, "role"),
+  }),
+  invite: (o) => ({ type: "invite", room: readString(o, "room"), name: readString(o, "name") }),
+  remove: (o) => ({
+    type: "remove",
+    room: readString(o, "room"),
+    name: readString(o, "name"),
+    ...optional(o, "reason", readString),
+  }),
   say: (o) => ({
     type: "say",
     text: readString(o, "text"),
@@ -982,6 +1068,7 @@ const SERVER_FRAME_READERS: { [K in ServerFrame["type"]]: FrameReader<ServerFram
     ...optional(o, "ids", readStringArray),
     ...optional(o, "count", readInteger),
     ...optional(o, "room", readString),
+    ...optional(o, "away", readStringArray),
   }),
   room: (o) => ({
     type: "room",
@@ -1042,6 +1129,15 @@ const SERVER_FRAME_READERS: { [K in ServerFrame["type"]]: FrameReader<ServerFram
   }),
   challenge: (o) => ({ type: "challenge", nonce: readString(o, "nonce") }),
   ban_list: (o) => ({ type: "ban_list", bans: readBanInfos(o, "bans") }),
+  room_info: (o) => ({
+    type: "room_info",
+    room: readString(o, "room"),
+    ...optional(o, "owner", readString),
+    ...optional(o, "ownerId", readString),
+    moderators: readStringArray(o, "moderators"),
+    topicLocked: readBoolean(o, "topicLocked"),
+    inviteOnly: readBoolean(o, "inviteOnly"),
+  }),
   ping: () => ({ type: "ping" }),
   pong: () => ({ type: "pong" }),
   error: (o) => ({
@@ -1189,6 +1285,20 @@ export function checkRoom(room: string): Result<string> {
 export function cleanLine(text: string): string {
   return Array.from(sanitizeForTerminal(text).toWellFormed().trim()).slice(0, MAX_TOPIC_LENGTH)
     .join("");
+}
+
+/**
+ * Checks a one-line text (a topic, an away message): cleaned as {@linkcode cleanLine} does, but
+ * refused, not cut, when longer than {@linkcode MAX_TOPIC_LENGTH} characters. `what` names it in
+ * the error (`Topic`, `Away message`).
+ */
+export function checkLine(text: string, what: string): Result<string> {
+  const clean = sanitizeForTerminal(text).toWellFormed().trim();
+  const length = countCharacters(clean);
+  if (length > MAX_TOPIC_LENGTH) {
+    return fail(`${what} is longer than ${MAX_TOPIC_LENGTH} characters (${length}): shorten it`);
+  }
+  return ok(clean);
 }
 
 /**
@@ -1358,6 +1468,24 @@ export interface ServerAddress {
  */
 export function parseAddress(text: string): Result<ServerAddress> {
   const trimmed = text.trim();
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\/([^/]*)/i.exec(trimmed);
+  if (scheme) {
+    return fail(
+      `Invalid address "${quoteInput(trimmed)}": give host:port without ${scheme[1]}:// ` +
+        `(${quoteInput(scheme[2]!) || "host:port"})`,
+    );
+  }
+  const portLike = /^(.*:):?(\d{1,5})$/.exec(trimmed);
+  if (
+    !trimmed.startsWith("[") && portLike && trimmed.split(":").length > 2 &&
+    checkHost(portLike[1]!.replace(/:$/, "")).ok
+  ) {
+    const host = portLike[1]!.replace(/:$/, "");
+    return fail(
+      `Ambiguous address "${quoteInput(trimmed)}": an IPv6 address with a port needs brackets, ` +
+        `[${host}]:${portLike[2]} (or [${trimmed}] for that whole address)`,
+    );
+  }
   let hostname = trimmed;
   let portText = String(DEFAULT_PORT);
   const bracketed = /^\[([^\]]*)\](?::(.*))?$/.exec(trimmed);

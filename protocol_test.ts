@@ -864,6 +864,8 @@ for (const [text, hostname, port] of GOOD_ADDRESSES) {
 const BAD_ADDRESSES: [string, string, RegExp][] = [
   ["999.1.1.1", "an IPv4 address with a part over 255", /^Invalid IPv4 address "999\.1\.1\.1"/],
   ["localhost:70000", "port 70000", /^Invalid port "70000": use 1 to 65535/],
+  ["http://chat.lan:5050", "a URL", /give host:port without http:\/\/ \(chat\.lan:5050\)/],
+  ["::1:5050", "an IPv6 address with an unbracketed port", /needs brackets, \[::1\]:5050/],
   ["localhost:0", "port 0", /^Invalid port "0": use 1 to 65535/],
   ["host:abc", "a port that is not a number", /^Invalid port "abc"/],
   ["bad_host!", "a host name with _ and !", /^Invalid host name "bad_host!"/],

@@ -42,19 +42,21 @@ Deno.test("README shows the current version in its examples", () => {
   assert.match(readme, new RegExp(`Chat server ${VERSION.replaceAll(".", "\\.")} listening`));
 });
 
-function commandRows<N extends string>(table: CommandTable<N>): Record<string, string> {
+/** A command table as the README shows it: the command, its aliases, what it does. */
+function commandRows<N extends string>(table: CommandTable<N>): Record<string, string[]> {
   return Object.fromEntries(
-    commandNames(table).map((
-      name,
-    ) => [`/${`${name} ${table[name].args}`.trim()}`, table[name].help]),
+    commandNames(table).map((name) => [
+      `/${`${name} ${table[name].args}`.trim()}`,
+      [table[name].aliases.map((alias) => `/${alias}`).join(", "), table[name].help],
+    ]),
   );
 }
 
-function documentedCommands(heading: string): Record<string, string | undefined> {
+function documentedCommands(heading: string): Record<string, string[]> {
   return Object.fromEntries(
-    tableAfter(heading).map(([command, meaning]) => [
+    tableAfter(heading).map(([command, aliases, meaning]) => [
       command!.replaceAll("`", "").replaceAll("\\|", "|"),
-      meaning,
+      [aliases!.replaceAll("`", ""), meaning!],
     ]),
   );
 }

@@ -362,6 +362,25 @@ Deno.test("a hello with an unknown token is an ordinary arrival", async () => {
   });
 });
 
+Deno.test("a refused command long before a drop does not stop the client reconnecting", async () => {
+  await withProxy(async (_server, proxy) => {
+    const ann = await connectVia(proxy, "ann");
+    try {
+      ann.send({ type: "whois", name: "nobody" });
+      assert.equal((await until(ann, "error")).code, "no_such_user");
+      ann.send({ type: "nick", name: "server" });
+      assert.equal((await until(ann, "error")).code, "bad_name");
+      await proxy.cut();
+      await until(ann, "reconnecting");
+      await until(ann, "reconnected");
+      const said = await ann.say("still here");
+      assert.equal(said.text, "still here");
+    } finally {
+      await ann.close();
+    }
+  });
+});
+
 Deno.test("a client gives up reconnecting when its name is taken meanwhile", async () => {
   await withProxy(async (server, proxy) => {
     const ann = await connectVia(proxy, "ann");

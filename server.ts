@@ -509,7 +509,8 @@ function lanAddresses(): string[] {
   }
 }
 
-function bannerLines(addr: { hostname: string; port: number }): string[] {
+/** What the server says when it starts: where it listens, and how others join. */
+export function bannerLines(addr: { hostname: string; port: number }): string[] {
   const where = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
   const lines = [`Chat server ${VERSION} listening on ${where}:${addr.port}`];
   const wildcard = addr.hostname === "0.0.0.0" || addr.hostname === "::";
@@ -525,7 +526,9 @@ function bannerLines(addr: { hostname: string; port: number }): string[] {
       lines.push(`  or: nc ${addresses[0]} ${addr.port}`);
     }
   }
-  lines.push(`On this computer: deno task client localhost${port}`);
+  // A server on ::1 alone is not reached by "localhost" where that means 127.0.0.1.
+  const local = addr.hostname === "::1" ? "[::1]" : "localhost";
+  lines.push(`On this computer: deno task client ${local}${port}`);
   return lines;
 }
 
@@ -545,10 +548,15 @@ function listenErrorText(error: unknown, hostname: string, port: number): string
   return `Cannot listen on ${where}: ${errorText(error)}`;
 }
 
-/** Waits for Ctrl+C (SIGINT) or SIGTERM; a second one exits at once. */
+/**
+ * Waits for Ctrl+C (SIGINT), SIGTERM or SIGHUP (the terminal went away); a second one exits at
+ * once.
+ */
 function untilSignal(): Promise<string> {
   const { promise, resolve } = Promise.withResolvers<string>();
-  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  const signals: Deno.Signal[] = Deno.build.os === "windows"
+    ? ["SIGINT"]
+    : ["SIGINT", "SIGTERM", "SIGHUP"];
   let received = false;
   for (const signal of signals) {
     Deno.addSignalListener(signal, () => {
@@ -601,7 +609,9 @@ export async function main(args: string[]): Promise<number> {
   const stop = Promise.withResolvers<string>();
   let operatorConsole: ReturnType<typeof startConsole> | undefined;
   if (consoleOn) {
-    output.print(["Console on: type to announce to everyone, /help for commands, Ctrl+C to stop."]);
+    output.print([
+      "Console on: /help for commands, /announce to speak to everyone, Ctrl+C to stop.",
+    ]);
     await output.flush();
     operatorConsole = startConsole(server, { onShutdown: stop.resolve, output });
     screen = operatorConsole;
@@ -609,7 +619,8 @@ export async function main(args: string[]): Promise<number> {
     output.print(["Press Ctrl+C to stop."]);
   }
   const reason = await Promise.race([untilSignal(), stop.promise]);
-  log(`${reason}; telling ${server.hub.size} people`);
+  const size = server.hub.size;
+  log(`${reason}; telling ${size} ${size === 1 ? "person" : "people"}`);
   await server.close(reason.startsWith("SIG") ? undefined : reason);
   operatorConsole?.close();
   screen = output;

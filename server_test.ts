@@ -9,7 +9,8 @@
 import assert from "node:assert/strict";
 import { ChatClient } from "./client.ts";
 import { type ClientFrame, type MessageFrame } from "./protocol.ts";
-import { startServer } from "./server.ts";
+import { bannerLines, startServer } from "./server.ts";
+import { generateIdentity } from "./net/identity.ts";
 import {
   assertChatWorks,
   connect,
@@ -199,6 +200,24 @@ Deno.test("an error repeats at most 40 characters of a long field, never a long 
       raw.close();
     }
   }, { rate: 0 }); // eight requests at once, some costing more than one, are over the default rate
+});
+
+Deno.test("refused requests are mistakes, not bad frames: any number of them closes nothing", async () => {
+  await withServer(async (server) => {
+    const ann = await connect(server, "ann");
+    try {
+      for (let i = 0; i < 12; i++) {
+        ann.send({ type: "whois", name: `nobody${i}` });
+        assert.equal((await until(ann, "error")).code, "no_such_user");
+        ann.send({ type: "nick", name: "server" });
+        assert.equal((await until(ann, "error")).code, "bad_name");
+      }
+      assert.ok(ann.connected);
+      assert.equal((await ann.say("still here")).text, "still here");
+    } finally {
+      await ann.close();
+    }
+  }, { rate: 0 });
 });
 
 Deno.test("a sixth bad frame at once closes the connection with too_many_errors", async () => {
@@ -707,7 +726,24 @@ Deno.test("whois tells rooms, idle time, arrival, away message, client and id; t
 
 // ==== Command line ====
 
-Deno.test("the operator console reads commands from standard input", async () => {
+/** A server process with its console on, reading commands from a pipe, as the test drives it. */
+interface ConsoleServer {
+  port: number;
+  child: Deno.ChildProcess;
+  stdout: StreamText;
+  /** Writes a line of console input. */
+  type(line: string): Promise<void>;
+  /** Ends the console's input, as Ctrl+D does. */
+  endInput(): Promise<void>;
+}
+
+/**
+ * Runs `server.ts` with `--console on` and piped input, runs `fn`, then makes sure the process has
+ * ended; resolves to how it ended and everything it printed.
+ */
+async function withConsoleServer(
+  fn: (server: ConsoleServer) => Promise<void>,
+): Promise<{ status: Deno.CommandStatus; stdout: string; stderr: string }> {
   const port = freePort();
   const child = new Deno.Command(Deno.execPath(), {
     args: [
@@ -715,14 +751,7 @@ Deno.test("the operator console reads commands from standard input", async () =>
       "--allow-net",
       "--allow-sys=hostname,networkInterfaces",
       SERVER_PATH,
-      "--db",
-      ":memory:",
-      "--host",
-      "127.0.0.1",
-      "--port",
-      String(port),
-      "--console",
-      "on",
+      ...["--db", ":memory:", "--host", "127.0.0.1", "--port", String(port), "--console", "on"],
     ],
     env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
     stdin: "piped",
@@ -732,36 +761,75 @@ Deno.test("the operator console reads commands from standard input", async () =>
   const stdout = new StreamText(child.stdout);
   const stderr = new StreamText(child.stderr);
   const stdin = child.stdin.getWriter();
-  let bob: ChatClient | undefined;
-  let status: Deno.CommandStatus | undefined;
   try {
     await stdout.waitFor("listening on");
-    bob = await ChatClient.connect({ hostname: "127.0.0.1", port, name: "bob" });
-    await stdin.write(encoder.encode("hello everyone\n"));
-    assert.equal((await until(bob, "announce")).text, "hello everyone");
-    await stdin.write(encoder.encode("/kick bob\n"));
-    assert.equal((await within(bob.closed, "bob to be disconnected")).error?.code, "kicked");
-    await stdout.waitFor("Kicked bob");
-    await stdin.write(encoder.encode("/shutdown\n"));
-    status = await within(child.status, "the server to exit");
-    assert.equal(status.code, 0, `stdout:\n${stdout.text}\nstderr:\n${stderr.text}`);
+    await fn({
+      port,
+      child,
+      stdout,
+      type: (line) => stdin.write(encoder.encode(`${line}\n`)),
+      endInput: () => stdin.close(),
+    });
+    const status = await within(child.status, "the server to exit");
+    return { status, stdout: await stdout.done, stderr: await stderr.done };
   } finally {
-    await bob?.close();
     await stdin.close().catch(() => {});
-    if (status === undefined) {
-      try {
-        child.kill();
-      } catch {
-        // It has exited already.
-      }
-      await child.status;
+    try {
+      child.kill();
+    } catch {
+      // It has exited already.
     }
+    await child.status;
     await stdout.done;
     await stderr.done;
   }
-  assert.match(stdout.text, /stopped/);
-  assert.equal(stderr.text, "");
+}
+
+Deno.test("the operator console reads commands from standard input", async () => {
+  let bob: ChatClient | undefined;
+  try {
+    const ended = await withConsoleServer(async ({ port, stdout, type }) => {
+      bob = await ChatClient.connect({ hostname: "127.0.0.1", port, name: "bob" });
+      // A command without its slash goes nowhere; /announce speaks to everyone.
+      await type("who");
+      await stdout.waitFor("Not sent: did you mean /who?");
+      await type("/announce hello everyone");
+      assert.equal((await until(bob, "announce")).text, "hello everyone");
+      await type("/kick bob");
+      assert.equal((await within(bob.closed, "bob to be disconnected")).error?.code, "kicked");
+      await stdout.waitFor("Kicked bob");
+      await type("/shutdown");
+    });
+    assert.equal(ended.status.code, 0, `stdout:\n${ended.stdout}\nstderr:\n${ended.stderr}`);
+    assert.match(ended.stdout, /stopped/);
+    assert.equal(ended.stderr, "");
+  } finally {
+    await bob?.close();
+  }
 });
+
+for (const signal of ["SIGINT", "SIGHUP"] as const) {
+  Deno.test(`the end of console input leaves the server running; ${signal} then stops it in order`, async () => {
+    let bob: ChatClient | undefined;
+    try {
+      const ended = await withConsoleServer(async ({ port, child, stdout, endInput }) => {
+        await endInput(); // Ctrl+D
+        await stdout.waitFor("Console closed");
+        // Log lines after the console closed do not hurt: a join logs one.
+        bob = await ChatClient.connect({ hostname: "127.0.0.1", port, name: "bob" });
+        await stdout.waitFor("+ bob joined");
+        assert.equal((await bob.say("still up")).text, "still up");
+        child.kill(signal);
+        assert.equal((await within(bob.closed, "bob to be told")).error?.code, "shutting_down");
+      });
+      assert.equal(ended.status.code, 0, `stdout:\n${ended.stdout}\nstderr:\n${ended.stderr}`);
+      assert.match(ended.stdout, new RegExp(`${signal}: shutting down`));
+      assert.equal(ended.stderr, "");
+    } finally {
+      await bob?.close();
+    }
+  });
+}
 
 // ==== Command line ====
 
@@ -780,6 +848,7 @@ async function runServerCli(args: string[]): Promise<{ code: number; stderr: str
 
 const BAD_LIMITS: [string[], RegExp][] = [
   [["--rate=-1"], /--rate must be a number from 0 to 1000000, not "-1"/],
+  [["--history", "-1"], /--history must be a whole number from 0 to 200, not "-1"/],
   [["--burst", "0"], /--burst must be a whole number from 1 to/],
   [["--history", "500"], /--history must be a whole number from 0 to 200/],
   [["--grace", "soon"], /--grace must be a number/],
@@ -817,4 +886,51 @@ Deno.test("server.ts refuses a database another server holds: exit 1, one line",
     await holder.close();
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("the banner of a server on ::1 tells how to reach it there, not at localhost", () => {
+  assert.ok(
+    bannerLines({ hostname: "::1", port: 5051 }).includes(
+      "On this computer: deno task client [::1]:5051",
+    ),
+  );
+  assert.ok(
+    bannerLines({ hostname: "127.0.0.1", port: 5050 }).includes(
+      "On this computer: deno task client localhost",
+    ),
+  );
+});
+
+// ==== Room moderation ====
+
+Deno.test("a room's owner, by key, makes it invite-only, invites and removes people", async () => {
+  await withServer(async (server) => {
+    const { identity } = await generateIdentity();
+    const ann = await ChatClient.connect({
+      hostname: "127.0.0.1",
+      port: server.addr.port,
+      name: "ann",
+      identity,
+    });
+    const bob = await connect(server, "bob");
+    try {
+      await joinRoom(ann, "#dev");
+      ann.send({ type: "room_set", room: "#dev", inviteOnly: true });
+      await until(ann, "notice", (n) => /made it invite-only/.test(n.text));
+      bob.send({ type: "join", room: "#dev" });
+      assert.match((await until(bob, "error")).message, /#dev is invite-only/);
+      ann.send({ type: "invite", room: "#dev", name: "bob" });
+      await until(bob, "notice", (n) => n.text === "ann invites you to #dev: /join #dev");
+      await joinRoom(bob, "#dev");
+      ann.send({ type: "remove", room: "#dev", name: "bob", reason: "testing" });
+      const left = await until(bob, "left", (f) => f.name === "bob");
+      assert.deepEqual([left.room, left.reason], ["#dev", "removed by ann: testing"]);
+      ann.send({ type: "room_info", room: "#dev" });
+      const info = await until(ann, "room_info");
+      assert.deepEqual([info.owner, info.inviteOnly], ["ann", true]);
+    } finally {
+      await ann.close();
+      await bob.close();
+    }
+  });
 });

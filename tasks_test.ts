@@ -63,7 +63,8 @@ function compileFlags(tasks: Record<string, string>): Map<string, string[]> {
   const command = tasks.compile;
   assert.ok(command !== undefined, 'deno.json has no "compile" task');
   const builds = new Map<string, string[]>();
-  for (const part of command.split("&&")) {
+  // After "||" comes what runs when a build fails (tidying up), not a build.
+  for (const part of command.split("||")[0]!.split("&&")) {
     const parts = words(part);
     assert.deepEqual(parts.slice(0, 2), ["deno", "compile"], `compile step: ${part}`);
     const script = parts.at(-1)!;
@@ -102,6 +103,29 @@ Deno.test("deno.json tasks: deno compile grants the client exactly what the clie
   assert.ok(compiled !== undefined, "the compile task does not build client.ts");
   assert.deepEqual(new Set(compiled), new Set(run));
   assert.deepEqual(compiled, run);
+});
+
+Deno.test("deno.json tasks: a failed compile leaves no empty dist folder, and keeps a full one", async () => {
+  const fallback = (await readTasks()).compile!.split("||")[1]!.trim();
+  const code = /^deno eval "(.*)"$/.exec(fallback)?.[1];
+  assert.ok(code !== undefined, `the fallback is a deno eval: ${fallback}`);
+  for (const full of [false, true]) {
+    const dir = await Deno.makeTempDir({ prefix: "chat-compile-" });
+    try {
+      await Deno.mkdir(`${dir}/dist`);
+      if (full) await Deno.writeTextFile(`${dir}/dist/chat-server`, "an earlier build");
+      const result = await new Deno.Command(Deno.execPath(), {
+        args: ["eval", code],
+        cwd: dir,
+        env: { DENO_NO_UPDATE_CHECK: "1" },
+      }).output();
+      assert.equal(result.code, 1, "the task still fails");
+      const kept = await Deno.stat(`${dir}/dist`).then(() => true, () => false);
+      assert.equal(kept, full);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  }
 });
 
 Deno.test("deno.json tasks: the compile task builds server.ts first, then client.ts", async () => {

@@ -440,13 +440,15 @@ export interface ServerExit {
 }
 
 /**
- * Runs `server.ts` on `port` with the database `db` and resolves once it listens. A port that is
- * still taken (by the server just stopped) is tried again, up to {@linkcode MAX_STARTS} times.
+ * Runs `server.ts` on `port` with the database `db` (`none` for none) and resolves once it
+ * listens; `options.env` adds to its environment (`TZ`...). A port that is still taken (by the
+ * server just stopped) is tried again, up to {@linkcode MAX_STARTS} times.
  */
 export async function startServerProcess(
   db: string,
   port: number,
   extraArgs: string[] = [],
+  options: { env?: Record<string, string> } = {},
 ): Promise<ServerProcess> {
   for (let attempt = 1;; attempt++) {
     const child = new Deno.Command(Deno.execPath(), {
@@ -461,7 +463,7 @@ export async function startServerProcess(
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
-      env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
+      env: { ...options.env, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
     }).spawn();
     const server = {
       port,

@@ -479,6 +479,30 @@ export class Directory {
   }
 
   /**
+   * Queues news about someone (a leave, say) for the members of `rooms` that are small enough for
+   * news, each member once however many of the rooms they are in: the frame for the first of
+   * those rooms they are in (made by `frameFor`, encoded once per room). Returns how many rooms
+   * carried it.
+   */
+  notifyOnce(rooms: Iterable<Room>, frameFor: (room: Room) => ServerFrame): number {
+    const told = new Set<Member>();
+    let carried = 0;
+    for (const room of rooms) {
+      if (room.members.size > this.#announceLimit) continue;
+      const out = new Outgoing(frameFor(room));
+      let sent = false;
+      for (const member of room.members) {
+        if (told.has(member) || member.link.state !== "live") continue;
+        told.add(member);
+        member.link.peer.send(out);
+        sent = true;
+      }
+      if (sent) carried++;
+    }
+    return carried;
+  }
+
+  /**
    * Encodes a frame once and queues it for everyone else who shares a room with a member, once
    * each however many rooms they share; with `news`, only in rooms small enough for arrivals
    * and leaves to be announced.

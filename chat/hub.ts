@@ -8,6 +8,7 @@
  */
 
 import {
+  checkLine,
   checkName,
   checkRoom,
   checkText,
@@ -20,6 +21,7 @@ import {
   type HistoryFrame,
   isPersonId,
   isValidRef,
+  LOBBY,
   MAX_HISTORY_PAGE,
   MAX_ROOMS_PER_MEMBER,
   type MessageFrame,
@@ -28,9 +30,11 @@ import {
   type PrivateFrame,
   quoteInput,
   type Result,
+  type RoomInfoFrame,
   roomKey,
   type SayFrame,
   type ServerFrame,
+  type UsersFrame,
   VERSION,
   type WelcomeFrame,
 } from "../protocol.ts";
@@ -49,6 +53,7 @@ import {
   type Peer,
   type Person,
   type Room,
+  type UserList,
   userList,
 } from "./directory.ts";
 import { type Actor, CONSOLE, memberActor, Moderation } from "./moderation.ts";
@@ -65,6 +70,7 @@ import {
   TAKEOVER_SILENCE_MS,
 } from "./sessions.ts";
 import { type ChatStore, MAX_STORED_TOPICS, type StoredFrame, tokenHash } from "./store.ts";
+import { type RoomActor, RoomRulebook } from "./rooms.ts";
 
 /** Options for {@linkcode Hub}. */
 export interface HubOptions {
@@ -200,6 +206,7 @@ export class Hub {
   readonly #sessions: Sessions;
   readonly #bans: Bans;
   readonly #people: People;
+  readonly #rules: RoomRulebook;
   readonly #moderation: Moderation;
   #motd: string;
   #topics = new Map<string, string>();
@@ -233,6 +240,7 @@ export class Hub {
     }
     this.#bans = options.bans ?? new Bans({ store: this.#store, now: this.#now });
     this.#people = options.people ?? new People({ store: this.#store, now: this.#now });
+    this.#rules = new RoomRulebook({ store: this.#store, now: this.#now });
     this.#historyLimit = options.historyLimit ?? HISTORY_LIMIT;
     this.#replayBytes = options.replayBytes ?? 256 * 1024;
     this.#limits = options.limits;
@@ -420,10 +428,13 @@ export class Hub {
         return this.#rename(member, frame.name);
       case "history":
         return this.#history(member, frame);
-      case "away":
-        member.away = cleanLine(frame.message) || "away";
+      case "away": {
+        const message = checkLine(frame.message, "Away message");
+        if (!message.ok) return errorFrame("bad_text", message.error);
+        member.away = message.value || "away";
         this.#directory.send(member, { type: "notice", text: `You are away: ${member.away}` });
         return undefined;
+      }
       case "back":
         member.away = undefined;
         this.#directory.send(member, { type: "notice", text: "You are back" });
@@ -434,6 +445,12 @@ export class Hub {
       case "pong":
       case "bye":
         return undefined;
+      case "room_info":
+      case "room_set":
+      case "room_role":
+      case "invite":
+      case "remove":
+        return this.#roomFrame(member, frame);
       case "hello":
       case "proof":
         return errorFrame("bad_frame", `Already joined: ${frame.type} belongs to the hello`);
@@ -451,7 +468,7 @@ export class Hub {
   switchRoom(member: Member, name: string): ErrorFrame | undefined {
     const room = this.#directory.findRoom(name);
     if (!room || !member.rooms.has(room)) {
-      return errorFrame("not_in_room", `You are not in ${quoteInput(name)}: /join it first`);
+      return errorFrame("not_in_room", `You are not in ${roomText(name)}: /join it first`);
     }
     member.current = room;
     this.#directory.send(member, this.#directory.roomFrame(room));
@@ -523,7 +540,7 @@ export class Hub {
   /** The operator speaks in one room, as {@linkcode SERVER_SPEAKER}. */
   sayAsServer(roomName: string, text: string): string | undefined {
     const room = this.#directory.findRoom(roomName);
-    if (!room) return `There is no room ${quoteInput(roomName)}`;
+    if (!room) return `There is no room ${roomText(roomName)}`;
     const message: MessageFrame = {
       type: "message",
       id: this.#nextMessageId++,
@@ -567,16 +584,15 @@ export class Hub {
     this.#sessions.unhold(member);
     const ts = this.#now();
     if (!this.#quiet) {
-      for (const room of rooms) {
-        this.#directory.notifyRoom(room, {
-          type: "left",
-          name: member.name,
-          id: member.person.id,
-          ts,
-          reason,
-          room: room.name,
-        });
-      }
+      // Leaving the server is said once to each person, however many rooms they shared.
+      this.#directory.notifyOnce(rooms, (room) => ({
+        type: "left",
+        name: member.name,
+        id: member.person.id,
+        ts,
+        reason,
+        room: room.name,
+      }));
     }
     this.#log(`${memberAddress(member)} - ${member.name} left (${reason})`);
     return true;
@@ -591,7 +607,7 @@ export class Hub {
     if (frame.room !== undefined) {
       const found = this.#directory.findRoom(frame.room);
       if (!found || !member.rooms.has(found)) {
-        const text = `You are not in ${quoteInput(frame.room)}: /join it first`;
+        const text = `You are not in ${roomText(frame.room)}: /join it first`;
         return withRef(errorFrame("not_in_room", text), frame.ref);
       }
       room = found;
@@ -739,7 +755,7 @@ export class Hub {
     if (frame.with !== undefined) return this.#privateHistory(member, frame.with, frame);
     const room = frame.room === undefined ? member.current : this.#directory.findRoom(frame.room);
     if (!room || !member.rooms.has(room)) {
-      return errorFrame("not_in_room", `You are not in ${quoteInput(frame.room ?? "")}`);
+      return errorFrame("not_in_room", `You are not in ${roomText(frame.room ?? "")}`);
     }
     const limit = frame.limit ?? HISTORY_PAGE;
     if (limit < 1 || limit > MAX_HISTORY_PAGE) {
@@ -884,13 +900,19 @@ export class Hub {
 
   #who(member: Member, roomName: string | undefined): ErrorFrame | undefined {
     if (roomName === undefined) {
-      this.#directory.send(member, { type: "users", ...this.#directory.everyone() });
+      this.#directory.send(member, this.#usersFrame(this.#directory.everyone()));
       return undefined;
     }
     const room = this.#directory.findRoom(roomName);
-    if (!room) return errorFrame("bad_room", `There is no room ${quoteInput(roomName)}`);
-    this.#directory.send(member, { type: "users", ...userList(room.members), room: room.name });
+    if (!room) return errorFrame("bad_room", `There is no room ${roomText(roomName)}`);
+    this.#directory.send(member, { ...this.#usersFrame(userList(room.members)), room: room.name });
     return undefined;
+  }
+
+  /** A `users` frame for a list, with who of them is away (held people included). */
+  #usersFrame(list: UserList): UsersFrame {
+    const away = list.users.filter((name) => this.#directory.member(name)?.away !== undefined);
+    return { type: "users", ...list, ...(away.length > 0 ? { away } : {}) };
   }
 
   #joinRoom(member: Member, roomName: string): ErrorFrame | undefined {
@@ -903,7 +925,13 @@ export class Hub {
         `You are in ${member.rooms.size} rooms, the most one person may be in: leave one first`,
       );
     }
+    const actor = this.#actor(member);
+    if (!(present && member.rooms.has(present))) {
+      const refused = this.#rules.joinRefusal(checked.value, actor);
+      if (refused) return errorFrame("not_allowed", refused);
+    }
     const room = this.#directory.openRoom(checked.value)!;
+    if (!present) this.#rules.created(room.name, actor);
     const isNew = this.#directory.enter(member, room, this.#now());
     this.#directory.send(member, this.#directory.roomFrame(room));
     if (isNew) {
@@ -917,18 +945,27 @@ export class Hub {
   #leaveRoom(member: Member, roomName: string): ErrorFrame | undefined {
     const room = this.#directory.findRoom(roomName);
     if (!room || !member.rooms.has(room)) {
-      return errorFrame("not_in_room", `You are not in ${quoteInput(roomName)}`);
+      return errorFrame("not_in_room", `You are not in ${roomText(roomName)}`);
     }
     if (member.rooms.size === 1) {
       return errorFrame("not_allowed", `${room.name} is your last room: join another first`);
     }
-    // The leaver gets the notice too: it confirms the leave.
+    this.#takeOut(member, room, "left");
+    this.#log(`${memberAddress(member)} ${member.name} left ${room.name}`);
+    return undefined;
+  }
+
+  /**
+   * Takes a member out of a room (which must not be their last), telling the room (and the
+   * member, which confirms it) with `reason`, and moving their input to their last room.
+   */
+  #takeOut(member: Member, room: Room, reason: string): void {
     const left: ServerFrame = {
       type: "left",
       name: member.name,
       id: member.person.id,
       ts: this.#now(),
-      reason: "left",
+      reason,
       room: room.name,
     };
     if (!this.#directory.notifyRoom(room, left)) this.#directory.send(member, left);
@@ -939,7 +976,129 @@ export class Hub {
       this.#directory.send(member, this.#directory.roomFrame(member.current));
     }
     this.#sessions.save(member);
-    this.#log(`${memberAddress(member)} ${member.name} left ${room.name}`);
+  }
+
+  // ==== Room moderation ====
+
+  /** A member as room moderation sees them: a person, with a key or not, an operator or not. */
+  #actor(member: Member): RoomActor {
+    return {
+      person: { id: member.person.id, name: member.name },
+      keyed: member.person.key !== undefined,
+      operator: this.#people.isOperator(member.person.key?.fingerprint),
+    };
+  }
+
+  /** Answers `room_info`, and carries out `room_set`, `room_role`, `invite` and `remove`. */
+  #roomFrame(
+    member: Member,
+    frame: Extract<
+      ClientFrame,
+      { type: "room_info" | "room_set" | "room_role" | "invite" | "remove" }
+    >,
+  ): ErrorFrame | undefined {
+    const checked = checkRoom(frame.room);
+    if (!checked.ok) return errorFrame("bad_room", checked.error);
+    const name = this.#directory.findRoom(checked.value)?.name ??
+      this.#rules.rulesOf(checked.value)?.room ?? checked.value;
+    const actor = this.#actor(member);
+    switch (frame.type) {
+      case "room_info":
+        this.#directory.send(member, this.#roomInfo(name));
+        return undefined;
+      case "room_set": {
+        const change = {
+          ...(frame.topicLocked === undefined ? {} : { topicLocked: frame.topicLocked }),
+          ...(frame.inviteOnly === undefined ? {} : { inviteOnly: frame.inviteOnly }),
+        };
+        const result = this.#rules.set(name, actor, change);
+        if (!result.ok) return errorFrame("not_allowed", result.error);
+        this.#tellRoom(name, member, result.value);
+        return undefined;
+      }
+      case "room_role": {
+        const target = this.#directory.member(frame.name);
+        if (!target) {
+          return errorFrame("no_such_user", `Nobody called ${quoteInput(frame.name)} is here`);
+        }
+        const result = this.#rules.setRole(name, actor, this.#actor(target), frame.role);
+        if (!result.ok) return errorFrame("not_allowed", result.error);
+        this.#tellRoom(name, member, result.value, target);
+        return undefined;
+      }
+      case "invite": {
+        const target = this.#directory.member(frame.name);
+        if (!target) {
+          return errorFrame("no_such_user", `Nobody called ${quoteInput(frame.name)} is here`);
+        }
+        const result = this.#rules.invite(name, actor, { id: target.person.id, name: target.name });
+        if (!result.ok) return errorFrame("not_allowed", result.error);
+        this.#directory.send(target, {
+          type: "notice",
+          text: `${member.name} invites you to ${name}: /join ${name}`,
+        });
+        this.#directory.send(member, { type: "notice", text: `Invited ${target.name} to ${name}` });
+        this.#log(`${memberAddress(member)} ${member.name} invited ${target.name} to ${name}`);
+        return undefined;
+      }
+      case "remove":
+        return this.#remove(member, actor, name, frame.name, frame.reason);
+    }
+  }
+
+  /** A room's rules as a `room_info` frame. */
+  #roomInfo(room: string): RoomInfoFrame {
+    const rules = this.#rules.rulesOf(room);
+    return {
+      type: "room_info",
+      room,
+      ...(rules?.owner ? { owner: rules.owner.name, ownerId: rules.owner.id } : {}),
+      moderators: [...(rules?.moderators.values() ?? [])].map((p) => p.name),
+      topicLocked: rules?.topicLocked ?? false,
+      inviteOnly: rules?.inviteOnly ?? false,
+    };
+  }
+
+  /** Tells a room (and the one who acted, and `also`, wherever they are) what changed in it. */
+  #tellRoom(room: string, actor: Member, text: string, also?: Member): void {
+    const notice = new Outgoing({ type: "notice", text });
+    const present = this.#directory.findRoom(room);
+    const told = new Set<Member>(present?.members ?? []);
+    if (present) this.#directory.toRoom(present, notice);
+    for (const other of [actor, also]) {
+      if (other && !told.has(other)) this.#directory.send(other, notice);
+    }
+    this.#log(`${memberAddress(actor)} ${text}`);
+  }
+
+  #remove(
+    member: Member,
+    actor: RoomActor,
+    roomName: string,
+    name: string,
+    reason: string | undefined,
+  ): ErrorFrame | undefined {
+    const room = this.#directory.findRoom(roomName);
+    const target = this.#directory.member(name);
+    if (!room || !target || !target.rooms.has(room)) {
+      return errorFrame("no_such_user", `Nobody called ${quoteInput(name)} is in ${roomName}`);
+    }
+    const refused = this.#rules.removalRefusal(room.name, actor, this.#actor(target));
+    if (refused) return errorFrame("not_allowed", refused);
+    if (target.rooms.size === 1) {
+      if (room === this.#directory.lobby) {
+        return errorFrame(
+          "not_allowed",
+          `${LOBBY} is ${target.name}'s only room: the server's operators can /kick instead`,
+        );
+      }
+      // Nobody is left with no room: the lobby takes them.
+      this.#directory.enter(target, this.#directory.lobby, this.#now());
+      this.#directory.send(target, this.#directory.roomFrame(this.#directory.lobby));
+    }
+    const why = cleanLine(reason ?? "");
+    this.#takeOut(target, room, `removed by ${member.name}${why ? `: ${why}` : ""}`);
+    this.#log(`${memberAddress(member)} ${member.name} removed ${target.name} from ${room.name}`);
     return undefined;
   }
 
@@ -961,13 +1120,17 @@ export class Hub {
   #topic(member: Member, roomName: string, topic: string | undefined): ErrorFrame | undefined {
     const room = this.#directory.findRoom(roomName);
     if (!room || !member.rooms.has(room)) {
-      return errorFrame("not_in_room", `You are not in ${quoteInput(roomName)}`);
+      return errorFrame("not_in_room", `You are not in ${roomText(roomName)}`);
     }
     if (topic === undefined) {
       this.#directory.send(member, { type: "topic", room: room.name, topic: room.topic });
       return undefined;
     }
-    room.topic = cleanLine(topic);
+    const locked = this.#rules.topicRefusal(room.name, this.#actor(member));
+    if (locked) return errorFrame("not_allowed", locked);
+    const checked = checkLine(topic, "Topic");
+    if (!checked.ok) return errorFrame("bad_text", checked.error);
+    room.topic = checked.value;
     this.#keepTopic(room, member.name);
     this.#directory.toRoom(room, {
       type: "topic",
@@ -1058,4 +1221,10 @@ function reservedLookalike(name: string): ErrorFrame {
 
 function withRef(error: ErrorFrame, ref: string | undefined): ErrorFrame {
   return ref === undefined ? error : { ...error, ref };
+}
+
+/** A room as someone typed it, for an answer: safe to print, with its `#` (`dev` means `#dev`). */
+function roomText(typed: string): string {
+  const quoted = quoteInput(typed);
+  return quoted.startsWith("#") ? quoted : `#${quoted}`;
 }

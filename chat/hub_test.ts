@@ -694,3 +694,207 @@ Deno.test("People refuses a registration once the server holds its most names", 
   const third = people.register("cy", "SHA256:c");
   assert.ok(!third.ok && /no room for more registered names/.test(third.error));
 });
+
+Deno.test("someone leaving the server is told once to each person, however many rooms they share", () => {
+  const hub = new Hub();
+  const ann = joinHub(hub, "ann");
+  const bob = joinHub(hub, "bob");
+  for (const room of ["#a", "#b"]) {
+    hub.receive(ann.member, { type: "join", room });
+    hub.receive(bob.member, { type: "join", room });
+  }
+  hub.remove(bob.member, "quit");
+  assert.equal(framesOf(ann.peer, "left").length, 1);
+  hub.close();
+});
+
+Deno.test("a who list says who is away", () => {
+  const hub = new Hub();
+  const ann = joinHub(hub, "ann");
+  const bob = joinHub(hub, "bob");
+  hub.receive(bob.member, { type: "away", message: "lunch" });
+  hub.receive(ann.member, { type: "who", room: "#lobby" });
+  assert.deepEqual(framesOf(ann.peer, "users").at(-1)?.away, ["bob"]);
+  const long = hub.receive(ann.member, { type: "away", message: "x".repeat(201) });
+  assert.equal(long?.code, "bad_text");
+  hub.close();
+});
+
+Deno.test("people on nc or telnet leave no stored session to come back as ghosts after a restart", () => {
+  withStoredHub({}, (hub, store) => {
+    const nc = new FakePeer();
+    nc.silent = 0; // a text face: no heartbeat, so silentMs() has an answer
+    assert.ok(hub.join(nc, { type: "hello", name: "carl" }).ok);
+    joinHub(hub, "ann");
+    store.commit();
+    assert.deepEqual(store.presentSessions(0, 100, Date.now()).map((s) => s.name), ["ann"]);
+  });
+});
+
+Deno.test("whois 'here since' is when the session began, across a restart", () => {
+  const store = ChatStore.open(":memory:");
+  try {
+    let now = 1_000_000;
+    const first = new Hub({ store, now: () => now, graceMs: 60_000 });
+    const ann = joinHub(first, "ann");
+    const token = framesOf(ann.peer, "welcome")[0]!.resume!;
+    first.close();
+    store.commit();
+    now += 3_600_000;
+    const second = new Hub({ store, now: () => now, graceMs: 60_000 });
+    const back = new FakePeer();
+    assert.ok(second.join(back, { type: "hello", name: "ann", resume: token }).ok);
+    const bob = joinHub(second, "bob");
+    second.receive(bob.member, { type: "whois", name: "ann" });
+    assert.equal(framesOf(bob.peer, "whois")[0]!.since, 1_000_000);
+    second.close();
+  } finally {
+    store.close();
+  }
+});
+
+// ==== Room moderation ====
+
+/** A hub with three people with keys (ann creates #dev, so owns it) and one without. */
+function withRoomHub(
+  fn: (
+    hub: Hub,
+    people: Record<"ann" | "bob" | "cy" | "dan", { peer: FakePeer; member: Member }>,
+  ) => void,
+  options: Omit<HubOptions, "store"> = {},
+): void {
+  withStoredHub(options, (hub) => {
+    const ann = joinHub(hub, "ann", { key: keyOf("ann") });
+    const bob = joinHub(hub, "bob", { key: keyOf("bob") });
+    const cy = joinHub(hub, "cy", { key: keyOf("cy") });
+    const dan = joinHub(hub, "dan");
+    assert.equal(hub.receive(ann.member, { type: "join", room: "#dev" }), undefined);
+    fn(hub, { ann, bob, cy, dan });
+  });
+}
+
+function roomInfo(hub: Hub, who: { peer: FakePeer; member: Member }, room: string) {
+  hub.receive(who.member, { type: "room_info", room });
+  return framesOf(who.peer, "room_info").at(-1)!;
+}
+
+Deno.test("a room belongs to whoever created it with a key; #lobby to the operators", () => {
+  withRoomHub((hub, { ann, dan }) => {
+    assert.equal(roomInfo(hub, dan, "#dev").owner, "ann");
+    assert.equal(hub.receive(dan.member, { type: "join", room: "#keyless" }), undefined);
+    assert.equal(roomInfo(hub, dan, "#keyless").owner, undefined, "no key, no owner");
+    const lobby = hub.receive(ann.member, { type: "room_set", room: "#lobby", topicLocked: true });
+    assert.equal(lobby?.code, "not_allowed");
+    assert.match(lobby!.message, /belongs to the server's operators/);
+  });
+});
+
+Deno.test("a locked topic is the owner's and moderators' to set", () => {
+  withRoomHub((hub, { ann, bob, cy }) => {
+    for (const who of [bob, cy]) hub.receive(who.member, { type: "join", room: "#dev" });
+    assert.equal(
+      hub.receive(bob.member, { type: "room_set", room: "#dev", topicLocked: true })?.code,
+      "not_allowed",
+    );
+    assert.equal(
+      hub.receive(ann.member, { type: "room_set", room: "#dev", topicLocked: true }),
+      undefined,
+    );
+    assert.match(framesOf(bob.peer, "notice").at(-1)!.text, /ann locked the topic \(#dev\)/);
+    const refused = hub.receive(bob.member, { type: "topic", room: "#dev", topic: "mine now" });
+    assert.equal(refused?.code, "not_allowed");
+    hub.receive(ann.member, { type: "room_role", room: "#dev", name: "bob", role: "moderator" });
+    assert.equal(
+      hub.receive(bob.member, { type: "topic", room: "#dev", topic: "release" }),
+      undefined,
+    );
+    assert.deepEqual(roomInfo(hub, cy, "#dev").moderators, ["bob"]);
+  });
+});
+
+Deno.test("an invite-only room takes those invited, and its owner and moderators", () => {
+  withRoomHub((hub, { ann, bob, cy }) => {
+    hub.receive(ann.member, { type: "room_set", room: "#dev", inviteOnly: true });
+    const refused = hub.receive(bob.member, { type: "join", room: "#dev" });
+    assert.equal(refused?.code, "not_allowed");
+    assert.match(refused!.message, /invite-only/);
+    assert.equal(
+      hub.receive(cy.member, { type: "invite", room: "#dev", name: "bob" })?.code,
+      "not_allowed",
+    );
+    assert.equal(hub.receive(ann.member, { type: "invite", room: "#dev", name: "bob" }), undefined);
+    assert.match(framesOf(bob.peer, "notice").at(-1)!.text, /ann invites you to #dev/);
+    assert.equal(hub.receive(bob.member, { type: "join", room: "#dev" }), undefined);
+  });
+});
+
+Deno.test("owners and moderators take people out of a room, never those above them", () => {
+  withRoomHub((hub, { ann, bob, cy }) => {
+    for (const who of [bob, cy]) hub.receive(who.member, { type: "join", room: "#dev" });
+    hub.receive(ann.member, { type: "room_role", room: "#dev", name: "bob", role: "moderator" });
+    assert.equal(
+      hub.receive(cy.member, { type: "remove", room: "#dev", name: "bob" })?.code,
+      "not_allowed",
+    );
+    assert.equal(
+      hub.receive(bob.member, { type: "remove", room: "#dev", name: "ann" })?.code,
+      "not_allowed",
+    );
+    assert.equal(
+      hub.receive(bob.member, { type: "remove", room: "#dev", name: "cy", reason: "spam" }),
+      undefined,
+    );
+    assert.deepEqual(framesOf(cy.peer, "left").map((f) => [f.name, f.room, f.reason]), [
+      ["cy", "#dev", "removed by bob: spam"],
+    ]);
+    assert.ok(![...cy.member.rooms].some((r) => r.name === "#dev"));
+  });
+});
+
+Deno.test("a room can be handed over; its old owner stays a moderator; keyless people run nothing", () => {
+  withRoomHub((hub, { ann, bob, dan }) => {
+    hub.receive(bob.member, { type: "join", room: "#dev" });
+    const keyless = hub.receive(ann.member, {
+      type: "room_role",
+      room: "#dev",
+      name: "dan",
+      role: "moderator",
+    });
+    assert.match(keyless!.message, /has no key/);
+    assert.equal(
+      hub.receive(bob.member, { type: "room_role", room: "#dev", name: "bob", role: "owner" })
+        ?.code,
+      "not_allowed",
+    );
+    assert.equal(
+      hub.receive(ann.member, { type: "room_role", room: "#dev", name: "bob", role: "owner" }),
+      undefined,
+    );
+    const info = roomInfo(hub, dan, "#dev");
+    assert.deepEqual([info.owner, info.moderators], ["bob", ["ann"]]);
+  });
+});
+
+Deno.test("a room's owner and rules outlast the room emptying, and a restart", async () => {
+  await withTempDir((dir) => {
+    const path = `${dir}/chat.db`;
+    let store = ChatStore.open(path);
+    let hub = new Hub({ store });
+    const ann = joinHub(hub, "ann", { key: keyOf("ann") });
+    hub.receive(ann.member, { type: "join", room: "#dev" });
+    hub.receive(ann.member, { type: "room_set", room: "#dev", inviteOnly: true });
+    hub.receive(ann.member, { type: "leave", room: "#dev" });
+    hub.close();
+    store.close();
+    store = ChatStore.open(path);
+    hub = new Hub({ store });
+    try {
+      const bob = joinHub(hub, "bob", { key: keyOf("bob") });
+      assert.equal(hub.receive(bob.member, { type: "join", room: "#dev" })?.code, "not_allowed");
+      assert.equal(roomInfo(hub, bob, "#dev").owner, "ann");
+    } finally {
+      hub.close();
+      store.close();
+    }
+  });
+});

@@ -118,7 +118,9 @@ export class Moderation {
       });
       removed++;
     }
-    const span = minutes === undefined ? "for good" : `for ${minutes} minutes`;
+    const span = minutes === undefined
+      ? "for good"
+      : `for ${minutes} ${minutes === 1 ? "minute" : "minutes"}`;
     const what = made.map((b) => `${b.target} (${b.kind})`).join(" and ");
     this.#hooks.log(`${actor.label} banned ${what} ${span}${reason ? `: ${reason}` : ""}`);
     return ok(`Banned ${what} ${span}${removed ? `; removed ${removed}` : ""}`);

@@ -144,8 +144,13 @@ export class Sessions {
     return this.#options.graceMs > 0;
   }
 
-  /** Records where a member is (its name and rooms, the current one last), for resuming. */
+  /**
+   * Records where a member is (its name and rooms, the current one last), for resuming. People
+   * on `nc` or `telnet` are not recorded: their client keeps no token, so their session could
+   * only come back as a ghost after a restart.
+   */
   save(member: Member): void {
+    if (member.link.state === "live" && member.link.peer.silentMs() !== undefined) return;
     const rooms = [...member.rooms].filter((r) => r !== member.current).map((r) => r.name);
     this.#store?.saveSession({
       tokenHash: member.tokenHash,
@@ -444,7 +449,9 @@ export class Sessions {
     if (fitting.length < total) {
       this.#directory.send(member, {
         type: "notice",
-        text: `${total - fitting.length} earlier missed messages are not shown: /history for them`,
+        text: `${
+          plural(total - fitting.length, "earlier missed message is", "earlier missed messages are")
+        } not shown: /history for them`,
       });
     }
     for (const out of fitting) this.#directory.send(member, out);
@@ -495,3 +502,8 @@ const NO_PEER: Peer = {
   end: () => {},
   silentMs: () => undefined,
 };
+
+/** `1 message is`, `2 messages are`: a count with the words for one or for several. */
+function plural(count: number, one: string, many: string): string {
+  return `${count} ${count === 1 ? one : many}`;
+}

@@ -95,6 +95,13 @@ const MIGRATIONS: readonly string[] = [
      at INTEGER NOT NULL
    );
    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+  // Room moderation: each room's owner, moderators, invitations and settings, as JSON.
+  `CREATE TABLE room_rules (
+     room_key TEXT PRIMARY KEY,
+     room TEXT NOT NULL,
+     rules TEXT NOT NULL,
+     at INTEGER NOT NULL
+   );`,
 ];
 
 /**
@@ -611,6 +618,31 @@ export class ChatStore {
       topic.by,
       at,
     );
+  }
+
+  /** Every room's rules (as `chat/rooms.ts` writes them), those changed longest ago first. */
+  roomRules(): { room: string; rules: string }[] {
+    const rows = this.#all("SELECT room, rules FROM room_rules ORDER BY at") as {
+      room: string;
+      rules: string;
+    }[];
+    return rows.map((r) => ({ room: r.room, rules: r.rules }));
+  }
+
+  /** Keeps a room's rules. */
+  saveRoomRules(room: string, rules: string, at: number): void {
+    this.#write(
+      "INSERT OR REPLACE INTO room_rules (room_key, room, rules, at) VALUES (?, ?, ?, ?)",
+      roomKey(room),
+      room,
+      rules,
+      at,
+    );
+  }
+
+  /** Forgets a room's rules. */
+  deleteRoomRules(room: string): void {
+    this.#write("DELETE FROM room_rules WHERE room_key = ?", roomKey(room));
   }
 
   /** A setting (`motd`, `server_id`), if set. */

@@ -20,7 +20,7 @@ Deno.test("ChatStore creates the schema in a new file and records its version", 
     const db = new DatabaseSync(`${dir}/chat.db`);
     try {
       const { user_version } = db.prepare("PRAGMA user_version").get() as { user_version: number };
-      assert.equal(user_version, 2);
+      assert.equal(user_version, 3);
       const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all()
         .map((row) => (row as { name: string }).name).sort();
       assert.deepEqual(tables, [
@@ -28,6 +28,7 @@ Deno.test("ChatStore creates the schema in a new file and records its version", 
         "messages",
         "names",
         "operators",
+        "room_rules",
         "sessions",
         "settings",
         "topics",

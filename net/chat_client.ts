@@ -16,6 +16,7 @@ import {
   type ErrorCode,
   type ErrorFrame,
   errorFrame,
+  FATAL_ERROR_CODES,
   frameCost,
   HEARTBEAT_MS,
   type HelloFrame,
@@ -290,6 +291,11 @@ export class ChatClient implements AsyncIterable<ChatEvent> {
   }
 
   /** Whether the connection is open now (it may be reconnecting when not). */
+  /** Where the client connects: the server's host name or address, and port. */
+  get address(): ServerAddress {
+    return { hostname: this.#options.hostname, port: this.#options.port };
+  }
+
   get connected(): boolean {
     return !this.#link.ended && !this.#finished;
   }
@@ -726,7 +732,10 @@ class Link {
       while (true) {
         if (this.#sink && !this.#sink.hasRoom()) await this.#sink.waitRoom();
         const n = await this.transport.read(buffer);
-        if (n === null) break;
+        if (n === null) {
+          splitter.end(onLine); // a last frame the server sent without its newline
+          break;
+        }
         this.lastHeard = performance.now();
         this.pinged = false;
         splitter.push(buffer.subarray(0, n), onLine);
@@ -746,7 +755,9 @@ class Link {
     const decoded = decodeServerFrame(line);
     if (!decoded.ok) return;
     const frame = decoded.value;
-    if (frame.type === "error") this.#lastError = frame;
+    // Only a fatal error says why the link ends: a refused /whois or /nick long before a drop is
+    // no reason to give up reconnecting.
+    if (frame.type === "error" && FATAL_ERROR_CODES.has(frame.code)) this.#lastError = frame;
     if (this.#sink) {
       this.#sink.frame(frame);
     } else {

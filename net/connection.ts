@@ -29,6 +29,7 @@ import {
   type HelloFrame,
   isKeyText,
   type ProofFrame,
+  type ServerFrame,
 } from "../protocol.ts";
 import { errorText, isDisconnectError, type Transport } from "./conn.ts";
 import { keyFacts, newNonce, verifyProof } from "./identity.ts";
@@ -49,6 +50,39 @@ export type TextInput =
   | { kind: "switch"; room: string };
 
 /**
+ * What a text face's input filter may ask of its connection, besides cleaning the bytes that
+ * pass through it (see {@linkcode TextFace.inputFilter}).
+ */
+export interface TextLink {
+  /**
+   * Whether the connection is taken for a person's (`nc`, `telnet`). Until then it may still be
+   * a program's, whose JSON must pass untouched and get no answer.
+   */
+  readonly person: boolean;
+  /** Sends bytes as they are, after what is queued: an answer to telnet (RFC 854), or a line. */
+  reply(bytes: Uint8Array): void;
+  /**
+   * Drops the unfinished line read before the chunk being filtered (the person erased it). The
+   * filter leaves that chunk's own bytes of it out.
+   */
+  dropLine(): void;
+  /**
+   * Drops everything typed and not carried out yet (Ctrl+C): the unfinished line read before the
+   * chunk being filtered and the lines still waiting for the sending allowance. The filter leaves
+   * that chunk's bytes before the interrupt out.
+   */
+  interrupt(): void;
+}
+
+/** A local day: its first millisecond and the first of the next, since the epoch. */
+export interface DaySpan {
+  /** The day's first millisecond. */
+  readonly start: number;
+  /** The next day's first millisecond (a day of 23 or 25 hours when the clocks change). */
+  readonly end: number;
+}
+
+/**
  * How people without a chat program (`nc`, `telnet`) speak to the server: given to the gateway
  * by the entry script, so the network layer knows only "a face I was given", never a renderer.
  */
@@ -59,15 +93,31 @@ export interface TextFace {
   lines(lines: readonly string[]): Uint8Array;
   /**
    * A fresh filter for one connection's incoming bytes, applied before they are split into lines
-   * (telnet's option negotiation is removed there).
+   * (telnet's commands are taken out and answered there, through `link`).
    */
-  inputFilter(): (chunk: Uint8Array) => Uint8Array;
+  inputFilter(link: TextLink): (chunk: Uint8Array) => Uint8Array;
   /** What a silent new connection is told: a greeting and the question for a name. */
   greeting(serverName: string): string[];
   /** What a person is asked after a refused name. */
   readonly askAgain: readonly string[];
-  /** What a person is told once their name is accepted. */
+  /**
+   * What a person is told right after the welcome, before any earlier message: the day and the
+   * time zone of the times shown, `now` being when (milliseconds since the epoch).
+   */
+  todayLines(now: number): string[];
+  /** What a person is told once their name is accepted, after everything joining brings. */
   welcomed(name: string): string[];
+  /**
+   * The time a frame is shown with, in milliseconds since the epoch; `undefined` for frames
+   * shown without one. A frame of another day than the last one shown gets a day line first.
+   */
+  timeOf(frame: ServerFrame): number | undefined;
+  /** The local day `ts` (milliseconds since the epoch) falls on, as its faces show times. */
+  dayOf(ts: number): DaySpan;
+  /** The lines that say a new day begins, shown before the first frame of the day of `ts`. */
+  dayLines(ts: number): string[];
+  /** The last lines a person gets before the server closes the connection. */
+  readonly closing: readonly string[];
   /**
    * Reads a typed line: before joining it is the name (a hello), after it a message for the
    * current room or a command.
@@ -111,6 +161,22 @@ const RESUMABLE_REASONS: ReadonlySet<string> = new Set(["disconnected", "too slo
 export const SMALL_READS_PER_SECOND = 100;
 /** The read buffer a connection starts with; it grows to `READ_BUFFER_BYTES` once a read fills it. */
 const IDLE_READ_BYTES = 256;
+/**
+ * The most lines a person on `nc` or `telnet` may have waiting for their sending allowance (a
+ * paste): they go out as it refills; lines past this are refused.
+ */
+export const TEXT_QUEUE_LINES = 50;
+/**
+ * The most characters (UTF-16 units: at most twice as many bytes of memory) the waiting lines
+ * of one connection may hold in all.
+ */
+export const TEXT_QUEUE_CHARS = 32 * 1024;
+/**
+ * Lines a person's connection may have refused (past the waiting lines) or send blank, per
+ * flood strike ({@linkcode FLOOD_STRIKES}): a paste of a few hundred lines is refused in part,
+ * a stream of them ends the connection like any flood.
+ */
+export const TEXT_LINES_PER_STRIKE = 20;
 
 /** What every connection of a gateway is held to. */
 export interface ConnectionSettings {
@@ -198,6 +264,8 @@ export class Connection implements Peer {
   #helloTimer: ReturnType<typeof setTimeout>;
   #promptTimer: ReturnType<typeof setTimeout> | undefined;
   #markClosed: () => void;
+  /** For a person: the local day of the last frame shown with a time. */
+  #day: DaySpan | undefined;
 
   constructor(transport: Transport, settings: ConnectionSettings) {
     this.transport = transport;
@@ -252,17 +320,40 @@ export class Connection implements Peer {
     this.settings.onJoined(this);
   }
 
+  /**
+   * Queues a frame. A person (the text face) also gets a day line before the first frame of a
+   * new day, and the day and time zone after the welcome: the frame's bytes are shared by
+   * everyone with the face, these lines are this connection's.
+   */
   send(out: Outgoing): void {
     if (this.ending) return;
     const bytes = out.bytes(this.#encoder);
-    if (bytes.length > 0 && !this.#outbox.push(bytes)) this.close("too slow");
+    if (bytes.length === 0) return;
+    const face = this.#textFace();
+    if (face) this.#markDay(face, out.frame);
+    if (this.ending) return;
+    if (!this.#outbox.push(bytes)) {
+      this.close("too slow");
+      return;
+    }
+    if (face && out.frame.type === "welcome") {
+      const now = Date.now();
+      this.#day = face.dayOf(now);
+      this.sendText(face.todayLines(now));
+    }
   }
 
   /** Sends lines of text to a plain-text client. */
   sendText(lines: readonly string[]): void {
     const face = this.settings.face;
     if (!face || this.ending) return;
-    if (!this.#outbox.push(face.lines(lines))) this.close("too slow");
+    this.sendBytes(face.lines(lines));
+  }
+
+  /** Sends bytes as they are (an answer to telnet, lines of text); nothing once ending. */
+  sendBytes(bytes: Uint8Array): void {
+    if (this.ending) return;
+    if (!this.#outbox.push(bytes)) this.close("too slow");
   }
 
   end(error: ErrorFrame, reason: string): void {
@@ -276,8 +367,14 @@ export class Connection implements Peer {
     this.end(errorFrame(code, message), reason);
   }
 
-  /** Closes once everything queued is written, or after {@linkcode CLOSE_GRACE_MS}. */
+  /**
+   * Closes once everything queued is written, or after {@linkcode CLOSE_GRACE_MS}. A person gets
+   * the face's closing lines last, so the end is never silent.
+   */
   closeAfterFlush(reason: string): void {
+    if (this.ending) return;
+    const face = this.#textFace();
+    if (face) this.sendText(face.closing);
     if (this.ending) return;
     this.endReason = reason;
     const timer = setTimeout(() => this.close(reason), CLOSE_GRACE_MS);
@@ -294,6 +391,21 @@ export class Connection implements Peer {
     clearTimeout(this.#promptTimer);
     this.transport.close();
     this.#markClosed();
+  }
+
+  /** The text face, when this connection is a person's. */
+  #textFace(): TextFace | undefined {
+    return this.face === "text" ? this.settings.face : undefined;
+  }
+
+  /** Before a frame of another day than the last one shown, the line that says which day. */
+  #markDay(face: TextFace, frame: ServerFrame): void {
+    const ts = face.timeOf(frame);
+    if (ts === undefined) return;
+    const day = this.#day;
+    if (day !== undefined && ts >= day.start && ts < day.end) return;
+    this.#day = face.dayOf(ts);
+    this.sendText(face.dayLines(ts));
   }
 
   #useFace(face: FaceKind): void {
@@ -332,19 +444,49 @@ export async function serveConnection(connection: Connection, hub: Hub): Promise
     log(`${connection.address} ! refused: banned address (${ban.target})`);
     connection.fail("banned", "This address is banned from the server", "banned");
   }
-  const splitter = new LineSplitter({ maxLineBytes: maxFrameBytes });
-  const filter = face?.inputFilter();
+  const newSplitter = () => new LineSplitter({ maxLineBytes: maxFrameBytes });
+  let splitter = newSplitter();
+  /** A person's lines waiting for the sending allowance; made on the first one. */
+  let typed: TextQueue | undefined;
+  const filter = face?.inputFilter({
+    get person() {
+      return connection.face === "text";
+    },
+    reply: (bytes) => {
+      if (connection.face === "text") connection.sendBytes(bytes);
+    },
+    dropLine: () => splitter = newSplitter(),
+    interrupt: () => {
+      splitter = newSplitter();
+      typed?.clear();
+    },
+  });
   // Idle connections are most of them: each starts with a small buffer, grown once it fills.
   let buffer = new Uint8Array(IDLE_READ_BYTES);
   const onLine = (line: string) => {
     // Only whole lines count as hearing from the peer: bytes dripped one at a time do not.
     connection.lastHeard = performance.now();
     connection.pinged = false;
-    if (!connection.ending) handleLine(connection, hub, line);
+    if (connection.ending) return;
+    if (
+      connection.face === undefined ||
+      (connection.member === undefined && connection.face === "text")
+    ) {
+      connection.settleFace(line);
+    }
+    if (connection.face === "text") {
+      (typed ??= new TextQueue(connection, hub)).push(line);
+    } else {
+      typed?.clear();
+      handleFrameLine(connection, hub, line);
+    }
   };
   // A blank line costs like any frame: a stream of them is no free way to keep the server busy.
+  // A person's blank lines are only counted towards flooding, never answered.
   const onBlank = () => {
-    if (!connection.ending) spend(connection, 1, undefined);
+    if (connection.ending) return;
+    if (connection.face === "text") strike(connection, 1 / TEXT_LINES_PER_STRIKE);
+    else spend(connection, 1, undefined);
   };
   const reads = new TokenBucket({ rate: SMALL_READS_PER_SECOND, burst: SMALL_READS_PER_SECOND });
   try {
@@ -355,9 +497,14 @@ export async function serveConnection(connection: Connection, hub: Hub): Promise
       if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
       if (connection.ending) break;
       const n = await connection.transport.read(buffer);
-      if (n === null) break;
+      if (n === null) {
+        splitter.end(onLine, onBlank); // a last line the peer sent without its newline
+        break;
+      }
       const chunk = buffer.subarray(0, n);
-      splitter.push(connection.face === "json" || !filter ? chunk : filter(chunk), onLine, onBlank);
+      // Filtered first: the filter may start a new splitter (a line erased or interrupted).
+      const data = connection.face === "json" || !filter ? chunk : filter(chunk);
+      splitter.push(data, onLine, onBlank);
       if (n < buffer.length) reads.take();
       if (n === buffer.length && buffer.length < READ_BUFFER_BYTES) {
         buffer = new Uint8Array(READ_BUFFER_BYTES);
@@ -371,6 +518,17 @@ export async function serveConnection(connection: Connection, hub: Hub): Promise
       log(`${connection.address} ! read failed: ${errorText(error)}`);
     }
   } finally {
+    // Lines still waiting when the person's side closed are not carried out: they left.
+    const dropped = typed?.clear() ?? 0;
+    if (dropped > 0) {
+      connection.send(
+        new Outgoing(errorFrame(
+          "rate_limited",
+          `${countOf(dropped, "waiting line was", "waiting lines were")} not sent: ` +
+            "the connection was closed from your side",
+        )),
+      );
+    }
     connection.closeAfterFlush("disconnected");
     if (connection.member) {
       const reason = connection.endReason ?? "disconnected";
@@ -381,23 +539,33 @@ export async function serveConnection(connection: Connection, hub: Hub): Promise
   await connection.closed;
 }
 
+/** `1 line was`, `2 lines were`: a count with the words for one or for several. */
+function countOf(count: number, one: string, many: string): string {
+  return `${count} ${count === 1 ? one : many}`;
+}
+
 /**
- * Acts on one line. A refusal is answered; a frame a program got wrong (bad JSON, a malformed
- * frame, anything before the hello) also spends from the connection's error allowance, and when
- * that is gone the connection ends. What a person types wrong never counts as such.
+ * Acts on one line of a program (JSON). Over the rate it is refused; a refusal is answered; a
+ * frame the program got wrong (bad JSON, a malformed frame, anything before the hello) also
+ * spends from the connection's error allowance, and when that is gone the connection ends.
  */
-function handleLine(connection: Connection, hub: Hub, line: string): void {
-  if (
-    connection.face === undefined || (connection.member === undefined && connection.face === "text")
-  ) {
-    connection.settleFace(line);
+function handleFrameLine(connection: Connection, hub: Hub, line: string): void {
+  const frame = decodeLine(line);
+  if ("code" in frame) {
+    answer(connection, frame);
+    return;
   }
-  const frame = connection.face === "json" ? decodeLine(line) : readText(connection, hub, line);
-  if (frame !== undefined && !("code" in frame) && overRate(connection, frame)) return;
-  const error = frame === undefined || "code" in frame
-    ? frame
-    : dispatchFrame(connection, hub, frame);
-  if (error === undefined) return;
+  if (overRate(connection, frame)) return;
+  const error = dispatchFrame(connection, hub, frame);
+  if (error !== undefined) answer(connection, error);
+}
+
+/**
+ * Answers a refused line with its error; a person without a name yet is asked again. Protocol
+ * violations (a program's) spend from the error allowance; what a person types wrong never
+ * counts as such.
+ */
+function answer(connection: Connection, error: ErrorFrame): void {
   connection.settings.log(`${connection.address} ! ${error.code}: ${error.message}`);
   connection.send(new Outgoing(error));
   const face = connection.settings.face;
@@ -426,23 +594,34 @@ function overRate(connection: Connection, frame: ClientFrame): boolean {
   return cost > 0 && spend(connection, cost, "ref" in frame ? frame.ref : undefined);
 }
 
+/** The allowance a connection's frames spend: its own once joined, the hello's before. */
+function allowance(connection: Connection): TokenBucket {
+  return connection.member ? connection.bucket : connection.helloBucket;
+}
+
 /** Takes `cost` from the allowance; refuses (and counts a strike) when it is not there. */
 function spend(connection: Connection, cost: number, ref: string | undefined): boolean {
-  const bucket = connection.member ? connection.bucket : connection.helloBucket;
-  if (bucket.take(cost)) return false;
-  const { log, rate, burst } = connection.settings;
-  if (!connection.refusalBudget.take()) {
-    const who = connection.member?.name ?? "(no name)";
-    log(`${connection.address} ! flooding: ${who} kept going over the rate`);
-    connection.fail("flooding", "You kept sending too fast: disconnected", "flooding");
-    return true;
-  }
+  if (allowance(connection).take(cost)) return false;
+  if (!strike(connection, 1)) return true;
+  const { rate, burst } = connection.settings;
   const error = errorFrame(
     "rate_limited",
     `Too fast: at most ${rate} a second after a burst of ${burst}; this was not sent`,
   );
   connection.send(new Outgoing(ref === undefined ? error : { ...error, ref }));
   return true;
+}
+
+/**
+ * Counts `strikes` (a refusal is one) against the connection's flood allowance; once that is
+ * gone the connection is disconnected for flooding. Returns whether it may go on.
+ */
+function strike(connection: Connection, strikes: number): boolean {
+  if (connection.refusalBudget.take(strikes)) return true;
+  const who = connection.member?.name ?? "(no name)";
+  connection.settings.log(`${connection.address} ! flooding: ${who} kept going over the rate`);
+  connection.fail("flooding", "You kept sending too fast: disconnected", "flooding");
+  return false;
 }
 
 function decodeLine(line: string): ClientFrame | ErrorFrame {
@@ -454,29 +633,132 @@ function decodeLine(line: string): ClientFrame | ErrorFrame {
   );
 }
 
+// ==== A person's lines ====
+
 /**
- * Reads a line typed on a plain-text connection through its face; what the face answers
- * directly (help, a room switch) is done here. Returns the frame to carry out or the error to
- * answer, or `undefined` when the line was handled.
+ * What a line a person typed costs against the sending allowance: a command's frame what that
+ * frame costs (`/quit` nothing), anything else (help, a switch, a mistake) one.
  */
-function readText(
-  connection: Connection,
-  hub: Hub,
-  line: string,
-): ClientFrame | ErrorFrame | undefined {
-  const input = connection.settings.face!.read(line, connection.member);
-  switch (input.kind) {
-    case "frame":
-      return input.frame;
-    case "error":
-      return input.error;
-    case "reply":
-      connection.sendText(input.lines);
-      return undefined;
-    case "switch":
-      return connection.member ? hub.switchRoom(connection.member, input.room) : undefined;
+function inputCost(input: TextInput): number {
+  return input.kind === "frame" ? frameCost(input.frame) : 1;
+}
+
+/**
+ * The lines a person typed or pasted on `nc` or `telnet`, carried out in order as the sending
+ * allowance allows. A person cannot pace themselves the way a program does: a line typed while
+ * the allowance is there is carried out at once, and the lines of a paste wait their turn (at
+ * most {@linkcode TEXT_QUEUE_LINES} lines and {@linkcode TEXT_QUEUE_CHARS} characters), so the
+ * connection never goes over the rate and nothing it sends is refused for speed. Lines past
+ * that bound are refused, and the person is told once; each counts a fraction of a flood
+ * strike ({@linkcode TEXT_LINES_PER_STRIKE}).
+ */
+class TextQueue {
+  readonly #connection: Connection;
+  readonly #hub: Hub;
+  #lines: string[] = [];
+  #chars = 0;
+  /** Set while the first waiting line waits for the allowance. */
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  /** Whether the person was told lines were refused, since the queue was last empty. */
+  #toldFull = false;
+
+  constructor(connection: Connection, hub: Hub) {
+    this.#connection = connection;
+    this.#hub = hub;
+  }
+
+  /** Takes a typed line: carried out now when nothing waits and the allowance is there. */
+  push(line: string): void {
+    if (this.#lines.length >= TEXT_QUEUE_LINES || this.#chars + line.length > TEXT_QUEUE_CHARS) {
+      this.#refuse();
+      return;
+    }
+    this.#lines.push(line);
+    this.#chars += line.length;
+    if (this.#timer === undefined) this.#release();
+  }
+
+  /** Drops every waiting line (and the timer); returns how many there were. */
+  clear(): number {
+    const dropped = this.#lines.length;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#lines = [];
+    this.#chars = 0;
+    this.#toldFull = false;
+    return dropped;
+  }
+
+  /** Carries out waiting lines while the allowance lasts; then waits for it to refill. */
+  #release(): void {
+    this.#timer = undefined;
+    const connection = this.#connection;
+    const face = connection.settings.face!;
+    while (this.#lines.length > 0) {
+      if (connection.ending) {
+        this.clear();
+        return;
+      }
+      const line = this.#lines[0]!;
+      // Read anew each time: what a line means (a name, a room) may change with the line before.
+      const input = face.read(line, connection.member);
+      const cost = inputCost(input);
+      const bucket = allowance(connection);
+      const wait = bucket.wait(cost);
+      if (wait > 0) {
+        this.#timer = setTimeout(() => this.#release(), wait);
+        return;
+      }
+      bucket.take(cost);
+      this.#lines.shift();
+      this.#chars -= line.length;
+      actOnText(connection, this.#hub, input);
+    }
+    this.#toldFull = false;
+  }
+
+  /** A line past the bound: refused, the person told once, a fraction of a strike counted. */
+  #refuse(): void {
+    const connection = this.#connection;
+    if (!this.#toldFull) {
+      this.#toldFull = true;
+      const { rate, log } = connection.settings;
+      const who = connection.member?.name ?? "(no name)";
+      log(`${connection.address} ! rate_limited: ${who} pasted too much at once`);
+      const waiting = countOf(this.#lines.length, "line waits", "lines wait");
+      connection.send(
+        new Outgoing(errorFrame(
+          "rate_limited",
+          `Too much at once: ${waiting} to go out, ${rate} a second; the lines after ` +
+            "them were not sent",
+        )),
+      );
+    }
+    strike(connection, 1 / TEXT_LINES_PER_STRIKE);
   }
 }
+
+/** Carries out what a typed line came to; what the face answers directly is done here. */
+function actOnText(connection: Connection, hub: Hub, input: TextInput): void {
+  let error: ErrorFrame | undefined;
+  switch (input.kind) {
+    case "frame":
+      error = dispatchFrame(connection, hub, input.frame);
+      break;
+    case "error":
+      error = input.error;
+      break;
+    case "reply":
+      connection.sendText(input.lines);
+      return;
+    case "switch":
+      error = connection.member ? hub.switchRoom(connection.member, input.room) : undefined;
+      break;
+  }
+  if (error !== undefined) answer(connection, error);
+}
+
+// ==== Frames ====
 
 /** Carries out a decoded frame; returns the error to answer with, if any. */
 function dispatchFrame(

@@ -85,6 +85,15 @@ export class LineSplitter {
     }
   }
 
+  /**
+   * Ends the input: an unfinished last line (one the input ended without a newline) is a line
+   * too, and is handed to `onLine` (or `onBlank`) like any other.
+   */
+  end(onLine: (line: string) => void, onBlank?: () => void): void {
+    if (this.#tailBytes === 0) return;
+    this.#emit(this.#takeTail(EMPTY), onLine, onBlank);
+  }
+
   #checkLength(bytes: number): void {
     if (bytes > this.#maxLineBytes) {
       this.#tail = EMPTY;
@@ -135,28 +144,47 @@ export interface ByteReader {
 }
 
 /**
- * Yields the lines read from a connection until it closes. Reads go into one small reused buffer.
+ * Yields the lines read from a connection until it closes, the last one too when the input ends
+ * without a newline. Reads go into one small reused buffer.
  * @throws {FrameTooLargeError} when a line passes the limit.
  */
 export async function* readLines(
   reader: ByteReader,
   options: LineOptions = {},
 ): AsyncGenerator<string> {
+  for await (const batch of readLineBatches(reader, options)) yield* batch;
+}
+
+/**
+ * Like {@linkcode readLines}, but yields the lines that arrived together (in one read) as one
+ * batch, so that a caller can tell a paste or a burst of output from lines typed one by one.
+ * With `keepBlank`, blank lines are kept too, as empty strings.
+ * @throws {FrameTooLargeError} when a line passes the limit, after the batch of good lines before.
+ */
+export async function* readLineBatches(
+  reader: ByteReader,
+  options: LineOptions & { keepBlank?: boolean } = {},
+): AsyncGenerator<string[]> {
   const splitter = new LineSplitter(options);
   const buffer = new Uint8Array(READ_BUFFER_BYTES);
-  const lines: string[] = [];
+  let lines: string[] = [];
   const collect = (line: string) => lines.push(line);
+  const blank = options.keepBlank ? () => lines.push("") : undefined;
   while (true) {
     const n = await reader.read(buffer);
-    if (n === null) return;
+    if (n === null) {
+      splitter.end(collect, blank);
+      if (lines.length > 0) yield lines;
+      return;
+    }
     try {
-      splitter.push(buffer.subarray(0, n), collect);
+      splitter.push(buffer.subarray(0, n), collect, blank);
     } catch (error) {
       // Lines completed before the over-long one are still good: hand them out first.
-      yield* lines;
+      if (lines.length > 0) yield lines;
       throw error;
     }
-    yield* lines;
-    lines.length = 0;
+    if (lines.length > 0) yield lines;
+    lines = [];
   }
 }

@@ -147,9 +147,22 @@ Deno.test("LineSplitter rejects a newline-less line as soon as it cannot fit", (
   assert.throws(() => splitter.push(bytesOf("x"), () => {}), FrameTooLargeError);
 });
 
-Deno.test("readLines() yields every line from a reader", async () => {
+Deno.test("readLines() yields every line from a reader, an unterminated last one too", async () => {
   const reader = fakeReader([bytesOf("a\nb"), bytesOf("c\n\nd\n"), bytesOf("e")]);
-  assert.deepStrictEqual(await collect(readLines(reader)), ["a", "bc", "d"]);
+  assert.deepStrictEqual(await collect(readLines(reader)), ["a", "bc", "d", "e"]);
+  assert.deepStrictEqual(await collect(readLines(fakeReader([bytesOf("done")]))), ["done"]);
+  assert.deepStrictEqual(await collect(readLines(fakeReader([bytesOf("x\r")]))), ["x"]);
+});
+
+Deno.test("LineSplitter.end() hands out an unfinished last line", () => {
+  const splitter = new LineSplitter();
+  const lines: string[] = [];
+  splitter.push(bytesOf("one\ntw"), (line) => lines.push(line));
+  splitter.push(bytesOf("o"), (line) => lines.push(line));
+  splitter.end((line) => lines.push(line));
+  assert.deepEqual(lines, ["one", "two"]);
+  splitter.end((line) => lines.push(line));
+  assert.deepEqual(lines, ["one", "two"], "nothing twice");
 });
 
 Deno.test("readLines() yields every line when chunks are larger than its buffer", async () => {

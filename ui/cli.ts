@@ -40,7 +40,7 @@ export function readCommandLine<T extends { help: boolean; version: boolean }>(
   const { program, parse, usage } = options;
   let parsed: T;
   try {
-    parsed = parse(args);
+    parsed = parse(attachNegativeValues(args));
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     console.error(`${program}: ${error.message}\nRun with --help for usage.`);
@@ -55,6 +55,26 @@ export function readCommandLine<T extends { help: boolean; version: boolean }>(
     return 0;
   }
   return parsed;
+}
+
+/**
+ * `--flag -1` as `--flag=-1`: `parseArgs` takes a value that starts with `-` for an option and
+ * calls it ambiguous, where the person meant a (negative, so wrong) number that the flag's own
+ * check should answer ("--history must be a whole number from 0 to 200, not "-1"").
+ */
+export function attachNegativeValues(args: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const next = args[i + 1];
+    if (/^--[^=]+$/.test(arg) && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else {
+      out.push(arg);
+    }
+  }
+  return out;
 }
 
 /** Limits for {@linkcode numberFlag}. */

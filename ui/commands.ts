@@ -10,6 +10,7 @@
  */
 
 import {
+  checkLine,
   type ClientFrame,
   fail,
   HISTORY_PAGE,
@@ -17,6 +18,7 @@ import {
   ok,
   quoteInput,
   type Result,
+  type RoomRole,
 } from "../protocol.ts";
 
 // ==== Tables ====
@@ -74,8 +76,8 @@ function usage(spec: string): Result<ClientFrame> {
 }
 
 function joinCommand(args: string): Result<ClientFrame> {
-  const [room] = firstWord(args);
-  return room ? ok({ type: "join", room }) : usage("/join <#room>");
+  const [room, rest] = firstWord(args);
+  return room && !rest.trim() ? ok({ type: "join", room }) : usage("/join <#room> (one at a time)");
 }
 
 function leaveCommand(args: string, context: CommandContext): Result<ClientFrame> {
@@ -83,16 +85,21 @@ function leaveCommand(args: string, context: CommandContext): Result<ClientFrame
   return ok({ type: "leave", room: room || context.room });
 }
 
+/** `/topic [#room] [text]`: a room named first is the one meant, else the current one. */
 function topicCommand(args: string, context: CommandContext): Result<ClientFrame> {
-  const topic = args.trim();
-  return ok(
-    topic ? { type: "topic", room: context.room, topic } : { type: "topic", room: context.room },
-  );
+  const [first, rest] = firstWord(args);
+  const [room, text] = first.startsWith("#") ? [first, rest] : [context.room, args];
+  if (text.trim() === "") return ok({ type: "topic", room });
+  const topic = checkLine(text, "Topic");
+  return topic.ok ? ok({ type: "topic", room, topic: topic.value }) : topic;
 }
 
-function whoCommand(args: string): Result<ClientFrame> {
-  const [room] = firstWord(args);
-  return ok(room ? { type: "who", room } : { type: "who" });
+/** `/who` is the current room, `/who #room` another, `/who *` everyone on the server. */
+function whoCommand(args: string, context: CommandContext): Result<ClientFrame> {
+  const [room, rest] = firstWord(args);
+  if (rest.trim()) return usage("/who [#room|*]");
+  if (room === "*") return ok({ type: "who" });
+  return ok({ type: "who", room: room || context.room });
 }
 
 function whoisCommand(args: string): Result<ClientFrame> {
@@ -125,7 +132,8 @@ function nickCommand(args: string): Result<ClientFrame> {
 }
 
 function awayCommand(args: string): Result<ClientFrame> {
-  return ok({ type: "away", message: args.trim() || "away" });
+  const message = checkLine(args, "Away message");
+  return message.ok ? ok({ type: "away", message: message.value || "away" }) : message;
 }
 
 function historyCommand(args: string, context: CommandContext): Result<ClientFrame> {
@@ -181,6 +189,53 @@ function announceCommand(args: string): Result<ClientFrame> {
   return args.trim() ? ok({ type: "announce", text: args.trim() }) : usage("/announce <text>");
 }
 
+/**
+ * `/room [#room] [setting [name]]`: without a setting, who runs the room; `lock`/`unlock` the
+ * topic, `invite-only`/`open`, `mod`/`unmod <name>`, `give <name>` to hand it over.
+ */
+function roomCommand(args: string, context: CommandContext): Result<ClientFrame> {
+  const [first, afterFirst] = firstWord(args);
+  const [room, rest] = first.startsWith("#") ? [first, afterFirst] : [context.room, args];
+  const [setting, afterSetting] = firstWord(rest);
+  const [name, extra] = firstWord(afterSetting);
+  const spec = "/room [#room] [lock|unlock|invite-only|open|mod <name>|unmod <name>|give <name>]";
+  const settings: Record<string, { topicLocked?: boolean; inviteOnly?: boolean }> = {
+    lock: { topicLocked: true },
+    unlock: { topicLocked: false },
+    "invite-only": { inviteOnly: true },
+    open: { inviteOnly: false },
+  };
+  const roles: Record<string, RoomRole> = { mod: "moderator", unmod: "member", give: "owner" };
+  if (setting === "") return ok({ type: "room_info", room });
+  const change = settings[setting.toLowerCase()];
+  if (change && !name) return ok({ type: "room_set", room, ...change });
+  const role = roles[setting.toLowerCase()];
+  if (role && name && !extra.trim()) return ok({ type: "room_role", room, name, role });
+  return usage(spec);
+}
+
+/** `/invite <name> [#room]`. */
+function inviteCommand(args: string, context: CommandContext): Result<ClientFrame> {
+  const [name, rest] = firstWord(args);
+  const [room, extra] = firstWord(rest);
+  if (!name || extra.trim() || (room && !room.startsWith("#"))) {
+    return usage("/invite <name> [#room]");
+  }
+  return ok({ type: "invite", room: room || context.room, name });
+}
+
+/** `/remove <name> [reason]`, from the current room. */
+function removeCommand(args: string, context: CommandContext): Result<ClientFrame> {
+  const [name, reason] = firstWord(args);
+  if (!name) return usage("/remove <name> [reason]");
+  return ok({
+    type: "remove",
+    room: context.room,
+    name,
+    ...(reason.trim() ? { reason: reason.trim() } : {}),
+  });
+}
+
 function quitCommand(args: string): Result<ClientFrame> {
   const message = args.trim();
   return ok(message ? { type: "bye", message } : { type: "bye" });
@@ -208,8 +263,8 @@ export const CHAT_COMMANDS = {
   },
   topic: {
     aliases: [],
-    args: "[text]",
-    help: "Show or set the current room's topic",
+    args: "[#room] [text]",
+    help: "Show or set the topic of the current room (or of #room)",
     frame: topicCommand,
   },
   history: {
@@ -220,8 +275,8 @@ export const CHAT_COMMANDS = {
   },
   who: {
     aliases: ["names"],
-    args: "[#room]",
-    help: "List the people here or in a room",
+    args: "[#room|*]",
+    help: "List the people in this room (or in #room; * for everyone on the server)",
     frame: whoCommand,
   },
   whois: {
@@ -273,6 +328,24 @@ export const CHAT_COMMANDS = {
     args: "",
     help: "Free your registered name",
     frame: () => ok({ type: "unregister" }),
+  },
+  room: {
+    aliases: [],
+    args: "[#room] [lock|unlock|invite-only|open|mod <name>|unmod <name>|give <name>]",
+    help: "Who runs a room; its owner: lock the topic, invite only, moderators, hand it over",
+    frame: roomCommand,
+  },
+  invite: {
+    aliases: [],
+    args: "<name> [#room]",
+    help: "Invite someone to a room (owners and moderators)",
+    frame: inviteCommand,
+  },
+  remove: {
+    aliases: [],
+    args: "<name> [reason]",
+    help: "Take someone out of this room (owners and moderators)",
+    frame: removeCommand,
   },
   motd: {
     aliases: [],
@@ -358,6 +431,7 @@ export const OPERATOR_COMMANDS = {
   deop: { aliases: [], args: "<name|SHA256:key>", help: "Take operator powers away" },
   ops: { aliases: [], args: "", help: "List the operators" },
   release: { aliases: [], args: "<name>", help: "Free a registered name" },
+  announce: { aliases: [], args: "<text>", help: "Say something to everyone, as the server" },
   say: { aliases: [], args: "<#room> <text>", help: "Speak in one room as the server" },
   motd: { aliases: [], args: "[text]", help: "Show or set the message of the day" },
   shutdown: { aliases: [], args: "[reason]", help: "Tell everyone, then stop the server" },

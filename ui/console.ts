@@ -25,7 +25,7 @@ import {
   parseCommand,
   unknownCommand,
 } from "./commands.ts";
-import { describeBan } from "./render.ts";
+import { describeBan, formatDateTime } from "./render.ts";
 import { clearInputLine, printAbove } from "./tty.ts";
 
 // ==== Commands ====
@@ -57,11 +57,16 @@ export function runOperatorCommand(server: OperatorTarget, line: string): Operat
   if (text === "") return { lines: [] };
   const parsed = parseCommand(text);
   if (parsed === undefined) {
-    const announcement = text.startsWith("//") ? text.slice(1) : text;
-    const checked = checkText(announcement);
-    if (!checked.ok) return { lines: [checked.error] };
-    server.hub.announce(checked.value);
-    return { lines: [] };
+    // Plain text goes nowhere: a command typed without its slash must not reach everyone.
+    const [word] = firstWord(text);
+    const meant = findCommand(OPERATOR_COMMANDS, word.toLowerCase());
+    return {
+      lines: [
+        meant === undefined
+          ? "Not sent: to speak to everyone, use /announce <text> (/help lists the commands)"
+          : `Not sent: did you mean /${meant}? (to speak to everyone, use /announce <text>)`,
+      ],
+    };
   }
   const name = findCommand(OPERATOR_COMMANDS, parsed.name);
   if (name === undefined) return { lines: [unknownCommand(parsed.name)] };
@@ -74,12 +79,20 @@ const OPERATOR_HANDLERS: CommandHandlers<OperatorCommand, OperatorTarget, Operat
     const [name] = firstWord(args);
     return {
       lines: name ? commandHelp(OPERATOR_COMMANDS, { name }) : [
-        "Plain text is announced to everyone. Commands:",
+        "Commands (plain text is not sent anywhere; /announce speaks to everyone):",
         ...commandHelp(OPERATOR_COMMANDS),
       ],
     };
   },
   who: (_args, server) => ({ lines: operatorWho(server) }),
+  announce: (args, server) => {
+    const checked = checkText(args);
+    if (!checked.ok) {
+      return { lines: [args.trim() === "" ? "Usage: /announce <text>" : checked.error] };
+    }
+    server.hub.announce(checked.value);
+    return { lines: [] };
+  },
   kick: (args, server) => {
     const [name, reason] = firstWord(args);
     return { lines: [outcome(server.hub.moderation.kick(name, reason, CONSOLE))] };
@@ -192,11 +205,8 @@ export function timestamp(): string {
   const now = Date.now();
   const second = Math.floor(now / 1000);
   if (second !== stampSecond) {
-    const date = new Date(now);
-    const pad = (n: number) => String(n).padStart(2, "0");
     stampSecond = second;
-    stampText = `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ` +
-      `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
+    stampText = formatDateTime(now, { seconds: true });
   }
   return stampText;
 }
@@ -335,6 +345,34 @@ export function limitLog(
 }
 
 /**
+ * What Tab offers on the console: command names for the first word, then the names of the
+ * people present (and rooms, for a word starting with `#`), each followed by a space.
+ */
+export function completeOperatorLine(
+  server: OperatorTarget,
+  commands: readonly string[],
+  line: string,
+): [string[], string] {
+  const words = /^(\S*)$/.exec(line);
+  if (words) {
+    const word = words[1]!;
+    return [
+      word.startsWith("/") ? commands.filter((c) => c.startsWith(word)).map((c) => `${c} `) : [],
+      word,
+    ];
+  }
+  const last = /(\S*)$/.exec(line)![1]!;
+  const key = last.toLowerCase();
+  const candidates = last.startsWith("#")
+    ? [...new Set([...server.hub.members].flatMap((m) => [...m.rooms].map((r) => r.name)))]
+    : [...server.hub.members].map((m) => m.name);
+  return [
+    candidates.filter((c) => c.toLowerCase().startsWith(key)).sort().map((c) => `${c} `),
+    last,
+  ];
+}
+
+/**
  * Reads operator commands from standard input: with a prompt that log lines never garble on a
  * terminal, or line by line from a pipe. Calls `onShutdown` when the operator asks for it.
  */
@@ -350,18 +388,28 @@ export function startConsole(
     output: process.stdout,
     terminal,
     historySize: 200,
-    completer: (line: string): [string[], string] => {
-      const names = commands.filter((c) => c.startsWith(line));
-      return [line.startsWith("/") ? names : [], line];
-    },
+    completer: (line: string) => completeOperatorLine(server, commands, line),
+  });
+  // Ctrl+D (or the end of piped commands) closes the console, not the server: from then on the
+  // log goes on without a prompt, and Ctrl+C (a signal once readline has let go of the terminal)
+  // or SIGTERM still shuts down in order.
+  let open = true;
+  rl.on("close", () => {
+    if (!open) return;
+    open = false;
+    output.print([
+      "Console closed (end of input): the server goes on; Ctrl+C or SIGTERM stops it.",
+    ]);
   });
   const screen = {
     print(lines: string[]): void {
       if (lines.length === 0) return;
-      if (terminal) printAbove(rl, lines);
+      if (terminal && open) printAbove(rl, lines);
       else output.print(lines);
     },
     close(): void {
+      if (!open) return;
+      open = false;
       if (terminal) clearInputLine(rl);
       rl.close();
     },

@@ -18,7 +18,7 @@ import {
   within,
   withServer,
 } from "../test_util.ts";
-import { limitLog, logOutput, runOperatorCommand } from "./console.ts";
+import { completeOperatorLine, limitLog, logOutput, runOperatorCommand } from "./console.ts";
 
 Deno.test("a client that is not an operator cannot use operator commands: kick is not allowed", async () => {
   await withServer(async (server) => {
@@ -40,9 +40,15 @@ Deno.test("a client that is not an operator cannot use operator commands: kick i
   });
 });
 
-Deno.test("operator: plain text is announced to everyone", async () => {
+Deno.test("operator: plain text goes nowhere; /announce speaks to everyone", async () => {
   await withChat(["ann", "bob"], async ({ ann, bob }, server) => {
-    assert.deepEqual(runOperatorCommand(server, "Maintenance at noon"), { lines: [] });
+    assert.deepEqual(runOperatorCommand(server, "kick bob").lines, [
+      "Not sent: did you mean /kick? (to speak to everyone, use /announce <text>)",
+    ]);
+    assert.deepEqual(runOperatorCommand(server, "Maintenance at noon").lines, [
+      "Not sent: to speak to everyone, use /announce <text> (/help lists the commands)",
+    ]);
+    assert.deepEqual(runOperatorCommand(server, "/announce Maintenance at noon"), { lines: [] });
     for (const client of [ann, bob]) {
       const announce = await until(client, "announce");
       assert.equal(announce.text, "Maintenance at noon");
@@ -234,4 +240,14 @@ Deno.test("limitLog() holds the whole log to its rate, whoever writes", () => {
   log.close();
   assert.equal(lines.filter((l) => l.endsWith("+ joined")).length, 10);
   assert.ok(lines.includes("... and 20 more lines from everyone (log limit)"), lines.join("\n"));
+});
+
+Deno.test("operator: Tab completes commands, then the names of people present and rooms", async () => {
+  await withChat(["ann", "andy", "bob"], async ({ bob }, server) => {
+    await joinRoom(bob, "#dev");
+    const commands = ["/kick", "/ban", "/who"];
+    assert.deepEqual(completeOperatorLine(server, commands, "/k"), [["/kick "], "/k"]);
+    assert.deepEqual(completeOperatorLine(server, commands, "/kick an"), [["andy ", "ann "], "an"]);
+    assert.deepEqual(completeOperatorLine(server, commands, "/say #d"), [["#dev "], "#d"]);
+  });
 });

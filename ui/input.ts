@@ -8,6 +8,7 @@
  */
 
 import { type ChatClient, type ChatEvent } from "../net/chat_client.ts";
+import { formatAddress } from "../net/tcp.ts";
 import {
   checkName,
   checkRoom,
@@ -57,6 +58,10 @@ export interface TerminalState {
   bell: boolean;
   /** Per room key, the oldest message id shown as history: where `/history` goes on from. */
   oldest: Map<string, number>;
+  /** Whether /quit was asked once while messages waited (a second one leaves). */
+  quitting: boolean;
+  /** Rooms asked to join (by room key): the answer makes the room current. */
+  joining: Set<string>;
   /** Set by /connect: the client to carry on with once this one has closed, and where it is. */
   next: { client: ChatClient; where: string } | undefined;
 }
@@ -82,6 +87,8 @@ export function newTerminalState(
     ignored: previous?.ignored ?? new Map(),
     bell: previous?.bell ?? true,
     oldest: new Map(),
+    joining: new Set(),
+    quitting: false,
     next: undefined,
   };
 }
@@ -119,13 +126,20 @@ export function applyEvent(state: TerminalState, event: ChatEvent): boolean | "b
     case "reconnected":
       state.view.me = event.welcome.name;
       return true;
-    case "room":
+    case "room": {
       if (!state.rooms.includes(event.room)) state.rooms.push(event.room);
-      state.room = event.room;
-      state.view.room = event.room;
+      // Only a room one asked to join becomes the current one: the rooms a resume gives back
+      // (or a reconnection joins again) leave the current room as it was.
+      const key = roomKey(event.room);
+      const current = state.rooms.some((r) => roomKey(r) === roomKey(state.room));
+      if (state.joining.delete(key) || !current) {
+        state.room = event.room;
+        state.view.room = event.room;
+      }
       for (const user of event.users) state.users.add(user);
       knownPeople(event, state.people);
       return true;
+    }
     case "left":
       if (event.name === me && event.room !== undefined) {
         state.rooms = state.rooms.filter((r) => r !== event.room);
@@ -194,13 +208,21 @@ export type InputResult =
   | { quit: string | undefined }
   | { connect: ServerAddress };
 
-/** Works out what a typed line (or pasted block) means, doing what can be done at once. */
-export function handleInput(state: TerminalState, line: string): InputResult {
+/**
+ * Works out what a typed line (or pasted block) means, doing what can be done at once. A typed
+ * line starting with `/` is a command (`//` for text that starts with `/`); pasted text is always
+ * text, sent as it is. Text longer than a message, a single line too, is split as a paste is.
+ */
+export function handleInput(
+  state: TerminalState,
+  line: string,
+  options: { pasted?: boolean } = {},
+): InputResult {
   if (line.trim() === "") return [];
-  const parsed = parseCommand(line);
+  const parsed = options.pasted ? undefined : parseCommand(line);
   if (parsed === undefined) {
-    const text = line.startsWith("//") ? line.slice(1) : line;
-    const messages = text.includes("\n") ? splitMessage(text) : [text];
+    const text = !options.pasted && line.startsWith("//") ? line.slice(1) : line;
+    const messages = splitMessage(text);
     for (const message of messages) {
       const checked = checkText(message);
       if (!checked.ok) return [checked.error];
@@ -227,6 +249,10 @@ function sendFrame(build: FrameBuilder): InputHandler {
     if (!built.ok) return [built.error];
     const frame = built.value;
     const { client } = state;
+    if (frame.type === "join") {
+      const room = checkRoom(frame.room);
+      if (room.ok) state.joining.add(roomKey(room.value));
+    }
     if (frame.type === "say") {
       client.say(frame.text, { room: state.room, action: frame.action ?? false }).catch(() => {});
       return whenOffline(client, 1);
@@ -255,16 +281,44 @@ const INPUT_COMMANDS: CommandHandlers<ChatCommand, TerminalState, InputResult> =
   unignore: (args, state) => ignore(state, false, firstWord(args)[0]),
   bell: (args, state) => {
     const [setting] = firstWord(args);
-    if (setting !== "" && setting !== "on" && setting !== "off") return ["Usage: /bell [on|off]"];
-    state.bell = setting === "" ? !state.bell : setting === "on";
+    if (setting === "") {
+      return [`The bell is ${state.bell ? "on" : "off"} (/bell ${state.bell ? "off" : "on"})`];
+    }
+    if (setting !== "on" && setting !== "off") return ["Usage: /bell [on|off]"];
+    state.bell = setting === "on";
     return [`Bell ${state.bell ? "on" : "off"} for private messages and mentions`];
   },
-  connect: (args) => {
-    const address = parseAddress(firstWord(args)[0]);
-    return address.ok ? { connect: address.value } : [address.error];
+  connect: (args, state) => {
+    const [where] = firstWord(args);
+    if (where === "") return ["Usage: /connect <host[:port]>"];
+    const address = parseAddress(where);
+    if (!address.ok) return [address.error];
+    const here = state.client.address;
+    if (sameServer(here, address.value)) return [`You are already on ${formatAddress(here)}`];
+    return { connect: address.value };
   },
-  quit: (args) => ({ quit: args.trim() || undefined }),
+  quit: (args, state) => {
+    // Messages typed while offline would be lost: say so once, and leave on a second /quit.
+    const waiting = state.client.connected ? 0 : state.client.unsent;
+    if (waiting > 0 && !state.quitting) {
+      state.quitting = true;
+      return [
+        `${waiting === 1 ? "1 message waits" : `${waiting} messages wait`} to be sent once ` +
+        "reconnected: /quit again to leave without sending them",
+      ];
+    }
+    return { quit: args.trim() || undefined };
+  },
 };
+
+/** Whether two addresses name the same server (the same host, in any case, and port). */
+function sameServer(a: ServerAddress, b: ServerAddress): boolean {
+  const host = (name: string) => {
+    const lower = name.toLowerCase();
+    return lower === "127.0.0.1" || lower === "::1" ? "localhost" : lower;
+  };
+  return host(a.hostname) === host(b.hostname) && a.port === b.port;
+}
 
 /** `sent` while connected; offline, a word that the message is kept for later. */
 function whenOffline(client: ChatClient, count: number): InputResult {

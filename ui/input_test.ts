@@ -258,3 +258,35 @@ Deno.test("/ignore follows the person across renames, and not the name to its ne
     }
   });
 });
+
+Deno.test("pasted text is sent as text, commands and // included, as one message", async () => {
+  await withTerminal(async (_server, ann, bob) => {
+    const paste = "see this:\n/quit\n//not a command";
+    assert.equal(handleInput(ann, paste, { pasted: true }), "sent");
+    const message = await until(bob, "message", (m) => m.from === "ann");
+    assert.equal(message.text, paste);
+  });
+});
+
+Deno.test("one typed line longer than a message is sent in parts, as a paste would be", async () => {
+  await withTerminal(async (_server, ann, bob) => {
+    const line = "x".repeat(MAX_TEXT_LENGTH + 500);
+    assert.equal(handleInput(ann, line), "sent");
+    const first = await until(bob, "message", (m) => m.from === "ann");
+    const second = await until(bob, "message", (m) => m.from === "ann");
+    assert.deepEqual([first.text.length, second.text.length], [MAX_TEXT_LENGTH, 500]);
+  });
+});
+
+Deno.test("the rooms a resume gives back leave the current room as it was", async () => {
+  await withTerminal(async (_server, ann) => {
+    assert.deepEqual(handleInput(ann, "/join #dev"), []);
+    await seen(ann, (f) => f.type === "room");
+    assert.deepEqual(handleInput(ann, "/switch #lobby"), ["Now talking in #lobby"]);
+    // What a resumed session's welcome is followed by: each room, the server's current last.
+    for (const room of ["#lobby", "#dev"]) {
+      applyEvent(ann, { type: "room", room, topic: "", users: ["ann"], count: 1 });
+    }
+    assert.equal(ann.room, "#lobby");
+  });
+});

@@ -3,15 +3,19 @@
  * name when one is taken), then shows what arrives above the line being typed and sends what is
  * typed, reconnecting on its own when the connection drops.
  *
+ * The screen (`ui/screen.ts`) keeps a live area at the bottom: the messages still waiting for the
+ * server's acknowledgement (marked `[sending]`), then the prompt (name, room, away, offline, and
+ * the other rooms with unseen messages) and the line being typed. A line typed and sent with
+ * Enter is a command when it starts with `/`; anything pasted is text.
+ *
  * @module
  */
 
-import process from "node:process";
-import * as readline from "node:readline";
 import {
   ChatClient,
   type ChatClientOptions,
   ChatError,
+  type ChatEvent,
   type CloseInfo,
   disconnectText,
 } from "../net/chat_client.ts";
@@ -20,19 +24,23 @@ import {
   checkName,
   type ClientInfo,
   DEFAULT_PORT,
+  LOBBY,
   MAX_NAME_LENGTH,
   nameKey,
   parseAddress,
+  roomKey,
   sanitizeForTerminal,
   type ServerAddress,
   VERSION,
 } from "../protocol.ts";
-import { CHAT_COMMANDS, commandWords, parseCommand } from "./commands.ts";
+import { CHAT_COMMANDS, commandWords, findCommand, parseCommand } from "./commands.ts";
 import type { LoadedIdentity, SeenFile } from "./config.ts";
+import { type Completer, LineEditor, type SubmittedLine } from "./editor.ts";
 import { applyEvent, handleInput, newTerminalState, type TerminalState } from "./input.ts";
-import { paint, renderEvent, renderFrame } from "./render.ts";
+import { mentions, paint, renderEvent, renderFrame, stripAnsi } from "./render.ts";
+import { denoTerminal, MAX_STATUS_ROWS, Screen } from "./screen.ts";
+import { Activity, DayMarks, eventTime, Presence, WaitingMessages } from "./tracking.ts";
 import { type Transcript, transcriptHeader } from "./transcript.ts";
-import { clearInputLine, eraseSubmitted, printAbove } from "./tty.ts";
 
 // ==== Who this is ====
 
@@ -74,54 +82,27 @@ export function clientInfo(): ClientInfo {
 
 // ==== Asking ====
 
-function promptText(state: TerminalState): string {
-  const { color } = state.view;
-  const offline = state.client.connected ? "" : ` ${paint("(offline)", 31, color)}`;
-  return `${paint(state.client.name, 1, color)} ${paint(state.room, 36, color)}${offline}> `;
-}
-
-function completer(state: () => TerminalState): (line: string) => [string[], string] {
-  const commands = commandWords(CHAT_COMMANDS);
-  return (line) => {
-    if (/^\/\S*$/.test(line)) {
-      return [commands.filter((n) => n.startsWith(line.toLowerCase())), line];
-    }
-    const word = /\S*$/.exec(line)![0];
-    if (word === "") return [[], word];
-    const { rooms, knownRooms, users } = state();
-    const candidates = word.startsWith("#") ? [...new Set([...rooms, ...knownRooms])] : [...users];
-    return [candidates.filter((c) => nameKey(c).startsWith(nameKey(word))), word];
-  };
-}
-
-function ask(rl: readline.Interface, question: string): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const onClose = () => resolve(undefined);
-    rl.once("close", onClose);
-    rl.question(question, (answer) => {
-      rl.off("close", onClose);
-      resolve(answer);
-    });
-  });
-}
-
-async function askAddress(rl: readline.Interface): Promise<ServerAddress | undefined> {
+/** Asks for a server's address until it parses; `undefined` when the person gives up. */
+async function askAddress(
+  screen: Screen,
+  suggestion = `localhost:${DEFAULT_PORT}`,
+): Promise<ServerAddress | undefined> {
   while (true) {
-    const answer = await ask(rl, `Server address [localhost:${DEFAULT_PORT}]: `);
+    const answer = await screen.ask(`Server address [${suggestion}]: `);
     if (answer === undefined) return undefined;
-    const parsed = parseAddress(answer.trim() || `localhost:${DEFAULT_PORT}`);
+    const parsed = parseAddress(answer.trim() || suggestion);
     if (parsed.ok) return parsed.value;
-    console.log(parsed.error);
+    screen.print([parsed.error]);
   }
 }
 
-async function askName(rl: readline.Interface, suggestion: string): Promise<string | undefined> {
+async function askName(screen: Screen, suggestion: string): Promise<string | undefined> {
   while (true) {
-    const answer = await ask(rl, `Your name [${suggestion}]: `);
+    const answer = await screen.ask(`Your name [${suggestion}]: `);
     if (answer === undefined) return undefined;
     const checked = checkName(answer.trim() || suggestion);
     if (checked.ok) return checked.value;
-    console.log(checked.error);
+    screen.print([checked.error]);
   }
 }
 
@@ -144,25 +125,62 @@ function connectOptions(address: ServerAddress, name: string, self: Self): ChatC
   };
 }
 
-/** Connects interactively: a taken or refused name asks for another instead of giving up. */
+/**
+ * Connects while the screen says so; Ctrl+C (or Ctrl+D) gives up waiting, which resolves to
+ * `undefined` (a client that connects after that is closed).
+ */
+async function connectWaiting(
+  screen: Screen,
+  options: ChatClientOptions,
+  color: boolean,
+): Promise<ChatClient | undefined> {
+  const { promise: cancelled, resolve: cancel } = Promise.withResolvers<undefined>();
+  const handler = screen.handler;
+  const prompt = screen.editor.prompt;
+  screen.handler = {
+    line: () => screen.print([paint("Not connected yet: a moment", 2, color)]),
+    interrupt: () => cancel(undefined),
+    eof: () => cancel(undefined),
+  };
+  screen.prompt(`${paint("(connecting)", 2, color)} > `);
+  const connecting = ChatClient.connect(options);
+  try {
+    const client = await Promise.race([connecting, cancelled]);
+    if (client === undefined) connecting.then((late) => late.close(), () => {});
+    return client;
+  } finally {
+    screen.handler = handler;
+    screen.prompt(prompt);
+  }
+}
+
+/**
+ * Connects interactively: a taken or refused name asks for another, and an address that cannot
+ * be reached (refused, unknown, silent) asks for another address, instead of giving up.
+ * Resolves to the client and the address it reached, or `undefined` when the person gave up.
+ */
 async function connectAsking(
-  rl: readline.Interface,
+  screen: Screen,
   address: ServerAddress,
   name: string,
   self: Self,
-): Promise<ChatClient | undefined> {
+): Promise<{ client: ChatClient; address: ServerAddress } | undefined> {
   let wanted: string | undefined = name;
-  while (wanted !== undefined) {
+  let where: ServerAddress | undefined = address;
+  while (wanted !== undefined && where !== undefined) {
     try {
-      return await ChatClient.connect(connectOptions(address, wanted, self));
+      const client = await connectWaiting(screen, connectOptions(where, wanted, self), useColor());
+      return client && { client, address: where };
     } catch (error) {
-      if (
-        !(error instanceof ChatError && (error.code === "name_taken" || error.code === "bad_name"))
-      ) {
+      if (!(error instanceof ChatError)) throw error;
+      screen.print([sanitizeForTerminal(error.message)]);
+      if (error.code === "name_taken" || error.code === "bad_name") {
+        wanted = await askName(screen, suggestName(`${wanted}2`));
+      } else if (error.code === "unreachable") {
+        where = await askAddress(screen, formatAddress(where));
+      } else {
         throw error;
       }
-      console.log(sanitizeForTerminal(error.message));
-      wanted = await askName(rl, suggestName(`${wanted}2`));
     }
   }
   return undefined;
@@ -170,30 +188,10 @@ async function connectAsking(
 
 // ==== The chat on screen ====
 
-/** How long typed lines are gathered before sending: lines pasted at once arrive within it. */
-const PASTE_MS = 15;
-
-/**
- * Gathers lines that arrive together (a paste) and hands them over as one batch, so that a
- * pasted block becomes one multi-line message.
- */
-function gatherLines(onBatch: (lines: string[]) => void): (line: string) => void {
-  let batch: string[] = [];
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return (line) => {
-    batch.push(line);
-    clearTimeout(timer);
-    timer = setTimeout(() => {
-      const lines = batch;
-      batch = [];
-      onBatch(lines);
-    }, PASTE_MS);
-  };
-}
-
 /**
  * Runs the terminal chat, asking for the address and the name when not given; resolves to the
- * exit code: 0 after `/quit` (or Ctrl+C, Ctrl+D), 1 when the connection is lost for good.
+ * exit code: 0 after `/quit` (or Ctrl+C or Ctrl+D on an empty line), 1 when the connection is
+ * lost for good.
  * @throws {ChatError} when the first connection fails.
  */
 export async function runInteractive(
@@ -201,142 +199,272 @@ export async function runInteractive(
   options: { name: string | undefined; transcript: Transcript | undefined; self: Self },
 ): Promise<number> {
   const { transcript, self } = options;
-  let name = options.name;
-  let state: TerminalState | undefined;
-  const rl = readline.createInterface({
-    input: process.stdin,
-    output: process.stdout,
-    completer: completer(() => state!),
-    historySize: 500,
-    terminal: true,
-  });
-  const show = (lines: string[]) => {
-    printAbove(rl, lines);
-    transcript?.write(lines);
-  };
-  // Messages are wrapped to the terminal's width, each row after the first marked as theirs.
-  const fitWidth = () => {
-    if (state) state.view.width = process.stdout.columns || 80;
-  };
+  const screen = new Screen(denoTerminal(), new LineEditor());
   try {
-    address ??= await askAddress(rl);
-    name ??= address && await askName(rl, suggestName(osUserName() ?? "guest"));
+    address ??= await askAddress(screen);
+    const name = options.name ??
+      (address && await askName(screen, suggestName(osUserName() ?? "guest")));
     if (address === undefined || name === undefined) return 0;
-    const client = await connectAsking(rl, address, name, self);
-    if (client === undefined) return 0;
-    state = newTerminalState(client, { color: useColor() });
-    fitWidth();
-    process.stdout.on("resize", fitWidth);
-    transcript?.write([transcriptHeader(address)]);
-    let where = formatAddress(address);
-    let quitting = false;
-    const quit = (message?: string) => {
-      quitting = true;
-      state!.client.close(message);
-    };
-    rl.on("SIGINT", () => quit());
-    rl.on("close", () => quit());
-    rl.on("line", gatherLines((lines) => onInput(rl, state!, lines, { quit, show, self })));
-    if (self.identity?.created) {
-      show([
-        paint(
-          `* Made your identity ${self.identity.facts.fingerprint}, kept in ${self.identity.path}`,
-          2,
-          state.view.color,
-        ),
-      ]);
-    }
-    while (true) {
-      const info = await showEvents(rl, state, { show, seen: self.seen, where });
-      if (state.next) {
-        where = state.next.where;
-        state = newTerminalState(state.next.client, { color: useColor(), previous: state });
-        fitWidth();
-        continue;
-      }
-      clearInputLine(rl);
-      if (quitting) return 0;
-      const text = paint(disconnectText(info), 31, state.view.color);
-      process.stdout.write(text + "\n");
-      transcript?.write([text]);
-      return 1;
-    }
+    const connected = await connectAsking(screen, address, name, self);
+    if (connected === undefined) return 0;
+    transcript?.write([transcriptHeader(connected.address)]);
+    const chat = new ChatScreen(screen, connected.client, { transcript, self });
+    return await chat.run(formatAddress(connected.address));
   } finally {
-    process.stdout.off("resize", fitWidth);
-    rl.close();
+    screen.close();
     self.seen?.flush();
   }
 }
 
-/** Shows the frames and events of one client until it is finished. */
-async function showEvents(
-  rl: readline.Interface,
-  state: TerminalState,
-  output: { show: (lines: string[]) => void; seen: SeenFile | undefined; where: string },
-): Promise<CloseInfo> {
-  const { show, seen, where } = output;
-  rl.setPrompt(promptText(state));
-  show(renderFrame(state.client.welcome, state.view));
-  for await (const event of state.client) {
-    const shown = applyEvent(state, event);
-    const { client } = state;
-    const serverId = client.welcome.server.id;
-    if (seen && serverId !== undefined && client.lastSeen !== undefined) {
-      seen.note(where, serverId, client.lastSeen);
-    }
-    rl.setPrompt(promptText(state));
-    if (shown === "bell") process.stdout.write("\x07");
-    if (shown) show(renderEvent(event, state.view));
-    else rl.prompt(true);
-  }
-  return await state.client.closed;
-}
+/** How often messages waiting for acknowledgement are looked at again, in milliseconds. */
+const WAITING_CHECK_MS = 250;
 
-/** Acts on typed lines: one message or command, or a pasted block sent as one message. */
-function onInput(
-  rl: readline.Interface,
-  state: TerminalState,
-  lines: string[],
-  actions: { quit: (message?: string) => void; show: (lines: string[]) => void; self: Self },
-): void {
-  const pasted = lines.length > 1 && lines.every((line) => parseCommand(line) === undefined);
-  const inputs = pasted ? [lines.join("\n")] : lines;
-  let erased = false;
-  for (const input of inputs) {
-    const reply = handleInput(state, input);
+/**
+ * The chat on screen: shows what arrives, acts on what is typed, and keeps the prompt and the
+ * messages still waiting up to date. One per run; it carries on across `/connect`.
+ */
+class ChatScreen {
+  #screen: Screen;
+  #transcript: Transcript | undefined;
+  #self: Self;
+  #color = useColor();
+  #state: TerminalState;
+  #presence: Presence;
+  #activity = new Activity();
+  #days = new DayMarks();
+  #waiting = new WaitingMessages();
+  #waitingTimer: ReturnType<typeof setInterval> | undefined;
+  /** The away message set with `/away`, until `/back`. */
+  #away: string | undefined;
+  #quitting = false;
+
+  /** Takes over the screen for a chat on `client`. */
+  constructor(
+    screen: Screen,
+    client: ChatClient,
+    options: { transcript: Transcript | undefined; self: Self },
+  ) {
+    this.#screen = screen;
+    this.#transcript = options.transcript;
+    this.#self = options.self;
+    this.#state = newTerminalState(client, { color: this.#color });
+    this.#presence = new Presence(client.name, client.welcome);
+    this.#start(this.#state);
+  }
+
+  /**
+   * Chats (on the first client, then on those `/connect` moves to) until the person quits or the
+   * connection is lost for good; resolves to the exit code. `firstWhere` is the server's address.
+   */
+  async run(firstWhere: string): Promise<number> {
+    const screen = this.#screen;
+    let where = firstWhere;
+    screen.onResize((size) => this.#state.view.width = size.columns);
+    screen.editor.completer = this.#completer();
+    screen.handler = {
+      line: (line) => this.#onLine(line),
+      interrupt: () => this.#quit(),
+      eof: () => this.#quit(),
+    };
+    const identity = this.#self.identity;
+    if (identity?.created) {
+      this.#show([
+        this.#dim(`* Made your identity ${identity.facts.fingerprint}, kept in ${identity.path}`),
+      ]);
+    }
+    try {
+      while (true) {
+        const info = await this.#showEvents(where);
+        const next = this.#state.next;
+        if (next) {
+          where = next.where;
+          this.#start(newTerminalState(next.client, { color: this.#color, previous: this.#state }));
+          continue;
+        }
+        if (this.#quitting) return 0;
+        this.#show([paint(disconnectText(info), 31, this.#color)]);
+        return 1;
+      }
+    } finally {
+      clearInterval(this.#waitingTimer);
+      screen.handler = undefined;
+    }
+  }
+
+  /** Takes a (new) client's state into use. */
+  #start(state: TerminalState): void {
+    this.#state = state;
+    state.view.width = this.#screen.size.columns;
+    this.#presence = new Presence(state.client.name, state.client.welcome);
+    this.#waiting = new WaitingMessages();
+    this.#away = undefined;
+    this.#refresh();
+  }
+
+  /** Shows the frames and events of one client until it is finished. */
+  async #showEvents(where: string): Promise<CloseInfo> {
+    const state = this.#state;
+    const seen = this.#self.seen;
+    this.#show(renderFrame(state.client.welcome, state.view));
+    for await (const event of state.client) {
+      const shown = applyEvent(state, event);
+      const { client } = state;
+      const serverId = client.welcome.server.id;
+      if (seen && serverId !== undefined && client.lastSeen !== undefined) {
+        seen.note(where, serverId, client.lastSeen);
+      }
+      this.#follow(event, shown !== false);
+      if (shown === "bell") this.#screen.bell();
+      if (shown) this.#showEvent(event);
+      this.#refresh();
+    }
+    return await state.client.closed;
+  }
+
+  /** Keeps presence, activity and away up to date with an event. */
+  #follow(event: ChatEvent, shown: boolean): void {
+    const state = this.#state;
+    this.#presence.apply(event);
+    if (event.type === "reconnected" && !event.resumed) this.#away = undefined;
+    if (event.type === "left" && nameKey(event.name) === nameKey(state.client.name)) {
+      if (event.room !== undefined) this.#activity.clear(event.room);
+    }
+    if (event.type === "message" && shown && !event.history) {
+      const mine = nameKey(event.from) === nameKey(state.client.name);
+      if (!mine) {
+        const mention = mentions(event.text, state.client.name);
+        this.#activity.message(event.room ?? LOBBY, state.room, mention);
+      }
+    }
+  }
+
+  /** Shows an event, after a line saying the day changed when it did. */
+  #showEvent(event: ChatEvent): void {
+    const lines = renderEvent(event, this.#state.view);
+    if (lines.length === 0) return;
+    const ts = eventTime(event);
+    const day = ts === undefined ? undefined : this.#days.before(ts);
+    this.#show(day === undefined ? lines : [this.#dim(day), ...lines]);
+  }
+
+  /** Shows lines above the prompt, and writes them to the transcript. */
+  #show(lines: string[]): void {
+    this.#screen.print(lines);
+    this.#transcript?.write(lines);
+  }
+
+  #dim(text: string): string {
+    return paint(text, 2, this.#color);
+  }
+
+  /** Brings the prompt and the rows of waiting messages up to date. */
+  #refresh(): void {
+    const state = this.#state;
+    this.#activity.clear(state.room);
+    this.#waiting.settle(state.client.unsent);
+    this.#screen.batch(() => {
+      this.#screen.status(this.#waiting.rows(MAX_STATUS_ROWS), (row) => this.#dim(row));
+      this.#screen.prompt(this.#promptText());
+    });
+    // A message acknowledged while reconnecting brings no event: look again now and then.
+    if (this.#waiting.length > 0 && this.#waitingTimer === undefined) {
+      this.#waitingTimer = setInterval(() => this.#refresh(), WAITING_CHECK_MS);
+    } else if (this.#waiting.length === 0 && this.#waitingTimer !== undefined) {
+      clearInterval(this.#waitingTimer);
+      this.#waitingTimer = undefined;
+    }
+  }
+
+  /** `ann #lobby (away) [#dev 2]> `: who, where, away, offline, and unseen activity. */
+  #promptText(): string {
+    const state = this.#state;
+    const color = this.#color;
+    const away = this.#away === undefined ? "" : ` ${paint("(away)", 33, color)}`;
+    const offline = state.client.connected ? "" : ` ${paint("(offline)", 31, color)}`;
+    const rooms = this.#activity.rooms().map(({ room, count, mention }) =>
+      paint(`${sanitizeForTerminal(room)} ${count}`, mention ? "1;33" : 33, color)
+    );
+    const activity = rooms.length === 0 ? "" : ` [${rooms.join(", ")}]`;
+    const name = paint(sanitizeForTerminal(state.client.name), 1, color);
+    return `${name} ${
+      paint(sanitizeForTerminal(state.room), 36, color)
+    }${away}${offline}${activity}> `;
+  }
+
+  /** What Tab completes: commands at the start, rooms after `#`, else people present now. */
+  #completer(): Completer {
+    const commands = commandWords(CHAT_COMMANDS);
+    return (word, first) => {
+      if (first && word.startsWith("/")) {
+        return commands.filter((command) => command.startsWith(word.toLowerCase()));
+      }
+      if (word === "") return [];
+      const state = this.#state;
+      if (word.startsWith("#")) {
+        const rooms = new Map<string, string>();
+        for (const room of [...state.rooms, ...state.knownRooms]) rooms.set(roomKey(room), room);
+        return [...rooms.values()].filter((room) => roomKey(room).startsWith(roomKey(word)));
+      }
+      const key = nameKey(word);
+      return this.#presence.names().filter((name) => nameKey(name).startsWith(key));
+    };
+  }
+
+  #quit(message?: string): void {
+    this.#quitting = true;
+    this.#state.client.close(message);
+  }
+
+  /**
+   * Acts on a line sent with Enter: a typed command, or text (pasted text always) sent as one
+   * message or, when longer than a message may be, several. What is sent shows as waiting until
+   * the server's copy arrives; a command that sends nothing is repeated above, as typed.
+   */
+  #onLine(line: SubmittedLine): void {
+    const state = this.#state;
+    if (line.text.trim() === "") return;
+    const parsed = line.typed ? parseCommand(line.text) : undefined;
+    const before = state.client.unsent;
+    const reply = handleInput(state, line.text, { pasted: !line.typed });
+    const queued = state.client.unsent - before;
+    if (queued > 0) {
+      this.#waiting.sent(parsed ? line.text : `You: ${line.text}`, queued);
+    } else if (parsed) {
+      const prompt = stripAnsi(this.#screen.editor.prompt);
+      this.#show([this.#dim(`${prompt}${line.text.split("\n")[0]}`)]);
+    }
     if (reply === "sent") {
-      // The server's copy replaces what was typed.
-      if (!erased) eraseSubmitted(rl, lines);
-      erased = true;
-    } else if (typeof reply === "object" && "quit" in reply) {
-      return actions.quit(reply.quit);
-    } else if (typeof reply === "object" && "connect" in reply) {
-      switchServer(rl, state, reply.connect, actions);
+      // The server's copy shows it.
+    } else if (Array.isArray(reply)) {
+      this.#show(reply.map((text) => this.#dim(text)));
+      if (reply.length === 0 && parsed) this.#noteAway(parsed.name, parsed.args);
+    } else if ("quit" in reply) {
+      this.#quit(reply.quit);
     } else {
-      actions.show(reply.map((l) => paint(l, 2, state.view.color)));
+      this.#switchServer(reply.connect);
     }
+    this.#refresh();
   }
-  rl.setPrompt(promptText(state));
-  rl.prompt();
-}
 
-/** `/connect`: joins the other server under the same name, then leaves this one. */
-function switchServer(
-  rl: readline.Interface,
-  state: TerminalState,
-  address: ServerAddress,
-  actions: { show: (lines: string[]) => void; self: Self },
-): void {
-  const { show, self } = actions;
-  show([paint(`* Connecting to ${formatAddress(address)}...`, 2, state.view.color)]);
-  ChatClient.connect(connectOptions(address, state.client.name, self)).then(
-    (next) => {
-      state.next = { client: next, where: formatAddress(address) };
-      state.client.close();
-    },
-    (error: ChatError) => {
-      show([paint(`! ${sanitizeForTerminal(error.message)}`, 31, state.view.color)]);
-      rl.prompt(true);
-    },
-  );
+  /** `/away` and `/back`, once sent: the prompt shows the state. */
+  #noteAway(typed: string, args: string): void {
+    const command = findCommand(CHAT_COMMANDS, typed);
+    if (command === "away") this.#away = args.trim() || "away";
+    if (command === "back") this.#away = undefined;
+  }
+
+  /** `/connect`: joins the other server under the same name, then leaves this one. */
+  #switchServer(address: ServerAddress): void {
+    const state = this.#state;
+    this.#show([this.#dim(`* Connecting to ${formatAddress(address)}...`)]);
+    ChatClient.connect(connectOptions(address, state.client.name, this.#self)).then(
+      (next) => {
+        state.next = { client: next, where: formatAddress(address) };
+        state.client.close();
+      },
+      (error: ChatError) => {
+        this.#show([paint(`! ${sanitizeForTerminal(error.message)}`, 31, this.#color)]);
+      },
+    );
+  }
 }

@@ -7,7 +7,26 @@
 
 import assert from "node:assert/strict";
 import type { ChatClient } from "../net/chat_client.ts";
-import { connect, framesBeforePong, joinRoom, RawClient, until, withServer } from "../test_util.ts";
+import { joinChunks } from "../net/outbox.ts";
+import {
+  bytesOf,
+  connect,
+  framesBeforePong,
+  joinRoom,
+  RawClient,
+  splitLines,
+  until,
+  withServer,
+} from "../test_util.ts";
+import {
+  dayName,
+  encodeText,
+  INTERRUPTED_LINES,
+  localDay,
+  shownTime,
+  TelnetFilter,
+  timeZoneText,
+} from "./plain_text.ts";
 
 Deno.test("a person on nc or telnet is asked for a name and chats in readable lines", async () => {
   await withServer(async (server) => {
@@ -58,3 +77,146 @@ Deno.test("a person on nc or telnet is asked for a name and chats in readable li
     }
   }, { promptDelayMs: 20, serverName: "test" });
 });
+
+// ==== The telnet filter, on its own ====
+
+const IAC = 0xff;
+const WILL = 0xfb;
+const WONT = 0xfc;
+const DO = 0xfd;
+const DONT = 0xfe;
+const IP = 0xf4;
+const EL = 0xf8;
+const AYT = 0xf6;
+const TIMING_MARK = 0x06;
+const ECHO = 0x01;
+const NAWS = 0x1f;
+
+/** What a filter did with some chunks: the bytes it let through, what it answered, what it asked. */
+interface Filtered {
+  text: string;
+  replies: number[];
+  repliedText: string;
+  dropped: number;
+  interrupted: number;
+}
+
+/** Runs chunks (text, or byte values) through one filter of a connection taken for a person. */
+function filterChunks(chunks: readonly (string | number[])[], person = true): Filtered {
+  const replies: number[] = [];
+  const seen = { dropped: 0, interrupted: 0 };
+  const filter = new TelnetFilter({
+    person,
+    reply: (bytes) => replies.push(...bytes),
+    dropLine: () => seen.dropped++,
+    interrupt: () => seen.interrupted++,
+  });
+  const out = chunks.map((chunk) =>
+    filter.filter(typeof chunk === "string" ? bytesOf(chunk) : new Uint8Array(chunk))
+  );
+  const text = new TextDecoder().decode(joinChunks(out));
+  return { text, replies, repliedText: withoutCommands(replies), ...seen };
+}
+
+Deno.test("TelnetFilter ends a line at CR LF, CR NUL (telnet's Enter) and a lone CR", () => {
+  assert.equal(filterChunks(["ann\r\n", "hi\r\0", "there\r", "x\n"]).text, "ann\nhi\nthere\nx\n");
+  // The CR ends the line at once; the LF or NUL that follows in the next read is skipped.
+  assert.equal(filterChunks(["hi\r", "\nnext\r", [0], "more\r\n"]).text, "hi\nnext\nmore\n");
+  assert.deepEqual(splitLines([filterChunks(["a\r", "\r\n", "b\r"]).text].map(bytesOf)), [
+    "a",
+    "b",
+  ]);
+  // A chunk with nothing to change comes back as it is.
+  const clean = bytesOf("plain line\n");
+  assert.equal(new TelnetFilter().filter(clean), clean);
+});
+
+Deno.test("TelnetFilter answers DO TIMING-MARK with WILL TIMING-MARK (RFC 860)", () => {
+  const answered = filterChunks(["hi\r\n", [IAC, DO, TIMING_MARK], "more\r\n"]);
+  assert.equal(answered.text, "hi\nmore\n");
+  assert.deepEqual(answered.replies, [IAC, WILL, TIMING_MARK]);
+  // Asked again (each Ctrl+C), answered again.
+  const twice = filterChunks([[IAC, DO, TIMING_MARK], [IAC, DO, TIMING_MARK]]);
+  assert.deepEqual(twice.replies, [IAC, WILL, TIMING_MARK, IAC, WILL, TIMING_MARK]);
+});
+
+Deno.test("TelnetFilter on Ctrl+C (IAC IP) drops what was not sent, then says how to leave", () => {
+  // What telnet sends for Ctrl+C: IAC IP, IAC DO TIMING-MARK, in one write.
+  const ctrlC = filterChunks(["half a li", [0x6e, 0x65, IAC, IP, IAC, DO, TIMING_MARK], "new\r\n"]);
+  // The read before the interrupt passed as it was: dropping it is the connection's part.
+  assert.equal(ctrlC.text, "half a linew\n");
+  assert.equal(ctrlC.interrupted, 1);
+  // The answer telnet waits for comes first, then the notice it would otherwise have discarded.
+  assert.deepEqual(ctrlC.replies.slice(0, 3), [IAC, WILL, TIMING_MARK]);
+  assert.equal(ctrlC.repliedText, encodeTextString(INTERRUPTED_LINES));
+  // Without a timing mark after it, the notice comes at the end of the read.
+  const bare = filterChunks([[0x61, IAC, IP]]);
+  assert.equal(bare.text, "");
+  assert.equal(bare.repliedText, encodeTextString(INTERRUPTED_LINES));
+});
+
+Deno.test("TelnetFilter drops the line being typed on IAC EL, in this read and earlier ones", () => {
+  const erased = filterChunks(["done\r\nerase th", [0x69, 0x73, IAC, EL], "kept\r\n"]);
+  assert.equal(erased.text, "done\nerase thkept\n");
+  assert.equal(erased.dropped, 1, "the bytes of an earlier read are the connection's to drop");
+  const within = filterChunks([[0x6f, 0x6b, 0x0a, 0x78, IAC, EL, 0x79, 0x0a]]);
+  assert.equal(within.text, "ok\ny\n");
+  assert.equal(within.dropped, 0);
+});
+
+Deno.test("TelnetFilter refuses other options once each, and answers IAC AYT", () => {
+  const negotiated = filterChunks([
+    [IAC, DO, ECHO, IAC, WILL, NAWS, IAC, DO, ECHO, IAC, DONT, ECHO, IAC, WONT, NAWS],
+    "x\r\n",
+  ]);
+  assert.equal(negotiated.text, "x\n");
+  assert.deepEqual(negotiated.replies, [IAC, WONT, ECHO, IAC, DONT, NAWS]);
+  const ayt = filterChunks([[IAC, AYT]]);
+  assert.match(ayt.repliedText, /^-!- .+\r\n$/);
+});
+
+Deno.test("TelnetFilter keeps IAC IAC as a byte and skips subnegotiations across reads", () => {
+  const filtered = filterChunks([[0x61, IAC, IAC, 0x62, IAC, 0xfa, 0x18], [0x00, 0x41, IAC], [
+    0xf0,
+    0x63,
+    0x0a,
+  ]]);
+  assert.equal(filtered.text, "a\uFFFDbc\n");
+});
+
+Deno.test("TelnetFilter answers nothing and leaves CRs alone until the connection is a person's", () => {
+  // A program's JSON must arrive untouched; telnet commands are still taken out.
+  const program = filterChunks(['{"type":"ping"}\r\n', [IAC, DO, TIMING_MARK, IAC, IP]], false);
+  assert.equal(program.text, '{"type":"ping"}\r\n');
+  assert.deepEqual(program.replies, []);
+});
+
+Deno.test("days and the server's time zone read as people say them", () => {
+  const noon = new Date(2026, 11, 1, 12, 0).getTime();
+  const day = localDay(noon);
+  assert.equal(day.start, new Date(2026, 11, 1).getTime());
+  assert.equal(day.end, new Date(2026, 11, 2).getTime());
+  assert.deepEqual(localDay(day.end - 1), day);
+  assert.notDeepEqual(localDay(day.end), day);
+  assert.equal(dayName(noon), "Tuesday 1 December 2026");
+  assert.match(timeZoneText(noon), /^UTC([+-]\d\d:\d\d( \(.+\))?)?$/);
+  const minutes = -new Date(noon).getTimezoneOffset();
+  if (minutes !== 0) assert.ok(timeZoneText(noon).includes(":"), "an offset is shown");
+  assert.equal(shownTime({ type: "notice", text: "x" }), undefined);
+  assert.equal(shownTime({ type: "joined", name: "a", id: "s:1", ts: noon, room: "#lobby" }), noon);
+});
+
+/** The text of bytes the filter answered with, without the telnet commands among them. */
+function withoutCommands(bytes: readonly number[]): string {
+  const text: number[] = [];
+  for (let i = 0; i < bytes.length; i++) {
+    if (bytes[i] === IAC) i += 2;
+    else text.push(bytes[i]!);
+  }
+  return new TextDecoder().decode(new Uint8Array(text));
+}
+
+/** Lines as the face sends them, as one string. */
+function encodeTextString(lines: readonly string[]): string {
+  return new TextDecoder().decode(encodeText(lines));
+}

@@ -13,6 +13,7 @@ import {
   type MessageFrame,
   nameKey,
   type PrivateFrame,
+  type RoomInfoFrame,
   sanitizeForTerminal,
   type ServerFrame,
   type WhoisInfoFrame,
@@ -113,6 +114,36 @@ export function formatDuration(ms: number): string {
   if (s < 3600) return `${Math.floor(s / 60)}m`;
   if (s < 86400) return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
   return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`;
+}
+
+/**
+ * A moment as the server's log writes it, in local time: `2026-11-21 14:02:05` (or without the
+ * seconds). Bans, `/whois` and the log all use it.
+ */
+export function formatDateTime(ts: number, options: { seconds?: boolean } = {}): string {
+  const date = new Date(ts);
+  const pad = (n: number) => String(n).padStart(2, "0");
+  const day = `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
+  const time = `${pad(date.getHours())}:${pad(date.getMinutes())}`;
+  return `${day} ${time}${options.seconds ? `:${pad(date.getSeconds())}` : ""}`;
+}
+
+/**
+ * The line shown where the day changes: `--- Tuesday 1 December 2026 ---`, in local time.
+ */
+export function dayLine(ts: number): string {
+  const day = new Date(ts).toLocaleDateString("en-GB", {
+    weekday: "long",
+    day: "numeric",
+    month: "long",
+    year: "numeric",
+  }).replace(",", "");
+  return `--- ${day} ---`;
+}
+
+/** Whether two moments fall on the same local day. */
+export function sameDay(a: number, b: number): boolean {
+  return new Date(a).toDateString() === new Date(b).toDateString();
 }
 
 function clock(ts: number): string {
@@ -222,7 +253,9 @@ function renderMessage(frame: MessageFrame, options: RenderOptions): string[] {
   const time = frame.history && options.time
     ? `${paint(dayClock(frame.ts), 2, options.color)} `
     : stamp(frame.ts, options);
-  const prefix = frame.action ? `${time}${room}* ${who} ` : `${time}${room}${who}: `;
+  // An emote reads with the name, one's own too: "* ann waves", never "* You waves".
+  const actor = mine ? paint(sanitizeForTerminal(frame.from), 1, options.color) : who;
+  const prefix = frame.action ? `${time}${room}* ${actor} ` : `${time}${room}${who}: `;
   // Earlier messages read dimmer than live ones.
   return speech(
     prefix,
@@ -241,7 +274,8 @@ function renderPrivate(frame: PrivateFrame, options: RenderOptions): string[] {
   const time = frame.history && options.time
     ? `${paint(dayClock(frame.ts), 2, options.color)} `
     : stamp(frame.ts, options);
-  const prefix = frame.action ? `${time}${tag} * ${who}${to} ` : `${time}${tag} ${who}${to}: `;
+  const actor = mine ? paint(sanitizeForTerminal(frame.from), 1, options.color) : who;
+  const prefix = frame.action ? `${time}${tag} * ${actor}${to} ` : `${time}${tag} ${who}${to}: `;
   return speech(prefix, frame.text, options, frame.history && options.color ? "2" : undefined);
 }
 
@@ -250,7 +284,11 @@ function renderWhois(frame: WhoisInfoFrame): string[] {
   const parts = [
     `in ${frame.rooms.join(" ") || "no room"}`,
     `idle ${formatDuration(frame.idle)}`,
-    `here since ${clock(frame.since).slice(1, -1)}`,
+    `here since ${
+      sameDay(frame.since, Date.now())
+        ? clock(frame.since).slice(1, -1)
+        : formatDateTime(frame.since)
+    }`,
     ...(frame.away === undefined ? [] : [`away: ${frame.away}`]),
     ...(client.app ? [`using ${client.app}${client.os ? ` on ${client.os}` : ""}`] : []),
     ...(client.host ? [`host ${client.host}`] : []),
@@ -264,12 +302,26 @@ function renderWhois(frame: WhoisInfoFrame): string[] {
 
 /** How a ban reads in one line: `10.0.0.0/24 (address) for good, by console: spam`. */
 export function describeBan(ban: BanInfo): string {
-  const span = ban.until === undefined
-    ? "for good"
-    : `until ${new Date(ban.until).toISOString().slice(0, 16).replace("T", " ")} UTC`;
+  const span = ban.until === undefined ? "for good" : `until ${formatDateTime(ban.until)}`;
   return `${ban.target} (${ban.kind}) ${span}${ban.by ? `, by ${ban.by}` : ""}${
     ban.reason ? `: ${ban.reason}` : ""
   }`;
+}
+
+/** Who runs a room and how, in one line: `#dev: owned by ann; moderators: bob; topic locked`. */
+export function describeRoom(info: RoomInfoFrame): string {
+  const owner = info.owner !== undefined
+    ? `owned by ${info.owner}`
+    : info.room === LOBBY
+    ? "run by the server's operators"
+    : "no owner";
+  const parts = [
+    owner,
+    ...(info.moderators.length > 0 ? [`moderators: ${info.moderators.join(", ")}`] : []),
+    info.topicLocked ? "topic locked" : "anyone may set the topic",
+    info.inviteOnly ? "invite-only" : "open to everyone",
+  ];
+  return `${info.room}: ${parts.join("; ")}`;
 }
 
 /**
@@ -293,12 +345,15 @@ export function renderFrame(frame: ServerFrame, options: RenderOptions): string[
       );
     case "renamed":
       return notice(`${frame.from} is now known as ${frame.to}`, frame.ts, options);
-    case "users":
+    case "users": {
+      const away = new Set(frame.away ?? []);
+      const users = frame.users.map((name) => away.has(name) ? `${name} (away)` : name);
       return notice(
-        listUsers(frame.users, frame.count, frame.room ? `in ${frame.room}` : "here"),
+        listUsers(users, frame.count, frame.room ? `in ${frame.room}` : "on the server"),
         undefined,
         options,
       );
+    }
     case "room":
       return notice(
         `You are in ${frame.room}${frame.topic ? ` (topic: ${frame.topic})` : ""}. ` +
@@ -379,6 +434,8 @@ export function renderFrame(frame: ServerFrame, options: RenderOptions): string[
         ),
         ...frame.bans.map((ban) => `  ${sanitizeForTerminal(describeBan(ban))}`),
       ];
+    case "room_info":
+      return notice(describeRoom(frame), undefined, options);
     case "challenge":
     case "ping":
     case "pong":

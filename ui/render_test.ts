@@ -8,13 +8,17 @@
 import assert from "node:assert/strict";
 import { errorFrame, type MessageFrame, type ServerFrame, VERSION } from "../protocol.ts";
 import {
+  dayLine,
+  describeBan,
   displayWidth,
+  formatDateTime,
   MAX_MESSAGE_ROWS,
   mentions,
   nameColor,
   NOTICE_MARK,
   renderFrame,
   type RenderOptions,
+  sameDay,
   stripAnsi,
 } from "./render.ts";
 
@@ -76,13 +80,13 @@ Deno.test("renderFrame() shows joined, left, users, welcome and error frames as 
     "[09:05] -!- bob left (quit)",
   ]);
   assert.deepEqual(renderFrame({ type: "users", users: ["bob", "ann"], count: 2 }, VIEW), [
-    "-!- 2 people here: ann, bob",
+    "-!- 2 people on the server: ann, bob",
   ]);
   assert.deepEqual(renderFrame({ type: "users", users: ["ann"] }, VIEW), [
-    "-!- 1 person here: ann",
+    "-!- 1 person on the server: ann",
   ]);
   assert.deepEqual(renderFrame({ type: "users", users: ["ann", "bob"], count: 5 }, VIEW), [
-    "-!- 5 people here: ann, bob and 3 more",
+    "-!- 5 people on the server: ann, bob and 3 more",
   ]);
   const welcome: ServerFrame = {
     type: "welcome",
@@ -238,7 +242,7 @@ Deno.test("renderFrame() shows a whois with its key, and bans one per line", () 
       since: TS,
     }, VIEW),
     [
-      "-!- ann: in #lobby; idle 0s; here since 09:05; an operator",
+      "-!- ann: in #lobby; idle 0s; here since 2024-01-02 09:05; an operator",
       `-!- ann: key ${fingerprint}; the name is registered to this key`,
     ],
   );
@@ -296,4 +300,40 @@ Deno.test("mentions() finds a name as a word, and skips words too long to be one
   assert.ok(mentions("hi Ａｎｎ", "ann"));
   assert.ok(!mentions("annex", "ann"));
   assert.ok(mentions("a" + "\u0301".repeat(8000) + " ann", "ann"));
+});
+
+// ==== Small things people notice ====
+
+Deno.test("one's own emote reads with one's name, never 'You waves'", () => {
+  const emote: MessageFrame = { ...message("ann", "waves"), action: true };
+  assert.deepEqual(renderFrame(emote, VIEW), ["[09:05] * ann waves"]);
+});
+
+Deno.test("a who list marks who is away, and says where the list is from", () => {
+  assert.deepEqual(
+    renderFrame(
+      { type: "users", users: ["ann", "bob"], count: 2, room: "#dev", away: ["bob"] },
+      VIEW,
+    ),
+    ["-!- 2 people in #dev: ann, bob (away)"],
+  );
+  assert.deepEqual(renderFrame({ type: "users", users: ["ann"], count: 1 }, VIEW), [
+    "-!- 1 person on the server: ann",
+  ]);
+});
+
+Deno.test("ban dates read as the log's dates do, in local time", () => {
+  const until = new Date(2026, 11, 1, 18, 30).getTime();
+  assert.equal(
+    describeBan({ target: "bob", kind: "name", until, by: "console" }),
+    "bob (name) until 2026-12-01 18:30, by console",
+  );
+  assert.equal(formatDateTime(until, { seconds: true }), "2026-12-01 18:30:00");
+});
+
+Deno.test("dayLine() names the day in full, and sameDay() tells days apart", () => {
+  const tuesday = new Date(2026, 11, 1, 23, 59).getTime();
+  assert.equal(dayLine(tuesday), "--- Tuesday 1 December 2026 ---");
+  assert.ok(sameDay(tuesday, new Date(2026, 11, 1, 0, 0).getTime()));
+  assert.ok(!sameDay(tuesday, tuesday + 60_000));
 });

@@ -1,13 +1,13 @@
 /**
- * Terminal helpers for `node:readline`: printing above the line being typed without disturbing it,
- * and clearing what was typed.
+ * Terminal helpers for `node:readline` (the server's operator console): printing above the line
+ * being typed without disturbing it, and clearing what was typed. The chat client draws its own
+ * screen instead (`ui/screen.ts`).
  *
  * @module
  */
 
 import process from "node:process";
 import * as readline from "node:readline";
-import { displayWidth } from "./render.ts";
 
 /** Readline's editing state; its typings call it read-only, but redrawing needs to set it. */
 interface EditState {
@@ -40,21 +40,5 @@ export function printAbove(rl: readline.Interface, lines: string[]): void {
 export function clearInputLine(rl: readline.Interface): void {
   readline.moveCursor(process.stdout, 0, -rl.getCursorPos().rows);
   readline.cursorTo(process.stdout, 0);
-  readline.clearScreenDown(process.stdout);
-}
-
-/**
- * Removes the lines the person just sent (one typed line, or several pasted at once, the first
- * after the prompt) from the screen: the server's copy of the message, shown when it arrives,
- * takes their place.
- */
-export function eraseSubmitted(rl: readline.Interface, lines: readonly string[]): void {
-  const columns = process.stdout.columns || 80;
-  let rows = 0;
-  lines.forEach((line, i) => {
-    const width = (i === 0 ? displayWidth(rl.getPrompt()) : 0) + displayWidth(line);
-    rows += Math.floor(width / columns) + 1;
-  });
-  readline.moveCursor(process.stdout, 0, -rows);
   readline.clearScreenDown(process.stdout);
 }
