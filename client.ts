@@ -4,7 +4,8 @@
  *
  * ```sh
  * deno task client                          # asks for the server and your name
- * deno task client 192.168.1.20 --name ann  # joins straight away
+ * deno task client 'chat://192.168.1.20:5051/#lobby?fp=...'  # an invite: TLS, key pinned
+ * deno task client 192.168.1.20 --name ann  # joins straight away (TLS, key asked about once)
  * echo "build finished" | deno task client chat.lan --name ci
  * ```
  *
@@ -21,16 +22,29 @@ import {
   checkName,
   checkRoom,
   DEFAULT_PORT,
+  DEFAULT_TLS_PORT,
+  isFingerprint,
   MAX_NAME_LENGTH,
-  parseAddress,
   sanitizeForTerminal,
-  type ServerAddress,
   VERSION,
 } from "./protocol.ts";
 import { errorText } from "./net/conn.ts";
 import { formatAddress } from "./net/tcp.ts";
 import { readCommandLine, UsageError } from "./ui/cli.ts";
-import { ConfigError, defaultIdentityPath, loadOrCreateIdentity, SeenFile } from "./ui/config.ts";
+import {
+  ConfigError,
+  defaultIdentityPath,
+  KnownServers,
+  loadOrCreateIdentity,
+  SeenFile,
+} from "./ui/config.ts";
+import {
+  type ConnectionFacts,
+  dialerFor,
+  type DialSettings,
+  parseTarget,
+  type ServerTarget,
+} from "./ui/target.ts";
 import {
   clientInfo,
   osUserName,
@@ -56,7 +70,7 @@ export { suggestName } from "./ui/interactive.ts";
 const USAGE = `Chat client ${VERSION}: talk with everyone on a chat server.
 
 USAGE:
-  deno task client [HOST[:PORT]] [OPTIONS]
+  deno task client [INVITE | HOST[:PORT]] [OPTIONS]
 
   On a terminal it asks for what is not given. With input from a pipe or file
   it sends what it reads as messages (lines that arrive together go together,
@@ -64,8 +78,25 @@ USAGE:
   server has acknowledged the last one.
 
 ARGUMENTS:
+  INVITE             What the server prints as "invite": chat://HOST:PORT/...
+                     It carries the server's key, so the connection is
+                     encrypted and checked from the first byte, no question
   HOST[:PORT]        The server: a name, an IPv4 address, or [IPv6]:PORT
-                                              (default: localhost:${DEFAULT_PORT})
+                                              (default: localhost:${DEFAULT_TLS_PORT},
+                                               with --plain localhost:${DEFAULT_PORT})
+SECURITY:
+  Connections use TLS, and the server's key is pinned: the first time a server
+  is met without an invite, its key fingerprint is shown to be confirmed, then
+  remembered in known_servers.json beside the identity. A server whose key
+  changed is refused.
+      --fingerprint FP
+                     Expect this server key (SHA256:..., as the server shows it)
+      --tofu         From a pipe: trust a server met for the first time
+                     (without it, a script needs an invite or --fingerprint)
+      --plain        Connect without TLS, to the plain port: not encrypted
+      --password-file FILE
+                     A private server's password, on the file's first line
+                     (on a terminal it is asked for when needed)
 OPTIONS:
   -n, --name NAME    Your name: 1-${MAX_NAME_LENGTH} letters, digits, _ or -
                                               (default: your user name)
@@ -95,7 +126,12 @@ chat, type /help for commands.`;
 interface CliOptions {
   help: boolean;
   version: boolean;
-  address: ServerAddress | undefined;
+  /** The server: an invite or an address. */
+  server: ServerTarget | undefined;
+  plain: boolean;
+  fingerprint: string | undefined;
+  tofu: boolean;
+  passwordFile: string | undefined;
   name: string | undefined;
   log: string | undefined;
   identity: string | undefined;
@@ -117,6 +153,10 @@ function parseCli(args: string[]): CliOptions {
         room: { type: "string" },
         to: { type: "string" },
         history: { type: "boolean", default: false },
+        plain: { type: "boolean", default: false },
+        fingerprint: { type: "string" },
+        tofu: { type: "boolean", default: false },
+        "password-file": { type: "string" },
         help: { type: "boolean", short: "h", default: false },
         version: { type: "boolean", short: "V", default: false },
       },
@@ -130,11 +170,23 @@ function parseCli(args: string[]): CliOptions {
   if (positionals.length > 1) {
     throw new UsageError(`Expected one server address, got ${positionals.length}`);
   }
-  let address: ServerAddress | undefined;
+  let server: ServerTarget | undefined;
   if (positionals[0] !== undefined) {
-    const parsedAddress = parseAddress(positionals[0]);
-    if (!parsedAddress.ok) throw new UsageError(parsedAddress.error);
-    address = parsedAddress.value;
+    const parsedTarget = parseTarget(positionals[0], { plain: values.plain });
+    if (!parsedTarget.ok) throw new UsageError(parsedTarget.error);
+    server = parsedTarget.value;
+  }
+  if (values.fingerprint !== undefined && !isFingerprint(values.fingerprint)) {
+    throw new UsageError(
+      `--fingerprint needs a key fingerprint like SHA256:uNiVztks... (as the server shows it), ` +
+        `not "${values.fingerprint}"`,
+    );
+  }
+  if (values.plain && server?.invited) {
+    throw new UsageError("An invite is for TLS (it names the server's key): drop --plain");
+  }
+  if (values.plain && (values.fingerprint !== undefined || values.tofu)) {
+    throw new UsageError("--fingerprint and --tofu are for TLS: drop --plain");
   }
   let name: string | undefined;
   if (values.name !== undefined) {
@@ -167,7 +219,11 @@ function parseCli(args: string[]): CliOptions {
   return {
     help: values.help,
     version: values.version,
-    address,
+    server,
+    plain: values.plain,
+    fingerprint: values.fingerprint,
+    tofu: values.tofu,
+    passwordFile: values["password-file"],
     name,
     log: values.log,
     identity: values.identity,
@@ -196,6 +252,31 @@ async function chooseSelf(options: CliOptions, terminal: boolean): Promise<Self>
   return { identity, seen: SeenFile.open(path) };
 }
 
+/**
+ * The known-servers file: beside `--identity FILE`, else in the configuration folder; none
+ * (memory only) when there is no folder to keep it in.
+ */
+function knownServersPath(options: CliOptions): string | undefined {
+  const identity = options.identity ?? defaultIdentityPath();
+  return identity === undefined ? undefined : KnownServers.pathBeside(identity);
+}
+
+/**
+ * The password in a file's first line.
+ * @throws {ConfigError} when the file cannot be read or holds no password.
+ */
+async function readPassword(path: string): Promise<string> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    throw new ConfigError(`Cannot read the password file ${path}: ${errorText(error)}`);
+  }
+  const password = text.split(/\r?\n/)[0]!.trim();
+  if (password === "") throw new ConfigError(`${path} holds no password on its first line`);
+  return password;
+}
+
 /** Runs the client's command line; resolves to the exit code. */
 export async function main(args: string[]): Promise<number> {
   const options = readCommandLine(args, { program: "client", parse: parseCli, usage: USAGE });
@@ -212,24 +293,47 @@ export async function main(args: string[]): Promise<number> {
       return 2;
     }
     const self = await chooseSelf(options, terminal);
+    const password = options.passwordFile === undefined
+      ? undefined
+      : await readPassword(options.passwordFile);
+    const known = KnownServers.open(knownServersPath(options));
+    const settings: DialSettings = {
+      plain: options.plain,
+      fingerprint: options.fingerprint,
+      tofu: options.tofu,
+      known,
+    };
     if (terminal) {
-      return await runInteractive(options.address, { name: options.name, transcript, self });
+      return await runInteractive(options.server, {
+        name: options.name,
+        transcript,
+        self,
+        dial: settings,
+        ...(password === undefined ? {} : { password }),
+      });
     }
-    const address = options.address ?? { hostname: "localhost", port: DEFAULT_PORT };
-    const where = formatAddress(address);
+    const server: ServerTarget = options.server ?? {
+      address: { hostname: "localhost", port: options.plain ? DEFAULT_PORT : DEFAULT_TLS_PORT },
+      invited: false,
+    };
+    const facts: ConnectionFacts = { security: "plain", fingerprint: undefined };
+    const where = formatAddress(server.address);
     const last = self.seen?.lastAt(where);
     const client = await ChatClient.connect({
-      ...address,
+      ...server.address,
       name: options.name ?? suggestName(osUserName() ?? "guest"),
       info: clientInfo(),
+      dial: dialerFor(server, settings, facts),
       ...(self.identity ? { identity: self.identity.identity } : {}),
       ...(last === undefined ? {} : { last }),
+      ...(password === undefined ? {} : { password }),
+      ...(server.secret === undefined ? {} : { invite: server.secret }),
     });
-    transcript?.write([transcriptHeader(address)]);
+    transcript?.write([transcriptHeader(server.address)]);
     return await runScript(client, {
       transcript,
       seen: self.seen && { file: self.seen, where },
-      target: options.target,
+      target: options.target ?? (server.room ? { room: server.room } : undefined),
       history: options.history,
       progress: Deno.stderr.isTerminal() ? Deno.stderr : undefined,
     });
@@ -240,7 +344,10 @@ export async function main(args: string[]): Promise<number> {
     ) {
       throw error;
     }
-    console.error(`client: ${sanitizeForTerminal(error.message)}`);
+    const hint = error instanceof ChatError && error.code === "password_required"
+      ? " (--password-file FILE)"
+      : "";
+    console.error(`client: ${sanitizeForTerminal(error.message)}${hint}`);
     return 1;
   } finally {
     transcript?.close();

@@ -33,7 +33,7 @@ const decoder = new TextDecoder();
 /** `deno run <client task flags> client.ts ...args`, from the project directory. */
 async function clientCommand(args: string[], stdin: "piped" | "null"): Promise<Deno.Command> {
   return new Deno.Command(Deno.execPath(), {
-    args: ["run", ...await taskFlags("client"), "client.ts", ...args],
+    args: ["run", ...await taskFlags("client"), "client.ts", "--plain", ...args],
     cwd: PROJECT_DIR,
     stdin,
     stdout: "piped",
@@ -208,6 +208,22 @@ Deno.test("client.ts exits 2 for the address 999.1.1.1", async () => {
   assert.doesNotMatch(result.stderr, STACK_TRACE_REGEXP);
 });
 
+Deno.test("client.ts exits 2 for an invite with --plain, and for a broken invite or key", async () => {
+  const key = "A".repeat(43);
+  const cases: [string[], RegExp][] = [
+    // runClient gives --plain.
+    [[`chat://chat.lan:5051/?fp=${key}`], /An invite is for TLS.*drop --plain/],
+    [["chat://chat.lan:5051/?fp=short"], /Invalid invite/],
+    [["chat://chat.lan:505110/?fp=" + key], /Invalid port "505110"/],
+  ];
+  for (const [args, why] of cases) {
+    const result = await runClient([...args, "--name", "ann"]);
+    assert.equal(result.code, 2, args.join(" "));
+    assert.match(result.stderr.split("\n")[0]!, why);
+    assert.doesNotMatch(result.stderr, STACK_TRACE_REGEXP);
+  }
+});
+
 Deno.test("client.ts exits 2 for the name 'bad name'", async () => {
   const result = await runClient([`127.0.0.1:${freePort()}`, "--name", "bad name"]);
   assert.equal(result.code, 2);
@@ -345,7 +361,7 @@ Deno.test("client.ts shows its progress on standard error when that is a termina
       const input = `${dir}/lines.txt`;
       await Deno.writeTextFile(input, "one\ntwo\nthree\n");
       const command = ["deno", "run", ...await taskFlags("client"), "client.ts"]
-        .concat([`127.0.0.1:${server.addr.port}`, "--name", "ci"])
+        .concat([`127.0.0.1:${server.addr.port}`, "--plain", "--name", "ci"])
         .map((word) => `'${word}'`).join(" ") + ` < '${input}'`;
       // `script` runs the command on a new pseudo-terminal: stdin is the file, stderr a terminal.
       const output = await within(

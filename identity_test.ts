@@ -31,7 +31,7 @@ function startClient(args: string[]): {
   stderr: StreamText;
 } {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...taskFlagsSync, "client.ts", ...args],
+    args: ["run", ...taskFlagsSync, "client.ts", "--plain", ...args],
     cwd: PROJECT_DIR,
     stdin: "piped",
     stdout: "piped",

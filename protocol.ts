@@ -20,6 +20,8 @@
 export const VERSION = "0.1.0";
 /** The TCP port the server listens on and the client connects to by default. */
 export const DEFAULT_PORT = 5050;
+/** The TLS port: next to the plain one. */
+export const DEFAULT_TLS_PORT = 5051;
 /** The longest line either side accepts, in bytes, including the `\n`. */
 export const MAX_FRAME_BYTES = 64 * 1024;
 /** The longest name, in characters. */
@@ -203,6 +205,8 @@ export const ERROR_CODES = {
   replaced: "The same session connected again from elsewhere (fatal)",
   bad_signature: "The hello's key could not be verified: a bad or late proof (fatal)",
   storage_failed: "The server could not store the message: it was not sent; try again",
+  password_required: "The server is private: give its password (or use an invite)",
+  not_admitted: "The server is private and admits only the people it lists (fatal)",
 } as const;
 
 /** A stable error code, as sent in an `error` frame. */
@@ -221,6 +225,7 @@ export const FATAL_ERROR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   "server_full",
   "replaced",
   "bad_signature",
+  "not_admitted",
 ]);
 
 /**
@@ -262,6 +267,10 @@ export interface HelloFrame {
    * `challenge` and trusts the key only once the `proof` signs it.
    */
   key?: string;
+  /** A private server's password (send it over TLS only). */
+  password?: string;
+  /** A one-time invite's secret (the part after `#key=` of an invite), for a private server. */
+  invite?: string;
 }
 /**
  * Client → server: the answer to a `challenge`: an Ed25519 signature (64 bytes, base64url) of
@@ -923,6 +932,8 @@ const CLIENT_FRAME_READERS: { [K in ClientFrame["type"]]: FrameReader<ClientFram
     ...optional(o, "resume", readString),
     ...optional(o, "last", readInteger),
     ...optional(o, "key", readString),
+    ...optional(o, "password", readString),
+    ...optional(o, "invite", readString),
   }),
   proof: (o) => ({ type: "proof", signature: readString(o, "signature") }),
   register: () => ({ type: "register" }),
@@ -1460,6 +1471,76 @@ export function parsePort(text: string): Result<number> {
 export interface ServerAddress {
   hostname: string;
   port: number;
+}
+
+/**
+ * An invite: where a server listens for TLS, the key it must have, and (optionally) the room to
+ * go to and a one-time secret that admits one person to a private server. As text:
+ * `chat://HOST:PORT/ROOM?fp=FINGERPRINT#key=SECRET`, the fingerprint in base64url. The secret is
+ * in the fragment, the part after `#` that no web server ever receives (RFC 3986, 3.5).
+ */
+export interface Invite {
+  address: ServerAddress;
+  /** `SHA256:` and the base64 SHA-256 of the server's public key (SPKI). */
+  fingerprint: string;
+  /** A room (with its `#`) to join. */
+  room?: string;
+  /** A one-time secret for a private server. */
+  secret?: string;
+}
+
+/** How an invite starts. */
+export const INVITE_SCHEME = "chat://";
+
+/** An invite as text: `chat://192.168.1.20:5051/lobby?fp=...`, and `#key=...` with a secret. */
+export function formatInvite(invite: Invite): string {
+  const { hostname, port } = invite.address;
+  const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+  const room = invite.room ? encodeURIComponent(invite.room.replace(/^#/, "")) : "";
+  const fp = invite.fingerprint.replace(/^SHA256:/, "").replaceAll("+", "-").replaceAll("/", "_");
+  const secret = invite.secret ? `#key=${invite.secret}` : "";
+  return `${INVITE_SCHEME}${host}:${port}/${room}?fp=${fp}${secret}`;
+}
+
+/**
+ * Reads an invite ({@linkcode formatInvite}); `undefined` when the text is not one at all (it does
+ * not start with `chat://`), an error saying what is wrong when it is a broken one.
+ */
+export function parseInvite(text: string): Result<Invite> | undefined {
+  const trimmed = text.trim();
+  if (!trimmed.toLowerCase().startsWith(INVITE_SCHEME)) return undefined;
+  const match =
+    /^chat:\/\/(\[[^\]]*\]|[^/:?#]*)(?::(\d+))?(?:\/([^?#]*))?\?fp=([A-Za-z0-9_-]{43})(?:#key=([A-Za-z0-9_-]{16,64}))?$/i
+      .exec(trimmed);
+  if (!match) {
+    return fail(
+      `Invalid invite "${quoteInput(trimmed)}": it should look like ` +
+        `${INVITE_SCHEME}host:${DEFAULT_TLS_PORT}/room?fp=... (paste all of it)`,
+    );
+  }
+  const [, hostText = "", portText = String(DEFAULT_TLS_PORT), roomText = "", fp = "", secret] =
+    match;
+  const address = parseAddress(`${hostText}:${portText}`);
+  if (!address.ok) return address;
+  let room: string | undefined;
+  if (roomText !== "") {
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(roomText);
+    } catch {
+      return fail(`Invalid invite: its room "${quoteInput(roomText)}" is not readable`);
+    }
+    const checked = checkRoom(decoded);
+    if (!checked.ok) return checked;
+    room = checked.value;
+  }
+  const fingerprint = `SHA256:${fp.replaceAll("-", "+").replaceAll("_", "/")}`;
+  return ok({
+    address: address.value,
+    fingerprint,
+    ...(room === undefined ? {} : { room }),
+    ...(secret === undefined ? {} : { secret }),
+  });
 }
 
 /**

@@ -22,18 +22,23 @@ import {
   type DecodeResult,
   decodeServerFrame,
   DEFAULT_PORT,
+  DEFAULT_TLS_PORT,
   encodeFrame,
   ERROR_CODES,
   type ErrorCode,
   errorFrame,
   foldCase,
+  formatInvite,
   frameCost,
+  type Invite,
+  INVITE_SCHEME,
   isValidRef,
   MAX_FRAME_BYTES,
   MAX_NAME_INPUT,
   MAX_TEXT_LENGTH,
   nameKey,
   parseAddress,
+  parseInvite,
   parsePort,
   sanitizeForTerminal,
   type ServerFrame,
@@ -1181,4 +1186,193 @@ Deno.test("decodeServerFrame() reads a room list's total count", () => {
     '{"type":"room_list","rooms":[{"room":"#a","count":2,"topic":""}],"count":250}',
   );
   assert.ok(decoded.ok && decoded.value.type === "room_list" && decoded.value.count === 250);
+});
+
+// ==== Invites ====
+
+/** A fingerprint as certificates have them: `SHA256:` and 43 characters of base64. */
+const INVITE_FP = "SHA256:ab+/cdEFgh01+/ijklmnopqrstuvwxyzABCDEFGH+/0";
+const INVITE_FP_URL = "ab-_cdEFgh01-_ijklmnopqrstuvwxyzABCDEFGH-_0";
+const INVITE_SECRET = "Zm9vYmFyLWJhei1xdXV4LTEy";
+
+Deno.test("formatInvite() writes chat://host:port/room?fp=... with the secret after #", () => {
+  assert.equal(INVITE_FP.length, 7 + 43);
+  assert.equal(
+    formatInvite({
+      address: { hostname: "192.168.1.20", port: 5051 },
+      fingerprint: INVITE_FP,
+      room: "#dev",
+      secret: INVITE_SECRET,
+    }),
+    `chat://192.168.1.20:5051/dev?fp=${INVITE_FP_URL}#key=${INVITE_SECRET}`,
+  );
+  assert.equal(
+    formatInvite({ address: { hostname: "chat.lan", port: 6001 }, fingerprint: INVITE_FP }),
+    `chat://chat.lan:6001/?fp=${INVITE_FP_URL}`,
+  );
+  assert.equal(
+    formatInvite({ address: { hostname: "::1", port: 5051 }, fingerprint: INVITE_FP }),
+    `chat://[::1]:5051/?fp=${INVITE_FP_URL}`,
+  );
+  assert.ok(
+    formatInvite({ address: { hostname: "h", port: 1 }, fingerprint: INVITE_FP })
+      .startsWith(INVITE_SCHEME),
+  );
+});
+
+Deno.test("an invite's secret is in its fragment, the part no web server receives", () => {
+  const text = formatInvite({
+    address: { hostname: "::1", port: 5051 },
+    fingerprint: INVITE_FP,
+    room: "#lobby",
+    secret: INVITE_SECRET,
+  });
+  const [beforeFragment] = text.split("#");
+  assert.ok(!beforeFragment!.includes(INVITE_SECRET), text);
+  const url = new URL(text);
+  assert.equal(url.hash, `#key=${INVITE_SECRET}`);
+  assert.equal(url.search, `?fp=${INVITE_FP_URL}`);
+  assert.equal(url.pathname, "/lobby");
+  assert.ok(!`${url.origin}${url.pathname}${url.search}`.includes(INVITE_SECRET));
+});
+
+Deno.test("parseInvite() reads back what formatInvite() wrote, with and without room and secret", () => {
+  const invites: Invite[] = [
+    { address: { hostname: "192.168.1.20", port: 5051 }, fingerprint: INVITE_FP },
+    { address: { hostname: "chat.lan", port: 6001 }, fingerprint: INVITE_FP, room: "#dev" },
+    { address: { hostname: "::1", port: 5051 }, fingerprint: INVITE_FP, secret: INVITE_SECRET },
+    {
+      address: { hostname: "2001:db8::5", port: 65535 },
+      fingerprint: INVITE_FP,
+      room: "#café",
+      secret: INVITE_SECRET,
+    },
+  ];
+  for (const invite of invites) {
+    const text = formatInvite(invite);
+    assert.deepEqual(parseInvite(text), { ok: true, value: invite }, text);
+    assert.deepEqual(parseInvite(`  ${text}\n`), { ok: true, value: invite }, "trimmed");
+  }
+});
+
+Deno.test("parseInvite() takes an invite without port or slash, and in capitals", () => {
+  const expected = {
+    ok: true,
+    value: { address: { hostname: "chat.lan", port: 5051 }, fingerprint: INVITE_FP },
+  };
+  assert.equal(DEFAULT_TLS_PORT, 5051);
+  assert.deepEqual(parseInvite(`chat://chat.lan/?fp=${INVITE_FP_URL}`), expected);
+  assert.deepEqual(parseInvite(`chat://chat.lan:5051?fp=${INVITE_FP_URL}`), expected);
+  assert.deepEqual(parseInvite(`CHAT://chat.lan:5051/?fp=${INVITE_FP_URL}`), expected);
+  // A room given without its # gets one.
+  const noHash = formatInvite({
+    address: { hostname: "chat.lan", port: 5051 },
+    fingerprint: INVITE_FP,
+    room: "dev",
+  });
+  assert.deepEqual(parseInvite(noHash), {
+    ok: true,
+    value: {
+      address: { hostname: "chat.lan", port: 5051 },
+      fingerprint: INVITE_FP,
+      room: "#dev",
+    },
+  });
+});
+
+Deno.test("parseInvite() is undefined for what is not an invite at all", () => {
+  for (
+    const text of [
+      "",
+      "   ",
+      "chat.lan",
+      "chat.lan:5051",
+      "10.0.0.5",
+      "[::1]:5051",
+      "::1",
+      `https://chat.lan:5051/?fp=${INVITE_FP_URL}`,
+      `chats://chat.lan:5051/?fp=${INVITE_FP_URL}`,
+      `chat:/chat.lan:5051/?fp=${INVITE_FP_URL}`,
+    ]
+  ) {
+    assert.equal(parseInvite(text), undefined, text);
+  }
+});
+
+Deno.test("parseInvite() refuses a broken invite in one line that says what is wrong", () => {
+  const good = `chat://chat.lan:5051/dev?fp=${INVITE_FP_URL}#key=${INVITE_SECRET}`;
+  assert.ok(parseInvite(good)?.ok, "the good one it was broken from");
+  const cases: [string, RegExp][] = [
+    [
+      `chat://chat.lan:5051/dev`,
+      /^Invalid invite ".*": it should look like chat:\/\/host:5051\/room\?fp=/,
+    ],
+    [`chat://chat.lan:5051/dev?fp=`, /^Invalid invite/],
+    [`chat://chat.lan:5051/dev?fp=${INVITE_FP_URL.slice(1)}`, /^Invalid invite/],
+    [`chat://chat.lan:5051/dev?fp=${INVITE_FP_URL}x`, /^Invalid invite/],
+    [`chat://chat.lan:5051/dev?fp=${INVITE_FP_URL.replace("a", "+")}`, /^Invalid invite/],
+    [`chat://chat.lan:5051/dev?fp=${INVITE_FP_URL.replace("a", "!")}`, /^Invalid invite/],
+    [`chat://chat.lan:5051/dev?fp=${INVITE_FP_URL}#key=short`, /^Invalid invite/],
+    [`chat://chat.lan:5051/dev?fp=${INVITE_FP_URL}#${INVITE_SECRET}`, /^Invalid invite/],
+    // A mistyped port is not read as a port and a room ("12345" and "#6").
+    [`chat://chat.lan:123456/dev?fp=${INVITE_FP_URL}`, /^Invalid port "123456": use 1 to 65535$/],
+    [`chat://chat.lan:505110/?fp=${INVITE_FP_URL}`, /^Invalid port "505110"/],
+    [`chat://chat.lan:5051lobby?fp=${INVITE_FP_URL}`, /^Invalid invite/],
+    [`chat://chat.lan:99999/dev?fp=${INVITE_FP_URL}`, /^Invalid port "99999": use 1 to 65535$/],
+    [`chat://chat.lan:0/dev?fp=${INVITE_FP_URL}`, /^Invalid port "0"/],
+    [`chat://:5051/dev?fp=${INVITE_FP_URL}`, /^Host is empty$/],
+    [`chat://999.1.1.1:5051/?fp=${INVITE_FP_URL}`, /^Invalid IPv4 address "999\.1\.1\.1"/],
+    [`chat://[::zz]:5051/?fp=${INVITE_FP_URL}`, /^Invalid IPv6 address/],
+    [`chat://bad_host:5051/?fp=${INVITE_FP_URL}`, /^Invalid host name "bad_host"$/],
+    [`chat://chat.lan:5051/no%20spaces?fp=${INVITE_FP_URL}`, /^Invalid room "no spaces"/],
+    [
+      `chat://chat.lan:5051/%E2%82?fp=${INVITE_FP_URL}`,
+      /^Invalid invite: its room "%E2%82" is not readable$/,
+    ],
+  ];
+  for (const [text, why] of cases) {
+    const result = parseInvite(text);
+    assert.ok(result !== undefined && !result.ok, text);
+    assert.match(result.error, why, text);
+    assert.doesNotMatch(result.error, /\n/);
+  }
+  // A long broken invite is not repeated whole.
+  const long = parseInvite(`chat://${"x".repeat(500)}`);
+  assert.ok(long !== undefined && !long.ok);
+  assert.ok(long.error.length < 200, long.error);
+});
+
+/** Invites as formatInvite() makes them: any host, port, key, and room and secret or not. */
+const INVITE: fc.Arbitrary<Invite> = fc.record({
+  address: fc.record({
+    hostname: fc.oneof(fc.domain(), fc.ipV4(), fc.ipV6(), fc.constant("localhost")),
+    port: fc.integer({ min: 1, max: 65535 }),
+  }),
+  fingerprint: fc.uint8Array({ minLength: 32, maxLength: 32 }).map((bytes) =>
+    `SHA256:${btoa(String.fromCharCode(...bytes)).replace(/=+$/, "")}`
+  ),
+  room: fc.oneof(
+    fc.stringMatching(/^#[A-Za-z0-9_-]{1,32}$/),
+    fc.constantFrom("#café", "#обсуждение", "#日本語", "#x1"),
+  ),
+  secret: fc.uint8Array({ minLength: 12, maxLength: 48 }).map((bytes) =>
+    btoa(String.fromCharCode(...bytes)).replace(/=+$/, "").replaceAll("+", "-")
+      .replaceAll("/", "_")
+  ),
+}, { requiredKeys: ["address", "fingerprint"] }).map((invite) => ({
+  ...invite,
+  address: { ...invite.address },
+}));
+
+Deno.test("any invite survives formatInvite() and parseInvite()", () => {
+  fc.assert(
+    fc.property(INVITE, (invite) => {
+      const text = formatInvite(invite);
+      assert.deepEqual(parseInvite(text), { ok: true, value: invite }, text);
+      if (invite.secret !== undefined) {
+        assert.ok(!text.split("#")[0]!.includes(invite.secret), "the secret is in the fragment");
+      }
+    }),
+    { numRuns: 300 },
+  );
 });

@@ -25,16 +25,30 @@ import { GRACE_MS, RESUME_WINDOW_MS } from "./chat/sessions.ts";
 import { ChatStore, StoreError } from "./chat/store.ts";
 import { DEFAULT_GATEWAY_LIMITS, Gateway } from "./net/listener.ts";
 import { listenTcp } from "./net/tcp.ts";
+import { listenTls } from "./net/tls.ts";
+import type { TransportListener } from "./net/conn.ts";
+import {
+  loadCertificateFiles,
+  loadOrMakeCertificate,
+  makeCertificate,
+  type ServerCertificate,
+} from "./net/certs.ts";
+import { Access } from "./chat/access.ts";
 import {
   checkHost,
   cleanLine,
   DEFAULT_PORT,
+  DEFAULT_TLS_PORT,
+  fail,
+  formatInvite,
   HEARTBEAT_MS,
   HELLO_TIMEOUT_MS,
   isFingerprint,
   MAX_FRAME_BYTES,
   MAX_HISTORY_PAGE,
+  ok,
   parsePort,
+  type Result,
   sanitizeForTerminal,
   VERSION,
 } from "./protocol.ts";
@@ -81,6 +95,20 @@ export interface ServerOptions extends HubOptions {
    * @default {5050}
    */
   port?: number;
+  /**
+   * TLS: the port and the certificate to listen with. Without it, no TLS listener (the command
+   * line always gives one, unless `--no-tls`).
+   */
+  tls?: { port?: number; certificate: ServerCertificate } | undefined;
+  /**
+   * Whether to listen on the plain (unencrypted) port too, for `nc`, `telnet` and old clients.
+   * @default {true}
+   */
+  plain?: boolean;
+  /** A private server's password (see `chat/access.ts`). */
+  password?: string | undefined;
+  /** Fingerprints of the identities a private server admits without a password. */
+  allowed?: readonly string[] | undefined;
   /**
    * How long a new connection has to say hello (or start typing a name), in milliseconds.
    * @default {10000}
@@ -173,8 +201,23 @@ export interface ServerOptions extends HubOptions {
 
 /** A running server. */
 export interface ChatServer {
-  /** Where it listens, with the real port when 0 was asked for. */
+  /**
+   * Where it listens, with the real port when 0 was asked for: the plain port, or the TLS one
+   * when there is no plain listener.
+   */
   readonly addr: { hostname: string; port: number };
+  /** Where it listens for TLS, if it does. */
+  readonly tlsAddr: { hostname: string; port: number } | undefined;
+  /** The fingerprint of its TLS key (`SHA256:...`), if it listens for TLS. */
+  readonly fingerprint: string | undefined;
+  /** Who may come in (the password, the allowlist, one-time invites). */
+  readonly access: Access;
+  /**
+   * Invites to this server, one for each address people can reach it on (`hosts`, or the
+   * address it listens on): with `room`, to that room; with `oneTime`, each carrying a fresh
+   * secret that admits one person once without the password. Empty without TLS.
+   */
+  invites(options?: { room?: string; oneTime?: boolean; hosts?: readonly string[] }): string[];
   /** The chat. */
   readonly hub: Hub;
   /** The names and addresses kept out. */
@@ -201,16 +244,32 @@ export function startServer(options: ServerOptions = {}): ChatServer {
   const store = options.db === false
     ? undefined
     : ChatStore.open(options.db ?? ":memory:", { log });
-  let listener;
+  const hostname = options.hostname ?? DEFAULT_HOST;
+  const listeners: TransportListener[] = [];
   try {
-    listener = listenTcp({
-      hostname: options.hostname ?? DEFAULT_HOST,
-      port: options.port ?? DEFAULT_PORT,
-    });
+    if (options.plain !== false || !options.tls) {
+      listeners.push(listenTcp({ hostname, port: options.port ?? DEFAULT_PORT }));
+    }
+    if (options.tls) {
+      const { certificate } = options.tls;
+      listeners.push(listenTls({
+        hostname,
+        port: options.tls.port ?? DEFAULT_TLS_PORT,
+        certPem: certificate.certPem,
+        keyPem: certificate.keyPem,
+      }));
+    }
   } catch (error) {
+    for (const listener of listeners) listener.close();
     store?.close();
     throw error;
   }
+  const tlsListener = listeners.find((l) => l.kind === "tls");
+  const access = new Access({
+    password: options.password,
+    allowed: options.allowed,
+    ...(options.now ? { now: options.now } : {}),
+  });
   const now = options.now ?? Date.now;
   const bans = new Bans({ store, now });
   const people = new People({ store, now, operators: options.operators ?? [] });
@@ -222,6 +281,7 @@ export function startServer(options: ServerOptions = {}): ChatServer {
     ...(store ? { store } : {}),
     bans,
     people,
+    access,
     replayBytes: Math.floor(maxQueueBytes / 4),
     limits: { rate, burst },
   });
@@ -245,7 +305,7 @@ export function startServer(options: ServerOptions = {}): ChatServer {
     face: PLAIN_TEXT_FACE,
     bans,
   });
-  gateway.serve(listener);
+  for (const listener of listeners) gateway.serve(listener);
 
   const { promise: closed, resolve: markClosed } = Promise.withResolvers<void>();
   let closing: Promise<void> | undefined;
@@ -255,8 +315,32 @@ export function startServer(options: ServerOptions = {}): ChatServer {
     store?.close();
     markClosed();
   }
+  const fingerprint = options.tls?.certificate.fingerprint;
+  function invites(
+    wanted: { room?: string; oneTime?: boolean; hosts?: readonly string[] } = {},
+  ): string[] {
+    if (!tlsListener || fingerprint === undefined) return [];
+    const listening = tlsListener.addr.hostname;
+    const wildcard = listening === "0.0.0.0" || listening === "::";
+    const lan = wildcard ? lanAddresses() : [];
+    const hosts = wanted.hosts ?? (wildcard ? (lan.length > 0 ? lan : ["localhost"]) : [listening]);
+    // One secret for all the addresses: a one-time invite admits one person, whichever they use.
+    const secret = wanted.oneTime ? access.makeInvite() : undefined;
+    return hosts.map((host) =>
+      formatInvite({
+        address: { hostname: host, port: tlsListener.addr.port },
+        fingerprint,
+        ...(wanted.room ? { room: wanted.room } : {}),
+        ...(secret === undefined ? {} : { secret }),
+      })
+    );
+  }
   return {
-    addr: listener.addr,
+    addr: listeners[0]!.addr,
+    tlsAddr: tlsListener?.addr,
+    fingerprint,
+    access,
+    invites,
     hub,
     bans,
     closed,
@@ -276,7 +360,21 @@ OPTIONS:
       --host HOST      Address to listen on: 0.0.0.0 for every IPv4 interface,
                        :: for IPv6 and IPv4, 127.0.0.1 for this computer only
                                                        (default: ${DEFAULT_HOST})
-  -p, --port PORT      TCP port to listen on           (default: ${DEFAULT_PORT})
+  -p, --port PORT      Plain TCP port (nc, telnet, old clients)
+                                                       (default: ${DEFAULT_PORT})
+      --tls-port PORT  TLS port                        (default: the plain port + 1)
+      --no-tls         Do not listen for TLS
+      --no-plain       Do not listen on the plain port (for a server on the
+                       internet: everything encrypted)
+      --cert FILE      A certificate (PEM, a chain from a public CA say) to use
+                       instead of the one the server makes; needs --key
+      --key FILE       Its private key (PEM)   (default: made on first start,
+                       kept beside the database as chat-key.pem, mode 0600)
+      --password-file FILE
+                       A private server: people must give the password in
+                       FILE's first line (or use an invite, or an --allow key)
+      --allow FILE     A private server: FILE lists the key fingerprints
+                       (SHA256:..., one a line) admitted without a password
       --name NAME      Server name shown to people who join
                                                        (default: this computer's name)
       --motd TEXT      Message of the day, shown to everyone who joins; kept
@@ -346,6 +444,13 @@ interface CliOptions {
   version: boolean;
   hostname: string;
   port: number;
+  /** The TLS port, or `false` for no TLS. */
+  tlsPort: number | false;
+  plain: boolean;
+  /** A certificate and key to load, instead of the made one. */
+  certFiles: { cert: string; key: string } | undefined;
+  passwordFile: string | undefined;
+  allowFile: string | undefined;
   serverName: string | undefined;
   motd: string | undefined;
   operators: string[];
@@ -400,6 +505,13 @@ function parseCli(args: string[]): CliOptions {
         op: { type: "string", multiple: true, default: [] },
         console: { type: "string", default: "auto" },
         db: { type: "string", default: DEFAULT_DB },
+        "tls-port": { type: "string" },
+        "no-tls": { type: "boolean", default: false },
+        "no-plain": { type: "boolean", default: false },
+        cert: { type: "string" },
+        key: { type: "string" },
+        "password-file": { type: "string" },
+        allow: { type: "string" },
         history: { type: "string" },
         "keep-messages": { type: "string" },
         "announce-limit": { type: "string" },
@@ -438,6 +550,28 @@ function parseCli(args: string[]): CliOptions {
     );
   }
   if (values.db.trim() === "") throw new UsageError("--db needs a file name (or :memory:)");
+  let tlsPort: number | false = false;
+  if (!values["no-tls"]) {
+    const parsedTls = values["tls-port"] === undefined
+      ? parsePort(String(port.value === 65535 ? 65534 : port.value + 1))
+      : parsePort(values["tls-port"]);
+    if (!parsedTls.ok) throw new UsageError(parsedTls.error.replace("port", "--tls-port"));
+    if (parsedTls.value === port.value && !values["no-plain"]) {
+      throw new UsageError(`--tls-port ${parsedTls.value} is the plain port too: pick another`);
+    }
+    tlsPort = parsedTls.value;
+  } else if (values["tls-port"] !== undefined) {
+    throw new UsageError("Use --tls-port PORT or --no-tls, not both");
+  }
+  if (values["no-tls"] && values["no-plain"]) {
+    throw new UsageError("--no-tls and --no-plain together leave nothing to listen on");
+  }
+  if ((values.cert === undefined) !== (values.key === undefined)) {
+    throw new UsageError("--cert FILE and --key FILE go together");
+  }
+  if (values["no-tls"] && values.cert !== undefined) {
+    throw new UsageError("--cert and --key are for TLS: drop --no-tls");
+  }
   const seconds = (flag: string, fallback: number, min: number) =>
     numberFlag(values, flag, fallback / 1000, { min, max: 86_400, fraction: true }) * 1000;
   return {
@@ -445,6 +579,13 @@ function parseCli(args: string[]): CliOptions {
     version: values.version,
     hostname: values.host.replace(/^\[(.*)\]$/, "$1"),
     port: port.value,
+    tlsPort,
+    plain: !values["no-plain"],
+    certFiles: values.cert !== undefined && values.key !== undefined
+      ? { cert: values.cert, key: values.key }
+      : undefined,
+    passwordFile: values["password-file"],
+    allowFile: values.allow,
     serverName: values.name,
     motd: values.motd === undefined ? undefined : cleanLine(values.motd),
     operators: values.op.map(checkFingerprint),
@@ -509,27 +650,71 @@ function lanAddresses(): string[] {
   }
 }
 
-/** What the server says when it starts: where it listens, and how others join. */
-export function bannerLines(addr: { hostname: string; port: number }): string[] {
-  const where = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
-  const lines = [`Chat server ${VERSION} listening on ${where}:${addr.port}`];
-  const wildcard = addr.hostname === "0.0.0.0" || addr.hostname === "::";
-  const loopback = addr.hostname.startsWith("127.") || addr.hostname === "::1";
-  const port = addr.port === DEFAULT_PORT ? "" : `:${addr.port}`;
+/** What {@linkcode bannerLines} tells about a running server. */
+export interface BannerFacts {
+  /** The plain listener's address, if there is one. */
+  plain?: { hostname: string; port: number } | undefined;
+  /** The TLS listener's address and key fingerprint, if there is one. */
+  tls?: { hostname: string; port: number; fingerprint: string } | undefined;
+  /** Invites for these host names or addresses (empty without TLS). */
+  invites: (hosts: readonly string[]) => string[];
+  /** The addresses other computers reach this one at. @default {the LAN addresses} */
+  lan?: readonly string[];
+}
+
+/**
+ * What the server says when it starts: where it listens, its key's fingerprint, and how others
+ * join: an invite to paste (TLS, the key pinned), or plain `nc` for the plain port.
+ */
+export function bannerLines(facts: BannerFacts): string[] {
+  const first = facts.plain ?? facts.tls!;
+  const where = (addr: { hostname: string; port: number }) =>
+    `${addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname}:${addr.port}`;
+  const lines = [
+    facts.plain && facts.tls
+      ? `Chat server ${VERSION} listening on ${where(facts.plain)} (plain: nc, telnet) and ` +
+        `${where(facts.tls)} (TLS)`
+      : `Chat server ${VERSION} listening on ${where(first)}${facts.tls ? " (TLS)" : " (plain)"}`,
+  ];
+  if (facts.tls) lines.push(`The server's key: ${facts.tls.fingerprint}`);
+  const wildcard = first.hostname === "0.0.0.0" || first.hostname === "::";
+  const loopback = first.hostname.startsWith("127.") || first.hostname === "::1";
+  const others = loopback ? [] : wildcard ? [...(facts.lan ?? lanAddresses())] : [first.hostname];
   if (loopback) {
     lines.push("Only this computer can connect (use --host 0.0.0.0 to let others in).");
-  } else if (wildcard) {
-    const addresses = lanAddresses();
-    if (addresses.length > 0) {
-      lines.push("People on other computers join with:");
-      for (const address of addresses) lines.push(`  deno task client ${address}${port}`);
-      lines.push(`  or: nc ${addresses[0]} ${addr.port}`);
+  } else if (others.length > 0) {
+    lines.push(
+      facts.tls
+        ? "People on other computers join with its invite (paste it into the client):"
+        : "People on other computers join with (unencrypted):",
+    );
+    const invites = facts.invites(others);
+    for (const [i, other] of others.entries()) {
+      const invite = invites[i];
+      lines.push(
+        `  deno task client ${invite ? `'${invite}'` : plainClientArgs(other, first.port)}`,
+      );
     }
+    if (facts.plain) lines.push(`  or, unencrypted: nc ${others[0]} ${facts.plain.port}`);
   }
   // A server on ::1 alone is not reached by "localhost" where that means 127.0.0.1.
-  const local = addr.hostname === "::1" ? "[::1]" : "localhost";
-  lines.push(`On this computer: deno task client ${local}${port}`);
+  const local = first.hostname === "::1" ? "::1" : "localhost";
+  const invite = facts.invites([local])[0];
+  lines.push(
+    `On this computer: deno task client ${
+      invite ? `'${invite}'` : plainClientArgs(local, first.port)
+    }`,
+  );
   return lines;
+}
+
+/**
+ * The client's arguments for a plain server: `--plain host`, with `:port` for another port than
+ * 5050 (without `--plain` the client would try TLS).
+ */
+function plainClientArgs(host: string, port: number): string {
+  const bracketed = host.includes(":") ? `[${host}]` : host;
+  return `--plain ${port === DEFAULT_PORT ? bracketed : `${bracketed}:${port}`}`;
 }
 
 function listenErrorText(error: unknown, hostname: string, port: number): string {
@@ -546,6 +731,109 @@ function listenErrorText(error: unknown, hostname: string, port: number): string
     return `Cannot listen on ${where}: permission denied (ports below 1024 need privileges; try --port ${DEFAULT_PORT})`;
   }
   return `Cannot listen on ${where}: ${errorText(error)}`;
+}
+
+/** What a server is secured with, read from the command line's files. */
+interface Security {
+  /** The TLS certificate, unless `--no-tls`. */
+  certificate: ServerCertificate | undefined;
+  /** One line about where the key is kept, for the banner. */
+  certificateNote: string | undefined;
+  password: string | undefined;
+  allowed: string[];
+}
+
+/**
+ * Reads what the command line points at: the certificate (`--cert`/`--key`, the one kept beside
+ * the database, made on first start, or one for this run only without a database file), the
+ * password file's first line and the allowlist. Errors say which file and what is wrong.
+ */
+async function securityFromFiles(options: CliOptions): Promise<Result<Security>> {
+  let certificate: ServerCertificate | undefined;
+  let certificateNote: string | undefined;
+  if (options.tlsPort !== false) {
+    if (options.certFiles) {
+      const loaded = await loadCertificateFiles(options.certFiles.cert, options.certFiles.key);
+      if (!loaded.ok) return loaded;
+      certificate = loaded.value;
+    } else {
+      const names = {
+        dns: [...new Set([localHostname(), "localhost"].filter((n) => n !== undefined))],
+        ips: [...lanAddresses(), "127.0.0.1", "::1"],
+      };
+      if (options.db === false || options.db === ":memory:") {
+        certificate = await makeCertificate(names);
+        certificateNote = "A new TLS key for this run only (no database file to keep it beside): " +
+          "invites last as long as the server runs.";
+      } else {
+        const dir = options.db.includes("/")
+          ? options.db.slice(0, options.db.lastIndexOf("/"))
+          : ".";
+        const paths = { key: `${dir}/chat-key.pem`, cert: `${dir}/chat-cert.pem` };
+        const kept = await loadOrMakeCertificate(paths, names);
+        if (!kept.ok) return kept;
+        certificate = kept.value.certificate;
+        certificateNote = kept.value.origin === "made"
+          ? `Made a TLS key, kept in ${paths.key} (keep it: it is how people know this server).`
+          : kept.value.origin === "renewed"
+          ? `Renewed the certificate of the key in ${paths.key}: its fingerprint is the same.`
+          : undefined;
+      }
+    }
+  }
+  let password: string | undefined;
+  if (options.passwordFile !== undefined) {
+    const read = await readFirstLine(options.passwordFile);
+    if (!read.ok) return read;
+    if (read.value === "") {
+      return fail(`${options.passwordFile} holds no password on its first line`);
+    }
+    password = read.value;
+  }
+  let allowed: string[] = [];
+  if (options.allowFile !== undefined) {
+    const read = await readAllowlist(options.allowFile);
+    if (!read.ok) return read;
+    allowed = read.value;
+  }
+  return ok({ certificate, certificateNote, password, allowed });
+}
+
+/** The first line of a file, trimmed. */
+async function readFirstLine(path: string): Promise<Result<string>> {
+  try {
+    return ok((await Deno.readTextFile(path)).split(/\r?\n/)[0]!.trim());
+  } catch (error) {
+    return fail(`Cannot read ${path}: ${errorText(error)}`);
+  }
+}
+
+/**
+ * The fingerprints an allowlist file names: one a line (`SHA256:...`, as `/whois` shows them),
+ * with blank lines and `#` comments (and anything after a fingerprint) ignored.
+ */
+export async function readAllowlist(path: string): Promise<Result<string[]>> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    return fail(`Cannot read the allowlist ${path}: ${errorText(error)}`);
+  }
+  const fingerprints: string[] = [];
+  for (const [i, raw] of text.split(/\r?\n/).entries()) {
+    const line = raw.replace(/#.*$/, "").trim();
+    if (line === "") continue;
+    const [first = ""] = line.split(/\s+/);
+    if (!isFingerprint(first)) {
+      return fail(
+        `${path}, line ${i + 1}: "${
+          sanitizeForTerminal(first).slice(0, 60)
+        }" is not a key fingerprint (SHA256:..., as /whois shows it)`,
+      );
+    }
+    fingerprints.push(first);
+  }
+  return ok(fingerprints);
 }
 
 /**
@@ -576,11 +864,24 @@ export async function main(args: string[]): Promise<number> {
   const output = logOutput();
   let screen: OperatorScreen = output;
   const log = limitLog((line) => screen.print([`${timestamp()} ${sanitizeForTerminal(line)}`]));
+  const secured = await securityFromFiles(options);
+  if (!secured.ok) {
+    console.error(`server: ${secured.error}`);
+    log.close();
+    return 1;
+  }
+  const { certificate, certificateNote, password, allowed } = secured.value;
   let server: ChatServer;
   try {
     server = startServer({
       hostname: options.hostname,
       port: options.port,
+      plain: options.plain,
+      ...(certificate && options.tlsPort !== false
+        ? { tls: { port: options.tlsPort, certificate } }
+        : {}),
+      password,
+      allowed,
       serverName: options.serverName ?? localHostname() ?? "chat",
       ...(options.motd === undefined ? {} : { motd: options.motd }),
       operators: options.operators,
@@ -596,7 +897,25 @@ export async function main(args: string[]): Promise<number> {
     log.close();
     return 1;
   }
-  output.print(bannerLines(server.addr));
+  const plainAddr = options.plain ? server.addr : undefined;
+  output.print(bannerLines({
+    plain: plainAddr,
+    tls: server.tlsAddr && server.fingerprint
+      ? { ...server.tlsAddr, fingerprint: server.fingerprint }
+      : undefined,
+    invites: (hosts) => server.invites({ hosts }),
+  }));
+  if (certificateNote) output.print([certificateNote]);
+  if (server.access.isPrivate) {
+    output.print([
+      `Private: ${
+        [
+          ...(password !== undefined ? ["a password"] : []),
+          ...(allowed.length > 0 ? [`${allowed.length} allowed keys`] : []),
+        ].join(" or ")
+      } needed to join (/invite in the console makes a one-time invite).`,
+    ]);
+  }
   output.print([
     options.db === false
       ? "No messages are kept (--db none): no history, and no resuming after a restart."

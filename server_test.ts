@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import { ChatClient } from "./client.ts";
-import { type ClientFrame, type MessageFrame } from "./protocol.ts";
+import { type ClientFrame, type MessageFrame, VERSION } from "./protocol.ts";
 import { bannerLines, startServer } from "./server.ts";
 import { generateIdentity } from "./net/identity.ts";
 import {
@@ -889,16 +889,43 @@ Deno.test("server.ts refuses a database another server holds: exit 1, one line",
 });
 
 Deno.test("the banner of a server on ::1 tells how to reach it there, not at localhost", () => {
+  const none = () => [];
   assert.ok(
-    bannerLines({ hostname: "::1", port: 5051 }).includes(
-      "On this computer: deno task client [::1]:5051",
+    bannerLines({ plain: { hostname: "::1", port: 5052 }, invites: none }).includes(
+      "On this computer: deno task client --plain [::1]:5052",
     ),
   );
   assert.ok(
-    bannerLines({ hostname: "127.0.0.1", port: 5050 }).includes(
-      "On this computer: deno task client localhost",
+    bannerLines({ plain: { hostname: "127.0.0.1", port: 5050 }, invites: none }).includes(
+      "On this computer: deno task client --plain localhost",
     ),
   );
+});
+
+Deno.test("the banner of a server without TLS tells clients to connect --plain", () => {
+  const lines = bannerLines({
+    plain: { hostname: "0.0.0.0", port: 6000 },
+    invites: () => [],
+    lan: ["192.0.2.7"],
+  });
+  assert.ok(lines.includes("  deno task client --plain 192.0.2.7:6000"), lines.join("\n"));
+});
+
+Deno.test("the banner gives the key's fingerprint and an invite for each address", () => {
+  const lines = bannerLines({
+    plain: { hostname: "0.0.0.0", port: 5050 },
+    tls: { hostname: "0.0.0.0", port: 5051, fingerprint: "SHA256:abc" },
+    invites: (hosts) => hosts.map((host) => `chat://${host}:5051/?fp=abc`),
+    lan: ["192.0.2.7"],
+  });
+  assert.deepEqual(lines, [
+    `Chat server ${VERSION} listening on 0.0.0.0:5050 (plain: nc, telnet) and 0.0.0.0:5051 (TLS)`,
+    "The server's key: SHA256:abc",
+    "People on other computers join with its invite (paste it into the client):",
+    "  deno task client 'chat://192.0.2.7:5051/?fp=abc'",
+    "  or, unencrypted: nc 192.0.2.7 5050",
+    "On this computer: deno task client 'chat://localhost:5051/?fp=abc'",
+  ]);
 });
 
 // ==== Room moderation ====

@@ -12,7 +12,7 @@
 import assert from "node:assert/strict";
 import { ChatClient, type ChatEvent } from "./client.ts";
 import type { MessageFrame } from "./protocol.ts";
-import { freePort, StreamText, within } from "./test_util.ts";
+import { denoDir, freePort, StreamText, within } from "./test_util.ts";
 
 // ==== Helpers ====
 
@@ -74,14 +74,18 @@ function compileFlags(tasks: Record<string, string>): Map<string, string[]> {
   return builds;
 }
 
-function spawnDeno(args: string[], stdin: "piped" | "null"): Deno.ChildProcess {
+function spawnDeno(
+  args: string[],
+  stdin: "piped" | "null",
+  env: Record<string, string> = {},
+): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
     args,
     cwd: PROJECT_DIR,
     stdin,
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
+    env: { ...env, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
   }).spawn();
 }
 
@@ -171,12 +175,20 @@ Deno.test("deno.json tasks: server and client run with exactly their task's flag
   const serverFlags = runTaskFlags(tasks, "server", "server.ts");
   const clientFlags = runTaskFlags(tasks, "client", "client.ts");
   const port = freePort();
+  let tlsPort = freePort();
+  while (tlsPort === port) tlsPort = freePort();
   const dir = await Deno.makeTempDir({ prefix: "chat-tasks-" });
   const db = `${dir}/chat.db`;
   const log = `${dir}/client.log`;
 
   const server = spawnDeno(
-    ["run", ...serverFlags, "server.ts", "--host", "127.0.0.1", "--port", String(port), "--db", db],
+    [
+      "run",
+      ...serverFlags,
+      "server.ts",
+      ...["--host", "127.0.0.1", "--port", String(port), "--tls-port", String(tlsPort)],
+      ...["--db", db],
+    ],
     "null",
   );
   const serverOut = new StreamText(server.stdout);
@@ -186,13 +198,16 @@ Deno.test("deno.json tasks: server and client run with exactly their task's flag
   let client: Deno.ChildProcess | undefined;
   let clientOutput: Promise<Deno.CommandOutput> | undefined;
   try {
-    await within(serverOut.waitFor("listening on"), "the server to listen");
+    await within(serverOut.waitFor("deno task client '"), "the server to print its invite");
     assert.match(serverOut.text, new RegExp(`listening on 127\\.0\\.0\\.1:${port}`));
+    const invite = serverOut.text.match(/deno task client '(chat:[^']+)'/)![1]!;
     watcher = await ChatClient.connect({ hostname: "127.0.0.1", port, name: "watcher" });
 
+    // Over TLS with the invite; the client remembers the key in its configuration folder.
     client = spawnDeno(
-      ["run", ...clientFlags, "client.ts", `127.0.0.1:${port}`, "--name", "ci", "--log", log],
+      ["run", ...clientFlags, "client.ts", invite, "--name", "ci", "--log", log],
       "piped",
+      { HOME: dir, DENO_DIR: await denoDir() },
     );
     clientOutput = client.output();
     const stdin = client.stdin.getWriter();
@@ -228,11 +243,15 @@ Deno.test("deno.json tasks: server and client run with exactly their task's flag
     assert.match(stdout, / stopped$/m);
     assert.doesNotMatch(stdout + stderr, PERMISSION_ERROR_REGEXP);
     assert.equal(stderr, "");
-    // The flags let the server keep its database and the client write its log.
+    // The flags let the server keep its database and key, and the client write its log and
+    // the server's key.
     assert.ok((await Deno.stat(db)).size > 0, "the database file");
+    assert.ok((await Deno.stat(`${dir}/chat-key.pem`)).size > 0, "the server's key file");
+    assert.match(await Deno.readTextFile(log), new RegExp(`^--- .*localhost:${tlsPort} ---$`, "m"));
     assert.match(
-      await Deno.readTextFile(log),
-      new RegExp(`^--- .*127\\.0\\.0\\.1:${port} ---$`, "m"),
+      await Deno.readTextFile(`${dir}/.config/chat/known_servers.json`),
+      /SHA256:/,
+      "the known servers file",
     );
   } finally {
     if (clientOutput) {

@@ -17,6 +17,7 @@ import { MAX_TEXT_LENGTH, type MessageFrame } from "./protocol.ts";
 import type { ChatServer, ServerOptions } from "./server.ts";
 import {
   connect,
+  denoDir,
   freePort,
   taskFlags,
   until,
@@ -24,6 +25,7 @@ import {
   within,
   withServer,
   withTempDir,
+  withTls,
 } from "./test_util.ts";
 
 // ==== tmux ====
@@ -57,6 +59,10 @@ function shellQuote(word: string): string {
 interface ClientWindow {
   /** The server's port. */
   port: number;
+  /** The server's key: the client connects over TLS with it pinned; without it, plain TCP. */
+  fingerprint?: string | undefined;
+  /** Connect over TLS with no key given: a first contact, asked about on the screen. */
+  firstContact?: boolean;
   /** The client's name. */
   name: string;
   /** The window's size. */
@@ -87,11 +93,17 @@ class Tmux {
       "NO_COLOR=1",
       "DENO_NO_UPDATE_CHECK=1",
       `HOME=${dir}`,
+      `DENO_DIR=${await denoDir()}`,
       Deno.execPath(),
       "run",
       ...flags,
       `${PROJECT_DIR}client.ts`,
       `127.0.0.1:${window.port}`,
+      ...(window.firstContact
+        ? []
+        : window.fingerprint === undefined
+        ? ["--plain"]
+        : ["--fingerprint", window.fingerprint]),
       "--name",
       window.name,
       "--anonymous",
@@ -224,44 +236,25 @@ function count(text: string, part: string): number {
 }
 
 /**
- * Runs `fn` with a server (options as given), a chat client in tmux as `ann` in a window of the
- * given size (shown joined), and `bob` connected in-process; closes everything whatever happens.
+ * Runs `fn` with a TLS server (options as given), a chat client in tmux as `ann` in a window of
+ * the given size (shown joined; `$DIR` in `args` is the test's folder), and `bob` connected
+ * in-process; closes everything whatever happens.
  */
 function terminalTest(
   name: string,
-  fn: (context: {
-    tmux: Tmux;
-    bob: ChatClient;
-    server: ChatServer;
-    dir: string;
-  }) => Promise<void>,
+  fn: (context: ConnectingContext) => Promise<void>,
   options: { columns?: number; rows?: number; server?: ServerOptions; args?: string[] } = {},
 ): void {
-  Deno.test({
-    name,
-    ignore: TMUX === undefined,
-    fn: () =>
-      withTempDir((dir) =>
-        withServer(async (server) => {
-          const bob = await connect(server, "bob");
-          let tmux: Tmux | undefined;
-          try {
-            tmux = await Tmux.start(dir, {
-              port: server.addr.port,
-              name: "ann",
-              columns: options.columns ?? 80,
-              rows: options.rows ?? 24,
-              args: (options.args ?? []).map((arg) => arg.replaceAll("$DIR", dir)),
-            });
-            await until(bob, "joined", (f) => f.name === "ann");
-            await tmux.waitFor(emptyPrompt(promptOf("ann")));
-            await fn({ tmux, bob, server, dir });
-          } finally {
-            await tmux?.close();
-            await bob.close();
-          }
-        }, { db: false, ...options.server })
-      ),
+  connectingTest(name, async (context) => {
+    await joinedAsAnn(context.tmux, context.bob);
+    await fn(context);
+  }, {
+    ...(options.server ? { server: options.server } : {}),
+    window: (_server, dir) => ({
+      columns: options.columns ?? 80,
+      rows: options.rows ?? 24,
+      args: (options.args ?? []).map((arg) => arg.replaceAll("$DIR", dir)),
+    }),
   });
 }
 
@@ -502,7 +495,8 @@ Deno.test({
           await bob.say("old news");
           clock = Date.now();
           tmux = await Tmux.start(dir, {
-            port: server.addr.port,
+            port: server.tlsAddr!.port,
+            fingerprint: server.fingerprint,
             name: "ann",
             columns: 80,
             rows: 24,
@@ -530,35 +524,146 @@ Deno.test({
           await tmux?.close();
           await bob.close();
         }
-      }, { db: ":memory:", now: () => clock });
+      }, await withTls({ db: ":memory:", now: () => clock }));
     }),
 });
 
 // ==== Connecting ====
 
-Deno.test({
-  name: "an address nobody answers at is asked for again, not the end of the client",
-  ignore: TMUX === undefined,
-  fn: () =>
-    withTempDir((dir) =>
-      withServer(async (server) => {
-        const bob = await connect(server, "bob");
-        let tmux: Tmux | undefined;
-        try {
-          // Nothing listens on this port: the first try is refused.
-          tmux = await Tmux.start(dir, { port: freePort(), name: "ann", columns: 80, rows: 24 });
-          await tmux.waitFor(/connection refused[\s\S]*Server address \[127\.0\.0\.1:\d+\]:/i);
-          await tmux.type(`127.0.0.1:${server.addr.port}`);
-          await tmux.press("Enter");
-          await until(bob, "joined", (f) => f.name === "ann");
-          await tmux.waitFor(emptyPrompt(promptOf("ann")));
-        } finally {
-          await tmux?.close();
-          await bob.close();
-        }
-      }, { db: false })
-    ),
-});
+/** What a test of the client in tmux is given. */
+interface ConnectingContext {
+  tmux: Tmux;
+  bob: ChatClient;
+  server: ChatServer;
+  dir: string;
+}
+
+/**
+ * Runs `fn` with a TLS server (options as given), `bob` connected in-process (with the server's
+ * password, if it has one), and the client in tmux as `ann` (80x24) starting to connect, not yet
+ * in; `window` says how (`firstContact`, or the key given; another port). Closes all.
+ */
+function connectingTest(
+  name: string,
+  fn: (context: ConnectingContext) => Promise<void>,
+  options: {
+    server?: ServerOptions;
+    window?: (server: ChatServer, dir: string) => Partial<ClientWindow>;
+  } = {},
+): void {
+  Deno.test({
+    name,
+    ignore: TMUX === undefined,
+    fn: () =>
+      withTempDir(async (dir) =>
+        withServer(async (server) => {
+          const password = options.server?.password;
+          const bob = await ChatClient.connect({
+            hostname: "127.0.0.1",
+            port: server.addr.port,
+            name: "bob",
+            ...(password === undefined ? {} : { password }),
+          });
+          let tmux: Tmux | undefined;
+          try {
+            tmux = await Tmux.start(dir, {
+              port: server.tlsAddr!.port,
+              fingerprint: server.fingerprint,
+              name: "ann",
+              columns: 80,
+              rows: 24,
+              ...options.window?.(server, dir),
+            });
+            await fn({ tmux, bob, server, dir });
+          } finally {
+            await tmux?.close();
+            await bob.close();
+          }
+        }, await withTls({ db: false, ...options.server }))
+      ),
+  });
+}
+
+/** Waits until `ann` is in: `bob` sees her arrive and her prompt is empty. */
+async function joinedAsAnn(tmux: Tmux, bob: ChatClient): Promise<void> {
+  await until(bob, "joined", (f) => f.name === "ann");
+  await tmux.waitFor(emptyPrompt(promptOf("ann")));
+}
+
+connectingTest(
+  "an address nobody answers at is asked for again, not the end of the client",
+  async ({ tmux, bob, server }) => {
+    await tmux.waitFor(/connection refused[\s\S]*Server or invite \[127\.0\.0\.1:\d+\]:/i);
+    await tmux.type(`127.0.0.1:${server.tlsAddr!.port}`);
+    await tmux.press("Enter");
+    await joinedAsAnn(tmux, bob);
+  },
+  // Nothing listens on this port: the first try is refused.
+  { window: () => ({ port: freePort() }) },
+);
+
+// ==== TLS and private servers ====
+
+/** The question a first contact asks. */
+const TRUST_QUESTION = /Trust this key and connect\? \[y\/N\]/;
+
+connectingTest(
+  "a server met for the first time shows its key and asks: yes connects and remembers it",
+  async ({ tmux, bob, server, dir }) => {
+    const asked = await tmux.waitFor(TRUST_QUESTION);
+    assert.ok(asked.includes(server.fingerprint!), asked);
+    await tmux.type("y");
+    await tmux.press("Enter");
+    await joinedAsAnn(tmux, bob);
+    await tmux.type("/server");
+    await tmux.press("Enter");
+    const shown = await tmux.waitFor(/over TLS, encrypted/);
+    assert.ok(shown.split(server.fingerprint!).length >= 3, shown);
+    const known = await Deno.readTextFile(`${dir}/.config/chat/known_servers.json`);
+    assert.ok(known.includes(server.fingerprint!), known);
+  },
+  { window: () => ({ firstContact: true }) },
+);
+
+connectingTest(
+  "a server met for the first time and not trusted gets nothing, and the client says why",
+  async ({ tmux, server }) => {
+    await tmux.waitFor(TRUST_QUESTION);
+    await tmux.press("Enter");
+    assert.equal(await tmux.exitCode(), 1);
+    assert.match(await tmux.screen({ history: true }), /not trusted/);
+    assert.deepEqual([...server.hub.members].map((m) => m.name), ["bob"]);
+  },
+  { window: () => ({ firstContact: true }) },
+);
+
+connectingTest(
+  "the prompt says (plain) when the connection is not encrypted, and /server says so",
+  async ({ tmux, bob }) => {
+    await until(bob, "joined", (f) => f.name === "ann");
+    await tmux.waitFor(emptyPrompt("ann #lobby (plain)> "));
+    await tmux.type("/server");
+    await tmux.press("Enter");
+    await tmux.waitFor(/over plain TCP: not encrypted/);
+  },
+  { window: (server) => ({ port: server.addr.port, fingerprint: undefined }) },
+);
+
+connectingTest(
+  "a private server asks for its password, which is not shown as typed",
+  async ({ tmux, bob }) => {
+    await tmux.waitFor(/^Password:$/m);
+    await tmux.type("wrong");
+    await tmux.press("Enter");
+    await tmux.waitFor(/Wrong password[\s\S]*^Password:$/m);
+    await tmux.type("hunter2");
+    const typed = await tmux.waitFor("*******");
+    assert.doesNotMatch(typed, /hunter2|wrong/);
+    await tmux.press("Enter");
+    await joinedAsAnn(tmux, bob);
+  },
+  { server: { password: "hunter2" } },
+);
 
 // ==== The server's console ====
 

@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { ChatStore } from "./chat/store.ts";
+import { makeCertificate, type ServerCertificate } from "./net/certs.ts";
 import { ChatClient, type ChatEvent } from "./net/chat_client.ts";
 import { closeQuietly, type Transport } from "./net/conn.ts";
 import { connectFrom } from "./bench/loopback.ts";
@@ -106,6 +107,22 @@ export async function withRefusingDatabase(
   });
 }
 
+let denoDirFound: Promise<string> | undefined;
+
+/**
+ * Deno's cache folder, for subprocesses given a `HOME` of their own: without it they would fill
+ * a new cache there, and download the npm packages again.
+ */
+export function denoDir(): Promise<string> {
+  denoDirFound ??= new Deno.Command(Deno.execPath(), { args: ["info", "--json"], stderr: "null" })
+    .output().then((output) => {
+      const info: unknown = JSON.parse(new TextDecoder().decode(output.stdout));
+      assert.ok(typeof info === "object" && info !== null && "denoDir" in info);
+      return String(info.denoDir);
+    });
+  return denoDirFound;
+}
+
 /** The permission flags of a `deno run` task in `deno.json`. */
 export async function taskFlags(task: string): Promise<string[]> {
   const config: unknown = JSON.parse(
@@ -117,6 +134,19 @@ export async function taskFlags(task: string): Promise<string[]> {
   const command: unknown = (tasks as Record<string, unknown>)[task];
   assert.equal(typeof command, "string", `deno.json has no "${task}" task`);
   return String(command).split(/\s+/).filter((word) => /^--(allow|deny)-/.test(word));
+}
+
+let certificate: Promise<ServerCertificate> | undefined;
+
+/** A server certificate for `localhost`, 127.0.0.1 and ::1, made once per test process. */
+export function testCertificate(): Promise<ServerCertificate> {
+  certificate ??= makeCertificate({ dns: ["localhost"], ips: ["127.0.0.1", "::1"] });
+  return certificate;
+}
+
+/** `options` plus a TLS listener on a free port with {@linkcode testCertificate}. */
+export async function withTls(options: ServerOptions = {}): Promise<ServerOptions> {
+  return { ...options, tls: { port: 0, certificate: await testCertificate() } };
 }
 
 /** Starts a server on a free loopback port, runs `fn`, and always closes the server. */
@@ -441,7 +471,8 @@ export interface ServerExit {
 
 /**
  * Runs `server.ts` on `port` with the database `db` (`none` for none) and resolves once it
- * listens; `options.env` adds to its environment (`TZ`...). A port that is still taken (by the
+ * listens; `options.env` adds to its environment (`TZ`...). It listens for TLS only when
+ * `extraArgs` give `--tls-port` (a free port the test chose), else with `--no-tls`. A port that is still taken (by the
  * server just stopped) is tried again, up to {@linkcode MAX_STARTS} times.
  */
 export async function startServerProcess(
@@ -457,6 +488,7 @@ export async function startServerProcess(
         ...SERVER_FLAGS,
         "server.ts",
         ...["--host", PROCESS_HOST, "--port", String(port), "--db", db, "--console", "off"],
+        ...(extraArgs.includes("--tls-port") ? [] : ["--no-tls"]),
         ...extraArgs,
       ],
       cwd: PROJECT_DIR,

@@ -71,6 +71,7 @@ import {
 } from "./sessions.ts";
 import { type ChatStore, MAX_STORED_TOPICS, type StoredFrame, tokenHash } from "./store.ts";
 import { type RoomActor, RoomRulebook } from "./rooms.ts";
+import type { Access } from "./access.ts";
 
 /** Options for {@linkcode Hub}. */
 export interface HubOptions {
@@ -105,6 +106,11 @@ export interface HubOptions {
    * @default {those kept in the store}
    */
   people?: People;
+  /**
+   * Who may come in to a private server (a password, an allowlist, one-time invites).
+   * @default {everyone}
+   */
+  access?: Access;
   /**
    * Where messages and sessions are kept. Without one there is no history and nothing survives
    * a restart, and messages are delivered without waiting for a disk.
@@ -207,6 +213,7 @@ export class Hub {
   readonly #bans: Bans;
   readonly #people: People;
   readonly #rules: RoomRulebook;
+  readonly #access: Access | undefined;
   readonly #moderation: Moderation;
   #motd: string;
   #topics = new Map<string, string>();
@@ -241,6 +248,7 @@ export class Hub {
     this.#bans = options.bans ?? new Bans({ store: this.#store, now: this.#now });
     this.#people = options.people ?? new People({ store: this.#store, now: this.#now });
     this.#rules = new RoomRulebook({ store: this.#store, now: this.#now });
+    this.#access = options.access;
     this.#historyLimit = options.historyLimit ?? HISTORY_LIMIT;
     this.#replayBytes = options.replayBytes ?? 256 * 1024;
     this.#limits = options.limits;
@@ -363,6 +371,18 @@ export class Hub {
       return { ok: false, error: errorFrame("name_taken", text) };
     }
     if (holder) return { ok: false, error: errorFrame("name_taken", nameTakenText(checked.value)) };
+    // Last, once the rest is known to be fine: an invite is used up only by a hello that joins.
+    const shut = this.#access?.refusal({
+      fingerprint: key?.fingerprint,
+      operator: this.#people.isOperator(key?.fingerprint),
+      address: peer.address,
+      password: hello.password,
+      invite: hello.invite,
+    });
+    if (shut) {
+      this.#log(`${peer.address} ! ${shut.code}: ${checked.value}: ${shut.message}`);
+      return { ok: false, error: shut };
+    }
     const token = newToken();
     const member = this.#directory.add({
       person,

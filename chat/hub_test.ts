@@ -20,6 +20,7 @@ import {
 import { JSON_ENCODER, type Member, type Outgoing, type Peer } from "./directory.ts";
 import { Hub, type HubOptions, type VerifiedKey } from "./hub.ts";
 import { People } from "./people.ts";
+import { Access } from "./access.ts";
 import { ChatStore } from "./store.ts";
 import { withRefusingDatabase, withTempDir } from "../test_util.ts";
 
@@ -315,8 +316,9 @@ Deno.test("Hub delivers a stored message only once its transaction is committed"
       before,
       "nothing before the commit",
     );
-    // The commit runs once the event loop has polled again: a timer set now fires after it.
-    await new Promise((resolve) => setTimeout(resolve, 0));
+    // The store commits in an immediate set at the first write; one set now runs after it (the
+    // check phase runs immediates in order; a zero timer may come first on a busy machine).
+    await new Promise((resolve) => setImmediate(resolve));
     const texts = (peer: FakePeer) =>
       peer.frames().filter((f): f is MessageFrame => f.type === "message").map((f) => f.text);
     assert.deepEqual(texts(ann), ["one", "two"]);
@@ -897,4 +899,52 @@ Deno.test("a room's owner and rules outlast the room emptying, and a restart", a
       store.close();
     }
   });
+});
+
+// ==== Private servers ====
+
+Deno.test("a private server asks for its password, and makes an address wait after three wrong ones", () => {
+  let now = 1_000_000;
+  const hub = new Hub({
+    now: () => now,
+    access: new Access({ password: "s3cret", now: () => now }),
+  });
+  const code = (hello: Partial<HelloFrame>, address = "198.51.100.7") => {
+    const result = hub.join(new FakePeer(address), { type: "hello", name: "ann", ...hello });
+    return result.ok ? "joined" : result.error.code;
+  };
+  assert.equal(code({}), "password_required");
+  for (let i = 0; i < 3; i++) assert.equal(code({ password: "guess" }), "password_required");
+  assert.equal(code({ password: "s3cret" }), "rate_limited", "the address waits now");
+  assert.equal(code({ password: "s3cret" }, "203.0.113.1"), "joined", "another address does not");
+  now += 10_000;
+  assert.equal(
+    hub.join(new FakePeer("198.51.100.7"), { type: "hello", name: "bob", password: "s3cret" }).ok,
+    true,
+  );
+  hub.close();
+});
+
+Deno.test("a one-time invite admits one person once; allowed keys and operators need no password", () => {
+  const allowedKey = keyOf("allowed");
+  const opKey = keyOf("op");
+  const access = new Access({ password: "s3cret", allowed: [allowedKey.fingerprint] });
+  const hub = new Hub({ access, people: new People({ operators: [opKey.fingerprint] }) });
+  const secret = access.makeInvite();
+  assert.ok(hub.join(new FakePeer(), { type: "hello", name: "guest", invite: secret }).ok);
+  const again = hub.join(new FakePeer(), { type: "hello", name: "guest2", invite: secret });
+  assert.ok(!again.ok && again.error.code === "password_required", "used up");
+  assert.ok(hub.join(new FakePeer(), { type: "hello", name: "friend" }, allowedKey).ok);
+  assert.ok(hub.join(new FakePeer(), { type: "hello", name: "boss" }, opKey).ok);
+  hub.close();
+});
+
+Deno.test("a server with only an allowlist turns others away for good", () => {
+  const hub = new Hub({ access: new Access({ allowed: [keyOf("friend").fingerprint] }) });
+  const stranger = hub.join(new FakePeer(), { type: "hello", name: "eve" }, keyOf("eve"));
+  assert.ok(!stranger.ok && stranger.error.code === "not_admitted");
+  assert.match(stranger.error.message, /does not list your identity \(SHA256:/);
+  const keyless = hub.join(new FakePeer(), { type: "hello", name: "anon" });
+  assert.ok(!keyless.ok && keyless.error.code === "not_admitted");
+  hub.close();
 });

@@ -34,7 +34,7 @@ import {
   type ServerFrame,
   type WelcomeFrame,
 } from "../protocol.ts";
-import { isDisconnectError, type Transport } from "./conn.ts";
+import { type DialRefusal, isDisconnectError, type Transport } from "./conn.ts";
 import { FrameTooLargeError, LineSplitter, READ_BUFFER_BYTES } from "./lines.ts";
 import { Outbox } from "./outbox.ts";
 import { type Identity, signProof } from "./identity.ts";
@@ -49,7 +49,13 @@ const MAX_QUEUED_EVENTS = 10_000;
 const CLOSE_TIMEOUT_MS = 1000;
 
 /** Why a client operation failed: a server error code, or what went wrong locally. */
-export type ChatErrorCode = ErrorCode | "unreachable" | "disconnected" | "no_answer";
+export type ChatErrorCode =
+  | ErrorCode
+  | "unreachable"
+  | "disconnected"
+  | "no_answer"
+  | "key_changed"
+  | "not_trusted";
 
 /** A failure a caller is expected to handle: connection refused, name taken, server gone... */
 export class ChatError extends Error {
@@ -91,13 +97,27 @@ export interface ChatClientOptions {
    * one line for a person, like {@linkcode dialTcp}.
    * @default {dialTcp}
    */
-  dial?: (address: ServerAddress, timeoutMs: number) => Promise<Result<Transport>>;
+  dial?: (
+    address: ServerAddress,
+    timeoutMs: number,
+  ) => Promise<Result<Transport, string | DialRefusal>>;
   /**
    * The key pair that proves who we are: the hello carries its public key and the client signs
    * the server's challenge. Without one the client is known only by its session.
    * @default {none}
    */
   identity?: Identity;
+  /**
+   * A private server's password, sent in every hello (resumes too: a session whose server
+   * forgot it comes back as a new arrival, which needs it again).
+   * @default {none}
+   */
+  password?: string;
+  /**
+   * A one-time invite's secret, sent in the first hello only (it admits once).
+   * @default {none}
+   */
+  invite?: string;
   /**
    * The id of the newest message this person saw in an earlier run of the program (kept on
    * disk): with an identity, the server gives the person's session back and sends exactly what
@@ -140,6 +160,11 @@ export interface CloseInfo {
   by: "client" | "server";
   /** The server's last error before it closed the connection, e.g. `shutting_down`. */
   error?: ErrorFrame;
+  /**
+   * Why the client would not reconnect to what answered: a TLS server whose key is not the
+   * pinned one, or a first contact nobody trusted. Nothing was sent to it.
+   */
+  refusal?: { code: "key_changed" | "not_trusted"; message: string };
 }
 
 /** Options for {@linkcode ChatClient.say}. */
@@ -163,8 +188,8 @@ export type ConnectionEvent =
 export type ChatEvent = ServerFrame | ConnectionEvent;
 
 type ResolvedOptions =
-  & Required<Omit<ChatClientOptions, "info" | "identity" | "last">>
-  & { info: ClientInfo; identity: Identity | undefined };
+  & Required<Omit<ChatClientOptions, "info" | "identity" | "last" | "password" | "invite">>
+  & { info: ClientInfo; identity: Identity | undefined; password: string | undefined };
 
 /** A message (or private message) waiting for the server's acknowledgement. */
 interface Tracked {
@@ -183,6 +208,10 @@ const FINAL_CONNECT_CODES: ReadonlySet<ChatErrorCode> = new Set<ChatErrorCode>([
   "banned",
   "kicked",
   "replaced",
+  "password_required",
+  "not_admitted",
+  "key_changed",
+  "not_trusted",
 ]);
 
 /**
@@ -264,6 +293,7 @@ export class ChatClient implements AsyncIterable<ChatEvent> {
       maxUnsent: options.maxUnsent ?? MAX_UNSENT,
       dial: options.dial ?? dialTcp,
       identity: options.identity,
+      password: options.password,
     };
     const { link, welcome } = await Link.open(full, {
       type: "hello",
@@ -271,6 +301,8 @@ export class ChatClient implements AsyncIterable<ChatEvent> {
       client: full.info,
       ...(options.identity ? { key: options.identity.publicKey } : {}),
       ...(options.last === undefined ? {} : { last: options.last }),
+      ...(options.password === undefined ? {} : { password: options.password }),
+      ...(options.invite === undefined ? {} : { invite: options.invite }),
     });
     return new ChatClient(link, welcome, full, options.last);
   }
@@ -531,6 +563,10 @@ export class ChatClient implements AsyncIterable<ChatEvent> {
         return;
       } catch (error) {
         if (!(error instanceof ChatError)) throw error;
+        if (error.code === "key_changed" || error.code === "not_trusted") {
+          this.#end({ by: "client", refusal: { code: error.code, message: error.message } });
+          return;
+        }
         if (FINAL_CONNECT_CODES.has(error.code)) {
           this.#end({ by: "server", error: errorFrame(error.code as ErrorCode, error.message) });
           return;
@@ -547,6 +583,7 @@ export class ChatClient implements AsyncIterable<ChatEvent> {
       name: this.#name,
       client: this.#options.info,
       ...(this.#options.identity ? { key: this.#options.identity.publicKey } : {}),
+      ...(this.#options.password === undefined ? {} : { password: this.#options.password }),
       ...(this.#welcome.resume === undefined ? {} : { resume: this.#welcome.resume }),
       ...(this.#lastSeen === undefined ? {} : { last: this.#lastSeen }),
     };
@@ -685,9 +722,16 @@ class Link {
     hello: HelloFrame,
   ): Promise<{ link: Link; welcome: WelcomeFrame }> {
     const { hostname, port, timeoutMs, identity } = options;
-    const deadline = performance.now() + timeoutMs;
+    // The dial has its own timeout; the hello's starts once it is done, so the time a person
+    // takes to look at a new server's key is not counted against the server.
     const dialed = await options.dial({ hostname, port }, timeoutMs);
-    if (!dialed.ok) throw new ChatError("unreachable", dialed.error);
+    const deadline = performance.now() + timeoutMs;
+    if (!dialed.ok) {
+      const { error } = dialed;
+      throw typeof error === "string"
+        ? new ChatError("unreachable", error)
+        : new ChatError(error.code, error.message);
+    }
     const link = new Link(dialed.value);
     link.outbox.push(encodeFrame(hello));
     let first = await withTimeout(link.#nextHeld(), deadline - performance.now());
@@ -780,6 +824,7 @@ async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | "tim
 
 /** Why a client is finished, in one line for a person. */
 export function disconnectText(info: CloseInfo): string {
+  if (info.refusal) return `Not reconnected: ${sanitizeForTerminal(info.refusal.message)}`;
   if (info.error?.code === "shutting_down") return "Disconnected: the server is shutting down";
   if (info.error) return `Disconnected by the server: ${sanitizeForTerminal(info.error.message)}`;
   return info.by === "client" ? "Disconnected" : "Connection to the server lost";

@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { encodeFrame, errorFrame, type UsersFrame, VERSION } from "../protocol.ts";
+import { encodeFrame, errorFrame, fail, type UsersFrame, VERSION } from "../protocol.ts";
 import { startServer } from "../server.ts";
 import {
   connect,
@@ -16,7 +16,15 @@ import {
   within,
   withServer,
 } from "../test_util.ts";
-import { ChatClient, ChatError, type ChatErrorCode, type ChatEvent } from "./chat_client.ts";
+import {
+  ChatClient,
+  ChatError,
+  type ChatErrorCode,
+  type ChatEvent,
+  disconnectText,
+} from "./chat_client.ts";
+import { DialRefusal, type Transport } from "./conn.ts";
+import { dialTcp } from "./tcp.ts";
 import { readLines } from "./lines.ts";
 import { writeAll } from "./outbox.ts";
 
@@ -262,3 +270,53 @@ Deno.test("ChatClient.close() makes the others see a left frame with reason quit
     }
   });
 });
+
+Deno.test("a reconnection refused for the server's key ends the client, saying so, not blaming the server", () =>
+  withServer(async (server) => {
+    const transports: Transport[] = [];
+    let refuse = false;
+    const client = await ChatClient.connect({
+      hostname: "127.0.0.1",
+      port: server.addr.port,
+      name: "ann",
+      reconnect: true,
+      retryMinMs: 10,
+      retryMaxMs: 50,
+      dial: async (address, timeoutMs) => {
+        if (refuse) {
+          return fail(new DialRefusal("key_changed", "it had SHA256:old, it has SHA256:new"));
+        }
+        const dialed = await dialTcp(address, timeoutMs);
+        if (dialed.ok) transports.push(dialed.value);
+        return dialed;
+      },
+    });
+    refuse = true;
+    // The connection drops; the next dial meets another key.
+    transports[0]!.close();
+    const info = await within(client.closed, "the client to give up");
+    assert.equal(info.refusal?.code, "key_changed");
+    assert.equal(info.by, "client");
+    assert.equal(
+      disconnectText(info),
+      "Not reconnected: it had SHA256:old, it has SHA256:new",
+    );
+  }));
+
+Deno.test("the time a dial takes (a person reading a new server's key) does not count against the hello", () =>
+  withServer(async (server) => {
+    const timeoutMs = 200;
+    const client = await ChatClient.connect({
+      hostname: "127.0.0.1",
+      port: server.addr.port,
+      name: "ann",
+      timeoutMs,
+      dial: async (address, ms) => {
+        // The person takes longer than the whole timeout to answer the question.
+        await new Promise((resolve) => setTimeout(resolve, timeoutMs * 1.5));
+        return await dialTcp(address, ms);
+      },
+    });
+    assert.equal(client.name, "ann");
+    await client.close();
+  }));

@@ -29,6 +29,15 @@ export interface Transport {
   close(): void;
 }
 
+/**
+ * Why a dialer would not go on with a server that answered: its key is not the one trusted
+ * (`key_changed`), or it is a server nobody said to trust (`not_trusted`). Trying again would
+ * not help, unlike a connection refused.
+ */
+export class DialRefusal {
+  constructor(readonly code: "key_changed" | "not_trusted", readonly message: string) {}
+}
+
 /** Where a server's connections come from: a listening socket of some kind. */
 export interface TransportListener {
   /** What it listens for, as {@linkcode Transport.kind}. */

@@ -100,6 +100,8 @@ export interface TextFace {
   greeting(serverName: string): string[];
   /** What a person is asked after a refused name. */
   readonly askAgain: readonly string[];
+  /** What a person is asked when the server wants its password after their name. */
+  readonly askPassword: readonly string[];
   /**
    * What a person is told right after the welcome, before any earlier message: the day and the
    * time zone of the times shown, `now` being when (milliseconds since the epoch).
@@ -119,10 +121,11 @@ export interface TextFace {
   /** The last lines a person gets before the server closes the connection. */
   readonly closing: readonly string[];
   /**
-   * Reads a typed line: before joining it is the name (a hello), after it a message for the
+   * Reads a typed line: before joining it is the name (a hello), or, with `passwordFor` (the
+   * name the server asked a password for), the password; after joining, a message for the
    * current room or a command.
    */
-  read(line: string, member: Member | undefined): TextInput;
+  read(line: string, member: Member | undefined, passwordFor?: string): TextInput;
 }
 
 /** How a connection speaks: JSON frames (programs), or the text face (people). */
@@ -244,6 +247,8 @@ export class Connection implements Peer {
   handshake: Handshake = { state: "none" };
   /** When anything last arrived, on the `performance.now()` clock. */
   lastHeard = performance.now();
+  /** The name a person on the text face was asked a password for: their next line is it. */
+  passwordFor: string | undefined;
   /** Whether a ping went out since anything last arrived. */
   pinged = false;
   /** The client's sending allowance. */
@@ -701,7 +706,7 @@ class TextQueue {
       }
       const line = this.#lines[0]!;
       // Read anew each time: what a line means (a name, a room) may change with the line before.
-      const input = face.read(line, connection.member);
+      const input = face.read(line, connection.member, connection.passwordFor);
       const cost = inputCost(input);
       const bucket = allowance(connection);
       const wait = bucket.wait(cost);
@@ -744,6 +749,16 @@ function actOnText(connection: Connection, hub: Hub, input: TextInput): void {
   switch (input.kind) {
     case "frame":
       error = dispatchFrame(connection, hub, input.frame);
+      if (input.frame.type === "hello") {
+        // A private server's password comes on the next line; any other answer ends that.
+        const asked = error?.code === "password_required";
+        connection.passwordFor = asked ? input.frame.name : undefined;
+        if (asked) {
+          connection.send(new Outgoing(error!));
+          connection.sendText(connection.settings.face!.askPassword);
+          return;
+        }
+      }
       break;
     case "error":
       error = input.error;

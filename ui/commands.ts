@@ -379,7 +379,11 @@ export const CHAT_COMMANDS = {
     frame: announceCommand,
   },
   bell: { aliases: [], args: "[on|off]", help: "Ring on private messages and mentions" },
-  connect: { aliases: ["server"], args: "<host[:port]>", help: "Move to another server" },
+  connect: {
+    aliases: ["server"],
+    args: "[host[:port] | invite]",
+    help: "Show this server's address and key, or move to another server",
+  },
   quit: {
     aliases: ["exit", "bye"],
     args: "[message]",
@@ -432,6 +436,11 @@ export const OPERATOR_COMMANDS = {
   ops: { aliases: [], args: "", help: "List the operators" },
   release: { aliases: [], args: "<name>", help: "Free a registered name" },
   announce: { aliases: [], args: "<text>", help: "Say something to everyone, as the server" },
+  invite: {
+    aliases: [],
+    args: "[#room]",
+    help: "Print a one-time invite: it admits one person, once, without the password",
+  },
   say: { aliases: [], args: "<#room> <text>", help: "Speak in one room as the server" },
   motd: { aliases: [], args: "[text]", help: "Show or set the message of the day" },
   shutdown: { aliases: [], args: "[reason]", help: "Tell everyone, then stop the server" },

@@ -18,6 +18,7 @@ import {
   loadIdentity,
 } from "../net/identity.ts";
 import { errorText } from "../net/conn.ts";
+import { isFingerprint } from "../protocol.ts";
 
 /** The folder name inside the user's configuration folder. */
 export const APP_FOLDER = "chat";
@@ -240,6 +241,127 @@ export class SeenFile {
     } catch (error) {
       this.#failed = true;
       console.error(`client: cannot keep what was seen in ${this.#path}: ${fileError(error)}`);
+    }
+  }
+}
+
+// ==== Known servers ====
+
+/** The file of the servers trusted, beside the identity: `known_servers.json`. */
+export const KNOWN_SERVERS_FILE = "known_servers.json";
+
+/**
+ * Reads the known-servers file (`{"servers": {"SHA256:...": ["host:port", ...]}}`); `undefined`
+ * when it is not that shape. Entries that are not a fingerprint with addresses are skipped.
+ */
+function parseKnownServers(text: string): Map<string, string[]> | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return undefined;
+  const servers = (parsed as { servers?: unknown }).servers;
+  if (typeof servers !== "object" || servers === null || Array.isArray(servers)) return undefined;
+  const map = new Map<string, string[]>();
+  for (const [fingerprint, addresses] of Object.entries(servers)) {
+    if (!isFingerprint(fingerprint) || !Array.isArray(addresses)) continue;
+    const kept = addresses.filter((a): a is string => typeof a === "string");
+    if (kept.length > 0) map.set(fingerprint, kept);
+  }
+  return map;
+}
+
+/**
+ * The servers the client trusts, as OpenSSH's `known_hosts` does for SSH: each key fingerprint
+ * (`SHA256:...`, of the server's TLS key) with the addresses (`host:port`) it was reached at.
+ * Trust is in the key: a trusted key at a new address is the same server; another key at a
+ * known address is a stop. Kept beside the identity, readable by its owner only; without a
+ * folder to keep it in, it lasts as long as the program.
+ */
+export class KnownServers {
+  #path: string | undefined;
+  /** Fingerprint → the addresses it was reached at. */
+  #servers = new Map<string, string[]>();
+
+  private constructor(path: string | undefined) {
+    this.#path = path;
+  }
+
+  /**
+   * Opens the file beside `identityPath` (or in the configuration folder); a missing file is an
+   * empty list, and `undefined` keeps the list in memory only.
+   * @throws {ConfigError} when the file cannot be read or is not such a list: writing over it
+   * would silently forget every key trusted before, so the person is told what to do instead.
+   */
+  static open(path: string | undefined): KnownServers {
+    const known = new KnownServers(path);
+    if (path === undefined) return known;
+    let text: string;
+    try {
+      text = Deno.readTextFileSync(path);
+    } catch (error) {
+      // Nothing there yet (a folder on the way may be missing, or be a file: saving will say).
+      if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
+        return known;
+      }
+      throw new ConfigError(`Cannot read the trusted servers in ${path}: ${fileError(error)}`);
+    }
+    const servers = parseKnownServers(text);
+    if (servers === undefined) {
+      throw new ConfigError(
+        `${path} is not a list of trusted servers (not the JSON this program writes): ` +
+          "fix it, or delete it to trust servers afresh",
+      );
+    }
+    known.#servers = servers;
+    return known;
+  }
+
+  /** Where the list beside an identity file lives. */
+  static pathBeside(identityPath: string): string {
+    const slash = Math.max(identityPath.lastIndexOf("/"), identityPath.lastIndexOf("\\"));
+    return `${identityPath.slice(0, slash + 1)}${KNOWN_SERVERS_FILE}`;
+  }
+
+  /** The fingerprint trusted at an address (`host:port`), if any. */
+  at(address: string): string | undefined {
+    for (const [fingerprint, addresses] of this.#servers) {
+      if (addresses.includes(address)) return fingerprint;
+    }
+    return undefined;
+  }
+
+  /** Whether a key is trusted, at whatever address. */
+  trusts(fingerprint: string): boolean {
+    return this.#servers.has(fingerprint);
+  }
+
+  /** Trusts a key at an address (instead of whatever key was trusted there), and saves. */
+  trust(address: string, fingerprint: string): void {
+    if (this.#servers.get(fingerprint)?.includes(address)) return;
+    for (const [other, addresses] of this.#servers) {
+      const kept = addresses.filter((a) => a !== address);
+      if (kept.length === 0) this.#servers.delete(other);
+      else this.#servers.set(other, kept);
+    }
+    this.#servers.set(fingerprint, [...(this.#servers.get(fingerprint) ?? []), address]);
+    this.#save();
+  }
+
+  #save(): void {
+    if (this.#path === undefined) return;
+    try {
+      writePrivateFile(
+        this.#path,
+        JSON.stringify({ servers: Object.fromEntries(this.#servers) }, null, 2) + "\n",
+      );
+    } catch (error) {
+      console.error(
+        `client: cannot keep the trusted servers in ${this.#path}: ${fileError(error)}`,
+      );
+      this.#path = undefined;
     }
   }
 }

@@ -1,6 +1,7 @@
 /**
  * Tests for the client's own files: where the configuration folder is, the identity made on
- * first run (private to its owner) and kept after, and what was last seen on each server.
+ * first run (private to its owner) and kept after, what was last seen on each server, and the
+ * servers trusted (their keys, and the addresses they were reached at).
  *
  * @module
  */
@@ -8,7 +9,14 @@
 import assert from "node:assert/strict";
 import { generateIdentity } from "../net/identity.ts";
 import { withTempDir } from "../test_util.ts";
-import { ConfigError, configFolder, loadOrCreateIdentity, SeenFile } from "./config.ts";
+import {
+  ConfigError,
+  configFolder,
+  KNOWN_SERVERS_FILE,
+  KnownServers,
+  loadOrCreateIdentity,
+  SeenFile,
+} from "./config.ts";
 
 Deno.test("configFolder() follows XDG on Linux and macOS, and APPDATA on Windows", () => {
   const env = (vars: Record<string, string>) => (name: string) => vars[name];
@@ -103,5 +111,150 @@ Deno.test("SeenFile keeps the newest id seen per server, found again by the addr
     if (Deno.build.os !== "windows") {
       assert.equal(Deno.statSync(`${dir}/identity.seen.json`).mode! & 0o777, 0o600);
     }
+  });
+});
+
+// ==== Known servers ====
+
+const KEY_A = "SHA256:" + "A".repeat(43);
+const KEY_B = "SHA256:" + "B".repeat(43);
+
+Deno.test("KnownServers.pathBeside() puts known_servers.json beside the identity", () => {
+  assert.equal(KNOWN_SERVERS_FILE, "known_servers.json");
+  assert.equal(
+    KnownServers.pathBeside("/home/ann/.config/chat/identity.json"),
+    "/home/ann/.config/chat/known_servers.json",
+  );
+  assert.equal(
+    KnownServers.pathBeside("C:\\Users\\ann\\AppData\\Roaming\\chat\\identity.json"),
+    "C:\\Users\\ann\\AppData\\Roaming\\chat\\known_servers.json",
+  );
+  assert.equal(KnownServers.pathBeside("identity.json"), "known_servers.json");
+});
+
+Deno.test("KnownServers starts empty without a file, and writes one on the first trust", async () => {
+  await withTempDir((dir) => {
+    const path = `${dir}/config/chat/known_servers.json`;
+    const known = KnownServers.open(path);
+    assert.equal(known.at("chat.lan:5051"), undefined);
+    assert.equal(known.trusts(KEY_A), false);
+    assert.throws(() => Deno.statSync(path), Deno.errors.NotFound, "opening writes nothing");
+    known.trust("chat.lan:5051", KEY_A);
+    assert.equal(known.at("chat.lan:5051"), KEY_A);
+    assert.deepEqual(JSON.parse(Deno.readTextFileSync(path)), {
+      servers: { [KEY_A]: ["chat.lan:5051"] },
+    });
+    assert.ok(Deno.readTextFileSync(path).endsWith("}\n"), "a text file, ending in a newline");
+    if (Deno.build.os !== "windows") {
+      assert.equal(Deno.statSync(path).mode! & 0o777, 0o600);
+      assert.equal(Deno.statSync(`${dir}/config/chat`).mode! & 0o777, 0o700);
+    }
+    assert.deepEqual(
+      [...Deno.readDirSync(`${dir}/config/chat`)].map((e) => e.name),
+      ["known_servers.json"],
+      "no temporary file left beside it",
+    );
+  });
+});
+
+Deno.test("KnownServers trusts a key at every address it was reached at, and reopens the same", async () => {
+  await withTempDir((dir) => {
+    const path = `${dir}/known_servers.json`;
+    const known = KnownServers.open(path);
+    known.trust("chat.lan:5051", KEY_A);
+    known.trust("10.0.0.5:5051", KEY_A);
+    known.trust("10.0.0.5:5051", KEY_A); // again: no duplicate
+    known.trust("other.lan:5051", KEY_B);
+    const again = KnownServers.open(path);
+    for (const list of [known, again]) {
+      assert.equal(list.at("chat.lan:5051"), KEY_A);
+      assert.equal(list.at("10.0.0.5:5051"), KEY_A);
+      assert.equal(list.at("other.lan:5051"), KEY_B);
+      assert.equal(list.at("chat.lan:5050"), undefined, "an address is host and port");
+      assert.equal(list.trusts(KEY_A), true, "at whatever address");
+      assert.equal(list.trusts(KEY_B), true);
+      assert.equal(list.trusts("SHA256:" + "C".repeat(43)), false);
+    }
+    assert.deepEqual(JSON.parse(Deno.readTextFileSync(path)).servers, {
+      [KEY_A]: ["chat.lan:5051", "10.0.0.5:5051"],
+      [KEY_B]: ["other.lan:5051"],
+    });
+  });
+});
+
+Deno.test("KnownServers replaces the key trusted at an address, and forgets a key left nowhere", async () => {
+  await withTempDir((dir) => {
+    const path = `${dir}/known_servers.json`;
+    const known = KnownServers.open(path);
+    known.trust("chat.lan:5051", KEY_A);
+    known.trust("10.0.0.5:5051", KEY_A);
+    known.trust("chat.lan:5051", KEY_B);
+    assert.equal(known.at("chat.lan:5051"), KEY_B);
+    assert.equal(known.at("10.0.0.5:5051"), KEY_A, "the old key is still trusted elsewhere");
+    known.trust("10.0.0.5:5051", KEY_B);
+    assert.equal(known.trusts(KEY_A), false, "trusted nowhere now");
+    assert.deepEqual(JSON.parse(Deno.readTextFileSync(path)).servers, {
+      [KEY_B]: ["chat.lan:5051", "10.0.0.5:5051"],
+    });
+  });
+});
+
+Deno.test("KnownServers refuses a broken file in one line, and leaves it as it is", async () => {
+  await withTempDir((dir) => {
+    const path = `${dir}/known_servers.json`;
+    for (const text of ["not json", "", "null", "42", '"text"', "[]", '{"servers":"x"}']) {
+      Deno.writeTextFileSync(path, text);
+      assert.throws(
+        () => KnownServers.open(path),
+        (error: unknown) =>
+          error instanceof ConfigError &&
+          /not a list of trusted servers.*delete it/.test(error.message),
+        text,
+      );
+      assert.equal(Deno.readTextFileSync(path), text, "never written over");
+    }
+  });
+});
+
+Deno.test("KnownServers keeps what it can read of a file and skips entries that are not keys", async () => {
+  await withTempDir((dir) => {
+    const path = `${dir}/known_servers.json`;
+    Deno.writeTextFileSync(
+      path,
+      JSON.stringify({
+        servers: { [KEY_A]: ["chat.lan:5051", 7, null], [KEY_B]: "10.0.0.5", "not a key": ["x:1"] },
+      }),
+    );
+    const known = KnownServers.open(path);
+    assert.equal(known.at("chat.lan:5051"), KEY_A);
+    assert.equal(known.trusts(KEY_B), false);
+    known.trust("10.0.0.5:5051", KEY_B);
+    assert.deepEqual(JSON.parse(Deno.readTextFileSync(path)), {
+      servers: { [KEY_A]: ["chat.lan:5051"], [KEY_B]: ["10.0.0.5:5051"] },
+    });
+  });
+});
+
+Deno.test("KnownServers without a file, or with one it cannot write, lasts as long as the program", async () => {
+  const memory = KnownServers.open(undefined);
+  memory.trust("chat.lan:5051", KEY_A);
+  assert.equal(memory.at("chat.lan:5051"), KEY_A);
+  await withTempDir((dir) => {
+    Deno.writeTextFileSync(`${dir}/file`, "a file, not a folder");
+    const path = `${dir}/file/known_servers.json`;
+    const told: string[] = [];
+    const error = console.error;
+    console.error = (...data: unknown[]) => told.push(data.join(" "));
+    try {
+      const known = KnownServers.open(path);
+      known.trust("chat.lan:5051", KEY_A);
+      known.trust("10.0.0.5:5051", KEY_B);
+      assert.equal(known.at("chat.lan:5051"), KEY_A, "still trusted in memory");
+      assert.equal(known.at("10.0.0.5:5051"), KEY_B);
+    } finally {
+      console.error = error;
+    }
+    assert.equal(told.length, 1, "told once");
+    assert.match(told[0]!, /^client: cannot keep the trusted servers in .*known_servers\.json: /);
   });
 });

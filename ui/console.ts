@@ -13,7 +13,7 @@ import type { Hub } from "../chat/hub.ts";
 import { type ActionResult, CONSOLE } from "../chat/moderation.ts";
 import { type ByteWriter, writeAll } from "../net/outbox.ts";
 import { TokenBucket } from "../net/pace.ts";
-import { type BanInfo, checkText, cleanLine, errorFrame } from "../protocol.ts";
+import { type BanInfo, checkRoom, checkText, cleanLine, errorFrame } from "../protocol.ts";
 import {
   type CommandHandlers,
   commandHelp,
@@ -38,6 +38,8 @@ export interface OperatorTarget {
   readonly bans: Bans;
   /** Every connection, with its member once it has joined. */
   connections(): Iterable<Peer & { readonly member: Member | undefined }>;
+  /** Invites to the server (see `ChatServer.invites`); absent for a server without TLS. */
+  invites?(options: { room?: string; oneTime?: boolean }): string[];
 }
 
 /** What an operator command did: lines to show the operator, and whether to shut down. */
@@ -85,6 +87,24 @@ const OPERATOR_HANDLERS: CommandHandlers<OperatorCommand, OperatorTarget, Operat
     };
   },
   who: (_args, server) => ({ lines: operatorWho(server) }),
+  invite: (args, server) => {
+    const [room] = firstWord(args);
+    const checked = room ? checkRoom(room) : undefined;
+    if (checked && !checked.ok) return { lines: [checked.error] };
+    const invites = server.invites?.({
+      oneTime: true,
+      ...(checked ? { room: checked.value } : {}),
+    });
+    if (!invites || invites.length === 0) {
+      return { lines: ["No invite without TLS: the server listens with --no-tls"] };
+    }
+    return {
+      lines: [
+        "A one-time invite (good for one person, once, within a day; keep it secret):",
+        ...invites.map((invite) => `  ${invite}`),
+      ],
+    };
+  },
   announce: (args, server) => {
     const checked = checkText(args);
     if (!checked.ok) {

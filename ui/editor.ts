@@ -398,12 +398,17 @@ export class LineEditor {
 
   /**
    * Makes an editor; `history` says whether Enter keeps lines for Up and Down (default `true`),
-   * `completer` what Tab completes from (default: nothing).
+   * `completer` what Tab completes from (default: nothing), `mask` whether what is typed shows
+   * as `*` (default `false`).
    */
-  constructor(options: { history?: boolean; completer?: Completer } = {}) {
+  constructor(options: { history?: boolean; completer?: Completer; mask?: boolean } = {}) {
     this.#keepHistory = options.history ?? true;
     this.#completer = options.completer;
+    this.#mask = options.mask ?? false;
   }
+
+  /** Whether what is typed shows as `*` (a password). */
+  #mask: boolean;
 
   /** The text typed so far. */
   get text(): string {
@@ -640,7 +645,7 @@ export class LineEditor {
       for (let i = span.start; i < span.end; i++) {
         if (i === line.cursor) cursor = { row: rows.length, column, cell: widths.length };
         const width = line.widths[i]!;
-        const shown = cellText(line.chars[i]!, width);
+        const shown = this.#mask && width > 0 ? "*".repeat(width) : cellText(line.chars[i]!, width);
         if (shown !== "") {
           text += shown;
           widths.push(width);

@@ -17,7 +17,6 @@ import {
   LOBBY,
   MAX_TEXT_LENGTH,
   nameKey,
-  parseAddress,
   roomKey,
   type ServerAddress,
 } from "../protocol.ts";
@@ -34,6 +33,7 @@ import {
   unknownCommand,
 } from "./commands.ts";
 import { mentions, type RenderOptions } from "./render.ts";
+import { type ConnectionFacts, parseTarget, type ServerTarget } from "./target.ts";
 
 // ==== State ====
 
@@ -63,7 +63,9 @@ export interface TerminalState {
   /** Rooms asked to join (by room key): the answer makes the room current. */
   joining: Set<string>;
   /** Set by /connect: the client to carry on with once this one has closed, and where it is. */
-  next: { client: ChatClient; where: string } | undefined;
+  next: { client: ChatClient; where: string; facts: ConnectionFacts } | undefined;
+  /** How this connection is made (TLS and the server's key, or plain): for `/server`. */
+  facts: ConnectionFacts;
 }
 
 /**
@@ -72,7 +74,7 @@ export interface TerminalState {
  */
 export function newTerminalState(
   client: ChatClient,
-  options: { color: boolean; previous?: TerminalState },
+  options: { color: boolean; previous?: TerminalState; facts?: ConnectionFacts },
 ): TerminalState {
   const { color, previous } = options;
   return {
@@ -90,6 +92,7 @@ export function newTerminalState(
     joining: new Set(),
     quitting: false,
     next: undefined,
+    facts: options.facts ?? { security: "plain", fingerprint: undefined },
   };
 }
 
@@ -206,7 +209,7 @@ export type InputResult =
   | string[]
   | "sent"
   | { quit: string | undefined }
-  | { connect: ServerAddress };
+  | { connect: ServerTarget };
 
 /**
  * Works out what a typed line (or pasted block) means, doing what can be done at once. A typed
@@ -290,12 +293,14 @@ const INPUT_COMMANDS: CommandHandlers<ChatCommand, TerminalState, InputResult> =
   },
   connect: (args, state) => {
     const [where] = firstWord(args);
-    if (where === "") return ["Usage: /connect <host[:port]>"];
-    const address = parseAddress(where);
-    if (!address.ok) return [address.error];
+    if (where === "") return describeServer(state);
+    const target = parseTarget(where, { plain: state.facts.security === "plain" });
+    if (!target.ok) return [target.error];
     const here = state.client.address;
-    if (sameServer(here, address.value)) return [`You are already on ${formatAddress(here)}`];
-    return { connect: address.value };
+    if (sameServer(here, target.value.address)) {
+      return [`You are already on ${formatAddress(here)}`];
+    }
+    return { connect: target.value };
   },
   quit: (args, state) => {
     // Messages typed while offline would be lost: say so once, and leave on a second /quit.
@@ -310,6 +315,27 @@ const INPUT_COMMANDS: CommandHandlers<ChatCommand, TerminalState, InputResult> =
     return { quit: args.trim() || undefined };
   },
 };
+
+/**
+ * `/server` (or `/connect` alone): where we are connected, whether the connection is encrypted,
+ * and the server's key fingerprint to compare with the one its operator sees.
+ */
+function describeServer(state: TerminalState): string[] {
+  const where = formatAddress(state.client.address);
+  const { security, fingerprint } = state.facts;
+  if (security === "plain") {
+    return [
+      `Connected to ${where} over plain TCP: not encrypted, anyone on the way can read it`,
+      "To move to another server: /connect <host[:port]> or an invite",
+    ];
+  }
+  return [
+    `Connected to ${where} over TLS, encrypted; the server's key is pinned:`,
+    `  ${fingerprint ?? "(not known yet)"}`,
+    "Compare it with the key its operator sees (the server's start-up banner or console)",
+    "To move to another server: /connect <host[:port]> or an invite",
+  ];
+}
 
 /** Whether two addresses name the same server (the same host, in any case, and port). */
 function sameServer(a: ServerAddress, b: ServerAddress): boolean {

@@ -134,8 +134,20 @@ Deno.test("mistyped commands send nothing and say how to use them", async () => 
       'Invalid IPv4 address "999.1.1.1": use four numbers from 0 to 255',
     ]);
     assert.deepEqual(handleInput(ann, "/connect chat.lan:6000"), {
-      connect: { hostname: "chat.lan", port: 6000 },
+      connect: { address: { hostname: "chat.lan", port: 6000 }, invited: false },
     });
+    const fp = "SHA256:" + "A".repeat(43);
+    assert.deepEqual(handleInput(ann, `/connect chat://chat.lan:6001/dev?fp=${"A".repeat(43)}`), {
+      connect: {
+        address: { hostname: "chat.lan", port: 6001 },
+        fingerprint: fp,
+        room: "#dev",
+        invited: true,
+      },
+    });
+    // Alone, it tells where we are and how (the test's connection is plain TCP).
+    const where = handleInput(ann, "/server") as string[];
+    assert.match(where[0]!, /^Connected to 127\.0\.0\.1:\d+ over plain TCP: not encrypted/);
     assert.deepEqual(handleInput(ann, "/quit see you"), { quit: "see you" });
     // Nothing of that reached bob: the next thing he sees is this message.
     await ann.client.say("only this");

@@ -24,10 +24,10 @@ import {
   checkName,
   type ClientInfo,
   DEFAULT_PORT,
+  DEFAULT_TLS_PORT,
   LOBBY,
   MAX_NAME_LENGTH,
   nameKey,
-  parseAddress,
   roomKey,
   sanitizeForTerminal,
   type ServerAddress,
@@ -39,6 +39,13 @@ import { type Completer, LineEditor, type SubmittedLine } from "./editor.ts";
 import { applyEvent, handleInput, newTerminalState, type TerminalState } from "./input.ts";
 import { mentions, paint, renderEvent, renderFrame, stripAnsi } from "./render.ts";
 import { denoTerminal, MAX_STATUS_ROWS, Screen } from "./screen.ts";
+import {
+  type ConnectionFacts,
+  dialerFor,
+  type DialSettings,
+  parseTarget,
+  type ServerTarget,
+} from "./target.ts";
 import { Activity, DayMarks, eventTime, Presence, WaitingMessages } from "./tracking.ts";
 import { type Transcript, transcriptHeader } from "./transcript.ts";
 
@@ -82,17 +89,48 @@ export function clientInfo(): ClientInfo {
 
 // ==== Asking ====
 
-/** Asks for a server's address until it parses; `undefined` when the person gives up. */
-async function askAddress(
+/**
+ * Asks for a server (an invite or an address) until it parses; `undefined` when the person
+ * gives up.
+ */
+async function askTarget(
   screen: Screen,
-  suggestion = `localhost:${DEFAULT_PORT}`,
-): Promise<ServerAddress | undefined> {
+  settings: DialSettings,
+  suggestion = `localhost:${settings.plain ? DEFAULT_PORT : DEFAULT_TLS_PORT}`,
+): Promise<ServerTarget | undefined> {
   while (true) {
-    const answer = await screen.ask(`Server address [${suggestion}]: `);
+    const answer = await screen.ask(`Server or invite [${suggestion}]: `);
     if (answer === undefined) return undefined;
-    const parsed = parseAddress(answer.trim() || suggestion);
+    const parsed = parseTarget(answer.trim() || suggestion, { plain: settings.plain });
     if (parsed.ok) return parsed.value;
     screen.print([parsed.error]);
+  }
+}
+
+/**
+ * Asks a person whether to trust a server seen for the first time, showing its key fingerprint
+ * and how to check it; only `y` or `yes` trusts.
+ */
+async function askTrust(
+  screen: Screen,
+  address: ServerAddress,
+  fingerprint: string,
+): Promise<boolean> {
+  screen.print([
+    `The server at ${formatAddress(address)} is new to this computer. Its key fingerprint is`,
+    `  ${fingerprint}`,
+    "Ask its operator whether this is the key their server shows (an invite from them carries " +
+    "it and skips this question).",
+  ]);
+  const answer = await screen.ask("Trust this key and connect? [y/N] ");
+  return answer !== undefined && /^y(es)?$/i.test(answer.trim());
+}
+
+/** Asks for a private server's password, not echoed; `undefined` when the person gives up. */
+async function askPassword(screen: Screen): Promise<string | undefined> {
+  while (true) {
+    const answer = await screen.ask("Password: ", { secret: true });
+    if (answer === undefined || answer !== "") return answer;
   }
 }
 
@@ -112,16 +150,34 @@ export interface Self {
   seen: SeenFile | undefined;
 }
 
-/** The options to connect to a server as oneself, resuming after what was seen there. */
-function connectOptions(address: ServerAddress, name: string, self: Self): ChatClientOptions {
-  const last = self.seen?.lastAt(formatAddress(address));
+/** How the terminal client connects: as whom, over what, with which password. */
+interface Way {
+  self: Self;
+  dial: DialSettings;
+  password: string | undefined;
+}
+
+/**
+ * The options to connect to a server as oneself, resuming after what was seen there; `facts`
+ * is filled in as the connection is made.
+ */
+function connectOptions(
+  target: ServerTarget,
+  name: string,
+  way: Way,
+  facts: ConnectionFacts,
+): ChatClientOptions {
+  const last = way.self.seen?.lastAt(formatAddress(target.address));
   return {
-    ...address,
+    ...target.address,
     name,
     info: clientInfo(),
     reconnect: true,
-    ...(self.identity ? { identity: self.identity.identity } : {}),
+    dial: dialerFor(target, way.dial, facts),
+    ...(way.self.identity ? { identity: way.self.identity.identity } : {}),
     ...(last === undefined ? {} : { last }),
+    ...(way.password === undefined ? {} : { password: way.password }),
+    ...(target.secret === undefined ? {} : { invite: target.secret }),
   };
 }
 
@@ -155,31 +211,54 @@ async function connectWaiting(
 }
 
 /**
- * Connects interactively: a taken or refused name asks for another, and an address that cannot
- * be reached (refused, unknown, silent) asks for another address, instead of giving up.
- * Resolves to the client and the address it reached, or `undefined` when the person gave up.
+ * The refusals a person can answer by giving something else (a name, an address, a password);
+ * the others end the client, told once by its caller.
+ */
+const ASKED_AGAIN: ReadonlySet<string> = new Set([
+  "name_taken",
+  "bad_name",
+  "unreachable",
+  "password_required",
+]);
+
+/** A connection made: the client, where it went, and how. */
+interface Connected {
+  client: ChatClient;
+  target: ServerTarget;
+  facts: ConnectionFacts;
+}
+
+/**
+ * Connects interactively: a taken or refused name asks for another, an address that cannot be
+ * reached (refused, unknown, silent) asks for another address, and a private server asks for its
+ * password, instead of giving up. A refused key (changed, or not trusted) ends it. Resolves to
+ * the connection, or `undefined` when the person gave up.
+ * @throws {ChatError} for the other refusals (banned, not admitted, key changed...).
  */
 async function connectAsking(
   screen: Screen,
-  address: ServerAddress,
+  first: ServerTarget,
   name: string,
-  self: Self,
-): Promise<{ client: ChatClient; address: ServerAddress } | undefined> {
+  way: Way,
+): Promise<Connected | undefined> {
   let wanted: string | undefined = name;
-  let where: ServerAddress | undefined = address;
-  while (wanted !== undefined && where !== undefined) {
+  let target: ServerTarget | undefined = first;
+  while (wanted !== undefined && target !== undefined) {
+    const facts: ConnectionFacts = { security: "plain", fingerprint: undefined };
     try {
-      const client = await connectWaiting(screen, connectOptions(where, wanted, self), useColor());
-      return client && { client, address: where };
+      const options = connectOptions(target, wanted, way, facts);
+      const client = await connectWaiting(screen, options, useColor());
+      return client && { client, target, facts };
     } catch (error) {
-      if (!(error instanceof ChatError)) throw error;
+      if (!(error instanceof ChatError) || !ASKED_AGAIN.has(error.code)) throw error;
       screen.print([sanitizeForTerminal(error.message)]);
       if (error.code === "name_taken" || error.code === "bad_name") {
         wanted = await askName(screen, suggestName(`${wanted}2`));
       } else if (error.code === "unreachable") {
-        where = await askAddress(screen, formatAddress(where));
+        target = await askTarget(screen, way.dial, formatAddress(target.address));
       } else {
-        throw error;
+        way.password = await askPassword(screen);
+        if (way.password === undefined) return undefined;
       }
     }
   }
@@ -195,25 +274,47 @@ async function connectAsking(
  * @throws {ChatError} when the first connection fails.
  */
 export async function runInteractive(
-  address: ServerAddress | undefined,
-  options: { name: string | undefined; transcript: Transcript | undefined; self: Self },
+  server: ServerTarget | undefined,
+  options: {
+    name: string | undefined;
+    transcript: Transcript | undefined;
+    self: Self;
+    /** How to dial; its `confirm` is set here, to ask on the screen. */
+    dial: DialSettings;
+    /** A private server's password (`--password-file`); asked for when the server wants one. */
+    password?: string;
+  },
 ): Promise<number> {
   const { transcript, self } = options;
   const screen = new Screen(denoTerminal(), new LineEditor());
+  const dial: DialSettings = {
+    ...options.dial,
+    confirm: (address, fingerprint) => askTrust(screen, address, fingerprint),
+  };
+  const way: Way = { self, dial, password: options.password };
   try {
-    address ??= await askAddress(screen);
+    server ??= await askTarget(screen, dial);
     const name = options.name ??
-      (address && await askName(screen, suggestName(osUserName() ?? "guest")));
-    if (address === undefined || name === undefined) return 0;
-    const connected = await connectAsking(screen, address, name, self);
+      (server && await askName(screen, suggestName(osUserName() ?? "guest")));
+    if (server === undefined || name === undefined) return 0;
+    const connected = await connectAsking(screen, server, name, way);
     if (connected === undefined) return 0;
-    transcript?.write([transcriptHeader(connected.address)]);
-    const chat = new ChatScreen(screen, connected.client, { transcript, self });
-    return await chat.run(formatAddress(connected.address));
+    transcript?.write([transcriptHeader(connected.target.address)]);
+    const chat = new ChatScreen(screen, connected, { transcript, way });
+    return await chat.run(formatAddress(connected.target.address));
   } finally {
     screen.close();
     self.seen?.flush();
   }
+}
+
+/** The line shown once connected: where, and whether it is encrypted with the key pinned. */
+function connectedText(connected: Connected): string {
+  const where = formatAddress(connected.target.address);
+  const { security, fingerprint } = connected.facts;
+  return security === "tls"
+    ? `* Connected to ${where} over TLS; server key ${fingerprint ?? "?"} (/server for more)`
+    : `* Connected to ${where} over plain TCP: not encrypted (/server for more)`;
 }
 
 /** How often messages waiting for acknowledgement are looked at again, in milliseconds. */
@@ -227,6 +328,7 @@ class ChatScreen {
   #screen: Screen;
   #transcript: Transcript | undefined;
   #self: Self;
+  #way: Way;
   #color = useColor();
   #state: TerminalState;
   #presence: Presence;
@@ -238,18 +340,25 @@ class ChatScreen {
   #away: string | undefined;
   #quitting = false;
 
-  /** Takes over the screen for a chat on `client`. */
+  /** The room an invite named, joined once the chat is on screen. */
+  #inviteRoom: string | undefined;
+
+  /** Takes over the screen for a chat on a connection just made. */
   constructor(
     screen: Screen,
-    client: ChatClient,
-    options: { transcript: Transcript | undefined; self: Self },
+    connected: Connected,
+    options: { transcript: Transcript | undefined; way: Way },
   ) {
+    const { client, facts } = connected;
     this.#screen = screen;
     this.#transcript = options.transcript;
-    this.#self = options.self;
-    this.#state = newTerminalState(client, { color: this.#color });
+    this.#way = options.way;
+    this.#self = options.way.self;
+    this.#inviteRoom = connected.target.room;
+    this.#state = newTerminalState(client, { color: this.#color, facts });
     this.#presence = new Presence(client.name, client.welcome);
     this.#start(this.#state);
+    this.#show([this.#dim(connectedText(connected))]);
   }
 
   /**
@@ -272,13 +381,21 @@ class ChatScreen {
         this.#dim(`* Made your identity ${identity.facts.fingerprint}, kept in ${identity.path}`),
       ]);
     }
+    this.#joinInviteRoom();
     try {
       while (true) {
         const info = await this.#showEvents(where);
         const next = this.#state.next;
         if (next) {
           where = next.where;
-          this.#start(newTerminalState(next.client, { color: this.#color, previous: this.#state }));
+          this.#start(
+            newTerminalState(next.client, {
+              color: this.#color,
+              previous: this.#state,
+              facts: next.facts,
+            }),
+          );
+          this.#joinInviteRoom();
           continue;
         }
         if (this.#quitting) return 0;
@@ -289,6 +406,13 @@ class ChatScreen {
       clearInterval(this.#waitingTimer);
       screen.handler = undefined;
     }
+  }
+
+  /** Joins the room the invite named, once. */
+  #joinInviteRoom(): void {
+    if (this.#inviteRoom === undefined) return;
+    handleInput(this.#state, `/join ${this.#inviteRoom}`, { pasted: false });
+    this.#inviteRoom = undefined;
   }
 
   /** Takes a (new) client's state into use. */
@@ -375,10 +499,14 @@ class ChatScreen {
     }
   }
 
-  /** `ann #lobby (away) [#dev 2]> `: who, where, away, offline, and unseen activity. */
+  /**
+   * `ann #lobby (away) [#dev 2]> `: who, where, away, offline, and unseen activity; `(plain)`
+   * when the connection is not encrypted (TLS is always pinned, so it needs no word).
+   */
   #promptText(): string {
     const state = this.#state;
     const color = this.#color;
+    const plain = state.facts.security === "plain" ? ` ${paint("(plain)", 33, color)}` : "";
     const away = this.#away === undefined ? "" : ` ${paint("(away)", 33, color)}`;
     const offline = state.client.connected ? "" : ` ${paint("(offline)", 31, color)}`;
     const rooms = this.#activity.rooms().map(({ room, count, mention }) =>
@@ -388,7 +516,7 @@ class ChatScreen {
     const name = paint(sanitizeForTerminal(state.client.name), 1, color);
     return `${name} ${
       paint(sanitizeForTerminal(state.room), 36, color)
-    }${away}${offline}${activity}> `;
+    }${plain}${away}${offline}${activity}> `;
   }
 
   /** What Tab completes: commands at the start, rooms after `#`, else people present now. */
@@ -453,13 +581,22 @@ class ChatScreen {
     if (command === "back") this.#away = undefined;
   }
 
-  /** `/connect`: joins the other server under the same name, then leaves this one. */
-  #switchServer(address: ServerAddress): void {
+  /**
+   * `/connect`: joins the other server under the same name, then leaves this one. A server new
+   * to this computer is asked about as at the start.
+   */
+  #switchServer(target: ServerTarget): void {
     const state = this.#state;
-    this.#show([this.#dim(`* Connecting to ${formatAddress(address)}...`)]);
-    ChatClient.connect(connectOptions(address, state.client.name, this.#self)).then(
+    const where = formatAddress(target.address);
+    this.#show([this.#dim(`* Connecting to ${where}...`)]);
+    const facts: ConnectionFacts = { security: "plain", fingerprint: undefined };
+    // This server's password is not for another one.
+    const way = { ...this.#way, password: undefined };
+    ChatClient.connect(connectOptions(target, state.client.name, way, facts)).then(
       (next) => {
-        state.next = { client: next, where: formatAddress(address) };
+        state.next = { client: next, where, facts };
+        this.#inviteRoom = target.room;
+        this.#show([this.#dim(connectedText({ client: next, target, facts }))]);
         state.client.close();
       },
       (error: ChatError) => {

@@ -360,13 +360,19 @@ export function applyErasures(line: string): string {
  * Turns a line typed on `nc` or `telnet` into what a program would have sent: a name before
  * joining, then a message for the current room or a command from the command table.
  */
-function readTyped(typedLine: string, member: Member | undefined): TextInput {
+function readTyped(
+  typedLine: string,
+  member: Member | undefined,
+  passwordFor?: string,
+): TextInput {
   const line = applyErasures(typedLine);
   if (member === undefined) {
+    // After a name comes its password, when the server asked for one.
     const hello: ClientFrame = {
       type: "hello",
-      name: line.trim(),
+      name: passwordFor ?? line.trim(),
       client: { app: "plain text (nc or telnet)" },
+      ...(passwordFor === undefined ? {} : { password: line.trim() }),
     };
     return { kind: "frame", frame: hello };
   }
@@ -407,6 +413,7 @@ export const PLAIN_TEXT_FACE: TextFace = {
     "Type your name and press Enter (1-24 letters, digits, _ or -):",
   ],
   askAgain: ["Type your name and press Enter:"],
+  askPassword: ["Password (it shows as you type; over nc, anyone on the way can read it):"],
   todayLines,
   welcomed: (name) => [`Hello ${name}: type to talk, /help for commands.`],
   timeOf: shownTime,

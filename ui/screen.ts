@@ -254,9 +254,15 @@ export class Screen {
 
   /**
    * Asks a question on the prompt line and resolves with the answer, or `undefined` when the
-   * person presses Ctrl+C or Ctrl+D instead. Answers are not kept for Up and Down.
+   * person presses Ctrl+C or Ctrl+D instead. Answers are not kept for Up and Down; a `secret`
+   * one shows as `*`. A question too long to share the row with the answer (the editor would
+   * shorten it to `> `) is printed above instead, so it is never lost.
    */
-  ask(question: string): Promise<string | undefined> {
+  ask(question: string, options: { secret?: boolean } = {}): Promise<string | undefined> {
+    if (displayWidth(stripAnsi(question)) > this.size.columns / 2) {
+      this.print([question.trimEnd()]);
+      question = "> ";
+    }
     const { promise, resolve } = Promise.withResolvers<string | undefined>();
     const editor = this.#editor;
     const handler = this.handler;
@@ -266,7 +272,7 @@ export class Screen {
       this.#draw();
       resolve(answer);
     };
-    this.#editor = new LineEditor({ history: false });
+    this.#editor = new LineEditor({ history: false, mask: options.secret ?? false });
     this.#editor.prompt = question;
     this.handler = {
       line: (line) => done(line.text),
