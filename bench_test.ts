@@ -1,7 +1,8 @@
 /**
  * Smoke tests for the benchmark (`bench/`): the load generator, run as a subprocess with tiny
  * numbers against a chat server in this process and against the raw forwarder as a subprocess,
- * must count every copy exactly once, in order and intact. The hostile scenario runs briefly
+ * must count every copy exactly once, in order and intact, over plain TCP and over TLS; the
+ * runner's rows start real server processes, plain and TLS-only. The hostile scenario runs briefly
  * against real server processes: every bystander message must reach every other bystander, quiet
  * and under every attack, and every attack must get going. No timing is asserted.
  *
@@ -14,10 +15,19 @@
 import assert from "node:assert/strict";
 import type { LoadResult } from "./bench/load.ts";
 import { encodePayload, percentiles } from "./bench/load.ts";
-import { formatTable, hostileReport, runHostileScenario, sampleProcess } from "./bench/run.ts";
+import {
+  formatTable,
+  hostileReport,
+  runHostileScenario,
+  runScenario,
+  sampleProcess,
+  type Scenario,
+  scenarios,
+  writeBenchCertificate,
+} from "./bench/run.ts";
 import { ATTACK_NAMES } from "./bench/hostile.ts";
 import type { ServerOptions } from "./server.ts";
-import { within, withServer } from "./test_util.ts";
+import { testCertificate, within, withServer, withTls } from "./test_util.ts";
 
 // ==== Helpers ====
 
@@ -38,13 +48,20 @@ const UNLIMITED: ServerOptions = {
   db: false,
 };
 
-/** Runs `bench/load.ts` against a port and returns its exit code, output and parsed result. */
+/**
+ * Runs `bench/load.ts` against a port and returns its exit code, output and parsed result;
+ * `readable` is a file it may read (the certificate for `--ca`).
+ */
 async function runLoad(
   port: number,
   args: string[],
+  readable?: string,
 ): Promise<{ code: number; stderr: string; result: LoadResult }> {
   const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", LOAD_SCRIPT, "--port", String(port), "--timeout", "20", ...args],
+    args: [
+      ...["run", "--allow-net", ...(readable ? [`--allow-read=${readable}`] : []), LOAD_SCRIPT],
+      ...["--port", String(port), "--timeout", "20", ...args],
+    ],
     stdin: "null",
     env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
   }).output();
@@ -139,6 +156,24 @@ Deno.test("load.ts --idle sends one message to every joined client", async () =>
   }, UNLIMITED);
 });
 
+Deno.test("load.ts --tls counts every copy through the chat server's TLS port", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "chat-bench-test-" });
+  try {
+    const ca = `${dir}/cert.pem`;
+    await Deno.writeTextFile(ca, (await testCertificate()).certPem);
+    await withServer(async (server) => {
+      assert.ok(server.tlsAddr, "the server listens for TLS");
+      const { result } = await runLoad(server.tlsAddr.port, [
+        ...["--clients", "10", "--senders", "2", "--messages", "20", "--tls", "--ca", ca],
+      ], ca);
+      assertComplete(result, 10 * 2 * 20);
+      assert.equal(result.tls, true);
+    }, await withTls(UNLIMITED));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 // ==== Load generator against the raw forwarder ====
 
 Deno.test("load.ts counts every copy through the raw forwarder in window mode", async () => {
@@ -158,6 +193,55 @@ Deno.test("load.ts counts every copy through the raw forwarder at a fixed rate",
     ]);
     assertComplete(result, (6 - 1) * 3 * 10);
   });
+});
+
+// ==== The runner's rows ====
+
+Deno.test("scenarios() runs the first fan-out and the rate row over TLS, right after plain", () => {
+  for (const quick of [true, false]) {
+    const rows = scenarios(quick).map((s) => `${s.name} (${s.target})`);
+    for (const name of ["fan-out 50", "rate 200/s"]) {
+      const at = rows.indexOf(`${name} (chat)`);
+      assert.ok(at > 0, `${name} has a chat row`);
+      assert.deepEqual(rows.slice(at - 1, at + 3), [
+        `${name} (raw)`,
+        `${name} (chat)`,
+        `${name} (chat+tls)`,
+        `${name} (chat+db)`,
+      ]);
+    }
+    assert.equal(rows.filter((row) => row.endsWith("(chat+tls)")).length, 2);
+    for (const name of ["fan-out 500", "join", "idle"]) {
+      assert.ok(!rows.some((row) => row.startsWith(name) && row.includes("+")), name);
+    }
+  }
+});
+
+Deno.test("runScenario() measures a plain and a TLS-only server process alike", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "chat-bench-test-" });
+  try {
+    const options = {
+      server: SERVER_SCRIPT,
+      dbPath: `${dir}/bench.db`,
+      tls: await writeBenchCertificate(dir),
+    };
+    for (const target of ["chat", "chat+tls"] as const) {
+      const scenario: Scenario = {
+        id: "fan-out",
+        name: "fan-out tiny",
+        target,
+        load: ["--clients", "6", "--senders", "2", "--messages", "15", "--timeout", "20"],
+      };
+      const row = await runScenario(scenario, options);
+      assert.equal(row.problem, undefined, `${target}: ${row.problem}`);
+      assert.ok(row.result, target);
+      assertComplete(row.result, 6 * 2 * 15);
+      assert.equal(row.result.tls, target === "chat+tls");
+      assert.ok(row.ready && row.end, `${target}: sampled around the sending phase`);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 // ==== The hostile scenario ====
@@ -230,13 +314,21 @@ Deno.test("hostile.ts refuses a bad flag with exit code 2", async () => {
 // ==== Pieces ====
 
 Deno.test("load.ts refuses a bad flag with exit code 2", async () => {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", LOAD_SCRIPT, "--port", "5050", "--mode", "udp"],
-    stdin: "null",
-    env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
-  }).output();
-  assert.equal(output.code, 2);
-  assert.match(new TextDecoder().decode(output.stderr), /--mode must be chat or raw/);
+  const cases: [string[], RegExp][] = [
+    [["--mode", "udp"], /--mode must be chat or raw/],
+    [["--tls"], /--tls and --ca FILE go together/],
+    [["--ca", "cert.pem"], /--tls and --ca FILE go together/],
+    [["--mode", "raw", "--tls", "--ca", "cert.pem"], /raw forwarder does not speak TLS/],
+  ];
+  for (const [args, message] of cases) {
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-net", LOAD_SCRIPT, "--port", "5050", ...args],
+      stdin: "null",
+      env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
+    }).output();
+    assert.equal(output.code, 2, args.join(" "));
+    assert.match(new TextDecoder().decode(output.stderr), message);
+  }
 });
 
 Deno.test("encodePayload() pads to the size with a pattern and keeps a long head whole", () => {

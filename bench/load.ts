@@ -9,6 +9,7 @@
  * deno run --allow-net bench/load.ts --port 5050 --clients 50 --senders 5 --messages 1000
  * deno run --allow-net bench/load.ts --port 5050 --clients 200 --rate 200 --messages 200
  * deno run --allow-net bench/load.ts --port 5050 --idle 10000
+ * deno run --allow-net --allow-read=cert.pem bench/load.ts --port 5051 --tls --ca cert.pem
  * ```
  *
  * Each payload is `~<sender>.<seq>.<send time in µs>.` padded to `--size` bytes with a fixed
@@ -17,6 +18,10 @@
  * `phase ready` (everyone joined, the server quiet) and `phase end` (the last copy arrived) to
  * standard error and waits for a line on standard input after each, so that a harness can sample
  * the server exactly around the measured phase.
+ *
+ * With `--tls --ca FILE`, every connection is TLS (`Deno.connectTls`, trusting the certificate in
+ * `FILE`, which must name 127.0.0.1), for the chat server's TLS port; the handshake is part of
+ * connecting, so the sending phase holds only the record layer's cost.
  *
  * @module
  */
@@ -87,6 +92,11 @@ export interface LoadOptions {
   timeout: number;
   /** Size of each connection's reused read buffer. */
   readBufferBytes: number;
+  /**
+   * Connect with TLS, trusting these certificates (PEM); without it, plain TCP.
+   * @default {undefined}
+   */
+  tls?: { caCerts: string[] } | undefined;
   /** Called at `ready` and `end`; the run waits for it. */
   onPhase?: (phase: Phase) => Promise<void>;
 }
@@ -105,6 +115,8 @@ export interface Latency {
 /** What one run measured; printed as JSON. */
 export interface LoadResult {
   mode: "chat" | "raw";
+  /** Whether the connections were TLS. */
+  tls: boolean;
   clients: number;
   senders: number;
   messages: number;
@@ -260,7 +272,7 @@ function nowUs(): number {
 /** One load run: its connections, what each has received, and the counts. */
 class LoadRun {
   readonly #o: LoadOptions;
-  readonly #conns: (Deno.TcpConn | undefined)[];
+  readonly #conns: (Deno.Conn | undefined)[];
   readonly #outboxes: Outbox[] = [];
   readonly #tails: (Uint8Array | undefined)[];
   readonly #readers: Promise<void>[] = [];
@@ -382,15 +394,14 @@ class LoadRun {
   }
 
   async #open(client: number): Promise<void> {
-    let conn: Deno.TcpConn;
+    let conn: Deno.Conn;
     try {
-      conn = await Deno.connect({ hostname: LOAD_HOST, port: this.#o.port });
+      conn = await this.#connect();
     } catch (error) {
       this.#halt(this.#fail(`Cannot connect client ${client}: ${errorText(error)}`));
       return;
     }
-    if (this.#finished) return void conn.close();
-    conn.setNoDelay(true);
+    if (this.#finished) return void closeQuietly(conn);
     this.#conns[client] = conn;
     if (client < this.#o.senders) {
       const onError = (error: unknown) => this.#fail(`Sender ${client}: ${errorText(error)}`);
@@ -402,6 +413,27 @@ class LoadRun {
         (error) => this.#fail(`Hello of client ${client}: ${errorText(error)}`),
       );
     }
+  }
+
+  /**
+   * One connection: TCP with Nagle off, or TLS with its handshake done (so that a refused
+   * certificate fails here, and no handshake falls in the sending phase).
+   */
+  async #connect(): Promise<Deno.Conn> {
+    const { port, tls } = this.#o;
+    if (tls === undefined) {
+      const conn = await Deno.connect({ hostname: LOAD_HOST, port });
+      conn.setNoDelay(true);
+      return conn;
+    }
+    const conn = await Deno.connectTls({ hostname: LOAD_HOST, port, caCerts: tls.caCerts });
+    try {
+      await conn.handshake();
+    } catch (error) {
+      closeQuietly(conn);
+      throw error;
+    }
+    return conn;
   }
 
   /** A hello with a name unique to this run (`c<client>_<tag>`), as names outlive connections. */
@@ -495,7 +527,7 @@ class LoadRun {
 
   // ---- Receiving ----
 
-  async #read(client: number, conn: Deno.TcpConn): Promise<void> {
+  async #read(client: number, conn: Deno.Conn): Promise<void> {
     const buffer = new Uint8Array(this.#o.readBufferBytes);
     try {
       while (true) {
@@ -629,6 +661,7 @@ class LoadRun {
       : performance.now() - this.#firstSendAt;
     return {
       mode: o.mode,
+      tls: o.tls !== undefined,
       clients: o.clients,
       senders: o.senders,
       messages: o.messages,
@@ -679,16 +712,17 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
  * @throws {RangeError} when the options cannot make a run.
  */
 export function runLoad(options: LoadOptions): Promise<LoadResult> {
-  checkOptions(options);
+  checkOptions(options, options.tls !== undefined);
   return new LoadRun(options).run();
 }
 
-function checkOptions(o: LoadOptions): void {
+function checkOptions(o: Omit<LoadOptions, "tls">, tls: boolean): void {
   if (o.senders > o.clients) throw new RangeError("Senders cannot outnumber clients");
   if (o.mode === "raw" && o.clients < 2) throw new RangeError("Raw mode needs 2 clients or more");
   if (o.clients * o.senders * o.messages > MAX_TRACKED) {
     throw new RangeError(`Too many copies to track: at most ${MAX_TRACKED}`);
   }
+  if (o.mode === "raw" && tls) throw new RangeError("The raw forwarder does not speak TLS");
   if (o.mode === "chat" && o.size > 2000) {
     throw new RangeError("The chat server takes at most 2000 characters per message");
   }
@@ -718,6 +752,9 @@ OPTIONS:
       --read-buffer BYTES
                         Each connection's read buffer     (default: 16384, 4096 over
                                                           2000 clients)
+      --tls             Connect with TLS (the chat server's TLS port); needs --ca
+      --ca FILE         The certificate (PEM) to trust for --tls; it must name
+                        ${LOAD_HOST}. Read it with --allow-read=FILE
       --sync            Write "phase ready" and "phase end" to standard error and
                         wait for a line on standard input after each
   -h, --help            Show this help`;
@@ -738,8 +775,15 @@ function wholeNumber(
   return value;
 }
 
-/** Parses the command line into options (without `onPhase`); `undefined` for `--help`. */
-export function parseLoadArgs(args: string[]): (LoadOptions & { sync: boolean }) | undefined {
+/** What the command line asks for: the options (without `onPhase` and `tls`) and the flags. */
+export type LoadArgs = Omit<LoadOptions, "onPhase" | "tls"> & {
+  sync: boolean;
+  /** With `--tls`: the certificate file to trust. */
+  caFile: string | undefined;
+};
+
+/** Parses the command line into options; `undefined` for `--help`. */
+export function parseLoadArgs(args: string[]): LoadArgs | undefined {
   const text = { type: "string" } as const;
   const { values } = parseArgs({
     args,
@@ -755,6 +799,8 @@ export function parseLoadArgs(args: string[]): (LoadOptions & { sync: boolean })
       idle: text,
       timeout: text,
       "read-buffer": text,
+      tls: { type: "boolean", default: false },
+      ca: text,
       sync: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -763,6 +809,9 @@ export function parseLoadArgs(args: string[]): (LoadOptions & { sync: boolean })
   if (values.port === undefined) throw new RangeError("--port is required");
   if (values.mode !== "chat" && values.mode !== "raw") {
     throw new RangeError(`--mode must be chat or raw, not "${values.mode}"`);
+  }
+  if (values.tls !== (values.ca !== undefined)) {
+    throw new RangeError("--tls and --ca FILE go together");
   }
   const idle = wholeNumber(values, "idle", 0);
   const clients = idle || wholeNumber(values, "clients", 50, 1);
@@ -778,6 +827,7 @@ export function parseLoadArgs(args: string[]): (LoadOptions & { sync: boolean })
     timeout: wholeNumber(values, "timeout", 60, 1),
     readBufferBytes: wholeNumber(values, "read-buffer", clients > 2000 ? 4096 : 16384, 256),
     sync: values.sync,
+    caFile: values.ca,
   };
 }
 
@@ -793,20 +843,30 @@ async function syncPhase(phase: Phase): Promise<void> {
 
 /** Runs the command line; resolves to the exit code (2 for a usage error). */
 export async function main(args: string[]): Promise<number> {
-  let options;
+  let parsed;
   try {
-    options = parseLoadArgs(args);
-    if (options === undefined) {
+    parsed = parseLoadArgs(args);
+    if (parsed === undefined) {
       console.log(USAGE);
       return 0;
     }
-    checkOptions(options);
+    checkOptions(parsed, parsed.caFile !== undefined);
   } catch (error) {
     console.error(`load: ${errorText(error)}\n${USAGE}`);
     return 2;
   }
-  const { sync, ...load } = options;
-  const result = await runLoad(sync ? { ...load, onPhase: syncPhase } : load);
+  const { sync, caFile, ...load } = parsed;
+  let tls: LoadOptions["tls"];
+  if (caFile !== undefined) {
+    try {
+      tls = { caCerts: [await Deno.readTextFile(caFile)] };
+    } catch (error) {
+      console.error(`load: Cannot read ${caFile}: ${errorText(error)}`);
+      return 2;
+    }
+  }
+  const options: LoadOptions = { ...load, tls, ...(sync ? { onPhase: syncPhase } : {}) };
+  const result = await runLoad(options);
   console.log(JSON.stringify(result));
   return 0;
 }

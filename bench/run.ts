@@ -16,6 +16,13 @@
  * Every chat scenario runs right after the same scenario against the raw forwarder, so the
  * results can be read as ratios to a ceiling measured on the same machine at the same time.
  *
+ * The first fan-out and the fixed-rate row run over TLS as well (`chat+tls`), right after the
+ * plain `chat` row: the server listens on its TLS port only (`--no-plain`), with a certificate
+ * for 127.0.0.1 this script makes once per run (`--cert`, `--key`), and the load generator
+ * connects with `Deno.connectTls` trusting it (`--tls --ca`). Its handshakes are done before
+ * `phase ready`, so the CPU per copy is measured the same way, on the server process, over the
+ * sending phase alone. The plain rows run the server with `--no-tls`.
+ *
  * Last comes the hostile scenario (`--only hostile` runs it alone): the chat server with its
  * default limits and a database file, 50 bystanders chatting at one message a second each from
  * addresses of their own (`bench/hostile.ts --role bystanders`), once alone and once while every
@@ -27,6 +34,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { makeCertificate } from "../net/certs.ts";
 import type { LoadResult } from "./load.ts";
 import {
   ATTACK_NAMES,
@@ -62,8 +70,11 @@ const encoder = new TextEncoder();
 
 // ==== Scenarios ====
 
-/** What a scenario runs against. */
-export type Target = "raw" | "chat" | "chat+db";
+/**
+ * What a scenario runs against: the raw forwarder, the chat server without a database, over TLS
+ * (and without a database), or keeping its database in a file.
+ */
+export type Target = "raw" | "chat" | "chat+tls" | "chat+db";
 
 /** The scenarios, by what they measure; each has a raw row and a chat row. */
 export type ScenarioId = "fan-out" | "fan-out-500" | "rate" | "join" | "idle";
@@ -109,21 +120,21 @@ function scenarioLoads(quick: boolean): Omit<Scenario, "target">[] {
   ];
 }
 
+/** The scenarios that also run over TLS and with a database: a fan-out and the latency row. */
+const EXTRA_TARGET_SCENARIOS: readonly ScenarioId[] = ["fan-out", "rate"];
+
 /**
  * Every row to run, in order: each scenario against the raw ceiling, then the chat server (with
- * no database), and the first fan-out and the fixed-rate latency row once more with the server
- * keeping its database on disk.
+ * no database), and the first fan-out and the fixed-rate latency row once more over TLS and once
+ * more with the server keeping its database on disk.
  */
 export function scenarios(quick: boolean): Scenario[] {
   return scenarioLoads(quick).flatMap((s) => {
     const load = [...s.load, "--timeout", LOAD_TIMEOUT_SECONDS];
-    return [
-      { ...s, load, target: "raw" as const },
-      { ...s, load, target: "chat" as const },
-      ...(s.id === "fan-out" || s.id === "rate"
-        ? [{ ...s, load, target: "chat+db" as const }]
-        : []),
-    ];
+    const targets: Target[] = EXTRA_TARGET_SCENARIOS.includes(s.id)
+      ? ["raw", "chat", "chat+tls", "chat+db"]
+      : ["raw", "chat"];
+    return targets.map((target) => ({ ...s, load, target }));
   });
 }
 
@@ -223,17 +234,49 @@ interface RunningTarget {
   exited: () => boolean;
 }
 
-/** A port that was free a moment ago. */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
+/** The certificate and key files a `chat+tls` target runs with, and the load trusts. */
+export interface TlsFiles {
+  /** The certificate, PEM; made for `localhost`, 127.0.0.1 and ::1. */
+  cert: string;
+  /** Its private key, PEM. */
+  key: string;
+}
+
+/**
+ * Makes a certificate for `localhost`, 127.0.0.1 and ::1 and writes it and its key into `dir`
+ * (`bench-cert.pem`, `bench-key.pem`, the key readable by this user only).
+ */
+export async function writeBenchCertificate(dir: string): Promise<TlsFiles> {
+  const certificate = await makeCertificate({ dns: ["localhost"], ips: ["127.0.0.1", "::1"] });
+  const files = { cert: `${dir}/bench-cert.pem`, key: `${dir}/bench-key.pem` };
+  await Deno.writeTextFile(files.cert, certificate.certPem);
+  await Deno.writeTextFile(files.key, certificate.keyPem, { mode: 0o600 });
+  return files;
+}
+
+/** The chat server's transport flags for a scenario's target: TLS alone, or plain alone. */
+function transportFlags(target: Target, options: RunOptions): string[] {
+  if (target !== "chat+tls") return ["--no-tls"];
+  if (options.tls === undefined) {
+    throw new TypeError("A chat+tls row needs RunOptions.tls: see writeBenchCertificate()");
+  }
+  return ["--no-plain", "--cert", options.tls.cert, "--key", options.tls.key];
+}
+
+/** Two different ports that were free a moment ago. */
+function freePorts(): [number, number] {
+  const listeners = [0, 1].map(() => Deno.listen({ hostname: "127.0.0.1", port: 0 }));
+  const [a, b] = listeners.map((listener) => (listener.addr as Deno.NetAddr).port);
+  for (const listener of listeners) listener.close();
+  return [a!, b!];
 }
 
 /**
  * Starts the raw forwarder or the chat server (with `flags`, by default those that turn its
- * limits off) and waits until it listens.
+ * limits off) and waits until it listens. Unless `flags` has `--no-tls`, the server gets a free
+ * `--tls-port` too: its default, the plain port + 1, may be held by a connection of an earlier
+ * row (in TIME_WAIT after the 10,000 clients). The port returned is the first of the server's
+ * banner: the plain one, or the TLS one with `--no-plain` (`chat+tls`).
  */
 async function startTarget(
   target: Target,
@@ -241,10 +284,12 @@ async function startTarget(
   flags: readonly string[] = SERVER_FLAGS,
 ): Promise<RunningTarget> {
   for (let attempt = 1;; attempt++) {
+    const [port, tlsPort] = freePorts();
     const args = target === "raw" ? ["run", "--allow-net", `${BENCH_DIR}raw_forward.ts`, "0"] : [
       ...["run", "--allow-net", "--allow-read", "--allow-write"],
       ...["--allow-sys=hostname,networkInterfaces", options.server],
-      ...["--host", "127.0.0.1", "--port", String(freePort()), ...flags],
+      ...["--host", "127.0.0.1", "--port", String(port), ...flags],
+      ...(flags.includes("--no-tls") ? [] : ["--tls-port", String(tlsPort)]),
       ...["--db", target === "chat+db" ? options.dbPath : "none"],
     ];
     const child = new Deno.Command(Deno.execPath(), {
@@ -313,16 +358,21 @@ export interface RunOptions {
   server: string;
   /** The database file for `chat+db` rows. */
   dbPath: string;
+  /** The certificate and key for `chat+tls` rows (see {@linkcode writeBenchCertificate}). */
+  tls?: TlsFiles | undefined;
 }
 
 /** Runs one scenario: a fresh target, the load against it, samples around the sending phase. */
 export async function runScenario(scenario: Scenario, options: RunOptions): Promise<Row> {
   const started = performance.now();
   await removeDatabase(options.dbPath);
-  const target = await startTarget(scenario.target, options);
+  const flags = scenario.target === "raw"
+    ? []
+    : [...SERVER_FLAGS, ...transportFlags(scenario.target, options)];
+  const target = await startTarget(scenario.target, options, flags);
   try {
     const baseline = await sampleProcess(target.child.pid);
-    const row = await driveLoad(scenario, target, baseline);
+    const row = await driveLoad(scenario, target, baseline, options);
     const problem = target.exited() ? `the target exited: ${target.last()}` : row.problem;
     return { ...row, ...(problem ? { problem } : {}), wallMs: performance.now() - started };
   } finally {
@@ -335,12 +385,15 @@ async function driveLoad(
   scenario: Scenario,
   target: RunningTarget,
   baseline: ProcessSample,
+  options: RunOptions,
 ): Promise<Omit<Row, "wallMs">> {
   const mode = scenario.target === "raw" ? "raw" : "chat";
+  const ca = scenario.target === "chat+tls" ? options.tls?.cert : undefined;
   const child = new Deno.Command(Deno.execPath(), {
     args: [
-      ...["run", "--allow-net", `${BENCH_DIR}load.ts`],
+      ...["run", "--allow-net", ...(ca ? [`--allow-read=${ca}`] : []), `${BENCH_DIR}load.ts`],
       ...["--port", String(target.port), "--mode", mode, "--sync", ...scenario.load],
+      ...(ca ? ["--tls", "--ca", ca] : []),
     ],
     stdin: "piped",
     stdout: "piped",
@@ -539,6 +592,32 @@ function ratioLines(rows: Row[]): string[] {
   return lines;
 }
 
+/** The most CPU per copy TLS may cost, as a multiple of plain TCP's. */
+const TLS_CPU_RATIO = 2;
+
+/** The pairs of rows to hold TLS against plain with: each scenario that has a `chat+tls` row. */
+function tlsPairs(rows: Row[]): { plain: Row | undefined; tls: Row }[] {
+  return rows.filter((r) => r.scenario.target === "chat+tls")
+    .map((tls) => ({ plain: find(rows, tls.scenario.id, "chat"), tls }));
+}
+
+/** TLS against plain for each scenario run both ways: CPU per copy, throughput, latency. */
+function tlsLines(rows: Row[]): string[] {
+  return tlsPairs(rows).map(({ plain, tls }) => {
+    const label = tls.scenario.name.padEnd(12);
+    const p = sentResult(plain), t = sentResult(tls);
+    if (!p || !t || !plain) return `${label} n/a (did not finish)`;
+    const [f, g] = [figures(tls), figures(plain)];
+    return `${label} CPU/copy ${fixed(f.cpuPerCopyUs, 3)} vs ${fixed(g.cpuPerCopyUs, 3)} µs (${
+      fixed((f.cpuPerCopyUs ?? NaN) / (g.cpuPerCopyUs ?? NaN), 2)
+    }×), throughput ${fixed(f.perSecond / g.perSecond, 2)}×, p50 ${msCell(t.latencyMs.p50)} vs ${
+      msCell(p.latencyMs.p50)
+    } ms, p99 ${msCell(t.latencyMs.p99)} vs ${msCell(p.latencyMs.p99)} ms, join ${
+      fixed(t.joinMs / p.joinMs, 1)
+    }×`;
+  });
+}
+
 /** The issue's targets, each with what was measured and whether it was met. */
 function targetLines(rows: Row[]): string[] {
   const lines: string[] = [];
@@ -604,6 +683,17 @@ function targetLines(rows: Row[]): string[] {
     }`,
   );
 
+  for (const { plain, tls } of tlsPairs(rows)) {
+    const cpuTls = figures(tls).cpuPerCopyUs, cpuPlain = plain && figures(plain).cpuPerCopyUs;
+    const ratio = cpuTls === undefined || cpuPlain === undefined ? undefined : cpuTls / cpuPlain;
+    check(
+      ratio === undefined ? undefined : ratio <= TLS_CPU_RATIO,
+      `${tls.scenario.name}: server CPU per copy over TLS ≤ ${TLS_CPU_RATIO}× plain: ${
+        fixed(cpuTls, 3)
+      } µs vs ${fixed(cpuPlain, 3)} µs (${fixed(ratio, 2)}×)`,
+    );
+  }
+
   const offRow = find(rows, "fan-out", "chat"), onRow = find(rows, "fan-out", "chat+db");
   const off = sentResult(offRow), on = sentResult(onRow);
   const cost = off && on ? 1 - on.deliveriesPerSecond / off.deliveriesPerSecond : undefined;
@@ -645,7 +735,11 @@ async function machineLines(server: string, flags: boolean): Promise<string[]> {
     `deno: ${Deno.version.deno} (V8 ${Deno.version.v8})`,
     `server: ${server} + protocol.ts (sha256 ${await sourceHash(server)}…)`,
     ...(flags
-      ? [`server flags: ${SERVER_FLAGS.join(" ")} --db none (chat) or a temporary file (chat+db)`]
+      ? [
+        `server flags: ${SERVER_FLAGS.join(" ")} --no-tls --db none (chat) or a temporary ` +
+        `file (chat+db); chat+tls: --no-plain --tls-port <free> --cert/--key <made for this ` +
+        `run> --db none instead of --no-tls`,
+      ]
       : []),
   ];
 }
@@ -663,6 +757,11 @@ function printReport(rows: Row[]): void {
   }
   console.log("\nchat against the raw ceiling:");
   for (const line of ratioLines(rows)) console.log(`  ${line}`);
+  const tls = tlsLines(rows);
+  if (tls.length > 0) {
+    console.log("\nchat+tls against chat (TLS against plain TCP):");
+    for (const line of tls) console.log(`  ${line}`);
+  }
   console.log("\ntargets:");
   for (const line of targetLines(rows)) console.log(`  ${line}`);
   console.log(`\n${NOTES}`);
@@ -1149,7 +1248,8 @@ export function hostileReport(
       b ? fixed(b.messages / b.rate, 0) : "n/a"
     } s; the same against a fresh server twice: quiet, ` +
     `then under every attack at once`,
-    `server flags: ${HOSTILE_SERVER_FLAGS.join(" ")} --db <temporary file> (default limits)`,
+    `server flags: ${HOSTILE_SERVER_FLAGS.join(" ")} --tls-port <free> --db <temporary file> ` +
+    "(default limits)",
     "",
     formatTable(HOSTILE_COLUMNS, rows.map(hostileCells)),
   ];
@@ -1242,7 +1342,10 @@ const NOTES = `notes:
     peak RSS: VmHWM. join ms: first connect until every client confirmed joined (chat: welcome;
     raw: a relayed probe). bad: corrupted + out-of-order copies. A raw sender gets no copy of its
     own messages, so raw rows expect fewer deliveries. Fan-out rows send as fast as a window of 32
-    messages per sender allows; latency there is mostly queueing.`;
+    messages per sender allows; latency there is mostly queueing.
+  chat+tls: every client on the server's TLS port (Deno.connectTls, ECDSA P-256 certificate);
+    the handshakes fall in "join ms", before "phase ready", so srv µs/copy is the record layer's
+    cost on top of the same work as the chat row's.`;
 
 const USAGE = `Runs the chat benchmark and prints a table.
 
@@ -1251,8 +1354,8 @@ USAGE:
 
 OPTIONS:
       --quick         Smaller scenarios, for a run of about a minute
-      --only TEXT     Only the scenarios whose name contains TEXT ("hostile" for
-                      only the hostile scenario)
+      --only TEXT     Only the rows whose "scenario (target)" contains TEXT
+                      ("fan-out 50", "tls", "hostile" for only the hostile scenario)
       --server PATH   The chat server script      (default: server.ts)
   -h, --help          Show this help`;
 
@@ -1283,14 +1386,18 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
   const only = values.only ?? "";
-  const list = scenarios(values.quick).filter((s) => s.name.includes(only));
+  const list = scenarios(values.quick)
+    .filter((s) => `${s.name} (${s.target})`.includes(only));
   const hostile = "hostile".includes(only);
   const dir = await Deno.makeTempDir({ prefix: "chat-bench-" });
   const started = performance.now();
   try {
     const hash = await sourceHash(values.server);
     console.log((await machineLines(values.server, list.length > 0)).join("\n"));
-    const options = { server: values.server, dbPath: `${dir}/bench.db` };
+    const tls = list.some((s) => s.target === "chat+tls")
+      ? await writeBenchCertificate(dir)
+      : undefined;
+    const options = { server: values.server, dbPath: `${dir}/bench.db`, tls };
     if (list.length > 0) printReport(await runAll(list, options, rowDone));
     if (hostile) {
       const seconds = hostileSeconds(values.quick);
