@@ -21,6 +21,11 @@ export interface Transport {
    * log, the per-address limits and bans.
    */
   readonly remoteAddress: string;
+  /**
+   * Whether only programs speak over it (a browser's WebSocket): such a connection never gets
+   * the plain-text face, however it starts.
+   */
+  readonly jsonOnly?: boolean;
   /** Reads into `buffer`; resolves to how many bytes arrived, or `null` once the peer closed. */
   read(buffer: Uint8Array): Promise<number | null>;
   /** Writes some of `bytes` (at least one byte); resolves to how many were taken. */

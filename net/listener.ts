@@ -197,7 +197,10 @@ export class Gateway {
       this.#refuse(transport, group, refusal);
       return;
     }
-    const connection = new Connection(transport, this.#settings);
+    const connection = new Connection(
+      transport,
+      transport.jsonOnly ? { ...this.#settings, face: undefined } : this.#settings,
+    );
     const maxPending = this.#options.maxPending ?? DEFAULT_GATEWAY_LIMITS.maxPending;
     if (maxPending > 0 && this.#pending.size >= maxPending) {
       const oldest = this.#pending.values().next().value!;
