@@ -22,6 +22,8 @@ export const VERSION = "0.1.0";
 export const DEFAULT_PORT = 5050;
 /** The TLS port: next to the plain one. */
 export const DEFAULT_TLS_PORT = 5051;
+/** The server's HTTP port for the web page and its WebSocket (`/ws`); HTTPS is the next one. */
+export const DEFAULT_WEB_PORT = 5080;
 /** The longest line either side accepts, in bytes, including the `\n`. */
 export const MAX_FRAME_BYTES = 64 * 1024;
 /** The longest name, in characters. */

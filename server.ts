@@ -26,6 +26,10 @@ import { ChatStore, StoreError } from "./chat/store.ts";
 import { DEFAULT_GATEWAY_LIMITS, Gateway } from "./net/listener.ts";
 import { listenTcp } from "./net/tcp.ts";
 import { listenTls } from "./net/tls.ts";
+import { listenWeb, type WebAssets, type WebListener } from "./net/websocket.ts";
+import PAGE_HTML from "./web/index.html" with { type: "text" };
+import PAGE_SCRIPT from "./web/app.js" with { type: "text" };
+import PAGE_STYLE from "./web/style.css" with { type: "text" };
 import type { TransportListener } from "./net/conn.ts";
 import {
   loadCertificateFiles,
@@ -39,6 +43,7 @@ import {
   cleanLine,
   DEFAULT_PORT,
   DEFAULT_TLS_PORT,
+  DEFAULT_WEB_PORT,
   fail,
   formatInvite,
   HEARTBEAT_MS,
@@ -105,6 +110,12 @@ export interface ServerOptions extends HubOptions {
    * @default {true}
    */
   plain?: boolean;
+  /**
+   * The web page and its WebSocket (`/ws`): the HTTP port (0 for any free one), with TLS also an
+   * HTTPS port (`httpsPort`, 0 for any; absent: none), and the other origins whose pages may
+   * connect. Without it, no web listener (the command line always gives one, unless `--no-web`).
+   */
+  web?: { port?: number; httpsPort?: number; origins?: readonly string[] } | undefined;
   /** A private server's password (see `chat/access.ts`). */
   password?: string | undefined;
   /** Fingerprints of the identities a private server admits without a password. */
@@ -199,6 +210,30 @@ export interface ServerOptions extends HubOptions {
   operators?: readonly string[];
 }
 
+/** The page's files, served by the web listener; embedded in the program by `deno compile`. */
+const WEB_ASSETS: WebAssets = {
+  "/": { body: PAGE_HTML, type: "text/html; charset=utf-8" },
+  "/app.js": { body: PAGE_SCRIPT, type: "text/javascript; charset=utf-8" },
+  "/style.css": { body: PAGE_STYLE, type: "text/css; charset=utf-8" },
+};
+
+/** A listener that could not listen: which port (and its flag) it was, and why. */
+export class ListenError extends Error {
+  constructor(readonly flag: string, readonly port: number, override readonly cause: unknown) {
+    super(`Cannot listen on port ${port} (${flag}): ${errorText(cause)}`);
+    this.name = "ListenError";
+  }
+}
+
+/** Starts a listener, naming its port and flag when it cannot. */
+function listening<T>(flag: string, port: number, listen: () => T): T {
+  try {
+    return listen();
+  } catch (error) {
+    throw new ListenError(flag, port, error);
+  }
+}
+
 /** A running server. */
 export interface ChatServer {
   /**
@@ -210,6 +245,10 @@ export interface ChatServer {
   readonly tlsAddr: { hostname: string; port: number } | undefined;
   /** The fingerprint of its TLS key (`SHA256:...`), if it listens for TLS. */
   readonly fingerprint: string | undefined;
+  /** Where it serves the web page over HTTP, if it does. */
+  readonly webAddr: { hostname: string; port: number } | undefined;
+  /** Where it serves the web page over HTTPS, if it does. */
+  readonly httpsAddr: { hostname: string; port: number } | undefined;
   /** Who may come in (the password, the allowlist, one-time invites). */
   readonly access: Access;
   /**
@@ -248,16 +287,44 @@ export function startServer(options: ServerOptions = {}): ChatServer {
   const listeners: TransportListener[] = [];
   try {
     if (options.plain !== false || !options.tls) {
-      listeners.push(listenTcp({ hostname, port: options.port ?? DEFAULT_PORT }));
+      const port = options.port ?? DEFAULT_PORT;
+      listeners.push(listening("--port", port, () => listenTcp({ hostname, port })));
     }
     if (options.tls) {
       const { certificate } = options.tls;
-      listeners.push(listenTls({
-        hostname,
-        port: options.tls.port ?? DEFAULT_TLS_PORT,
-        certPem: certificate.certPem,
-        keyPem: certificate.keyPem,
-      }));
+      const port = options.tls.port ?? DEFAULT_TLS_PORT;
+      listeners.push(
+        listening(
+          "--tls-port",
+          port,
+          () =>
+            listenTls({ hostname, port, certPem: certificate.certPem, keyPem: certificate.keyPem }),
+        ),
+      );
+    }
+    if (options.web) {
+      const { web, tls } = options;
+      const port = web.port ?? DEFAULT_WEB_PORT;
+      const origins = web.origins ?? [];
+      listeners.push(
+        listening(
+          "--web-port",
+          port,
+          () => listenWeb({ hostname, port, assets: WEB_ASSETS, origins }),
+        ),
+      );
+      if (tls && web.httpsPort !== undefined) {
+        const { certPem, keyPem } = tls.certificate;
+        const httpsPort = web.httpsPort;
+        listeners.push(listening("--https-port", httpsPort, () =>
+          listenWeb({
+            hostname,
+            port: httpsPort,
+            tls: { certPem, keyPem },
+            assets: WEB_ASSETS,
+            origins,
+          })));
+      }
     }
   } catch (error) {
     for (const listener of listeners) listener.close();
@@ -265,6 +332,8 @@ export function startServer(options: ServerOptions = {}): ChatServer {
     throw error;
   }
   const tlsListener = listeners.find((l) => l.kind === "tls");
+  const webListener = listeners.find((l) => l.kind === "http");
+  const httpsListener = listeners.find((l) => l.kind === "https");
   const access = new Access({
     password: options.password,
     allowed: options.allowed,
@@ -311,6 +380,7 @@ export function startServer(options: ServerOptions = {}): ChatServer {
   let closing: Promise<void> | undefined;
   async function close(reason = "The server is shutting down"): Promise<void> {
     await gateway.close(reason);
+    await Promise.all(listeners.map((listener) => (listener as Partial<WebListener>).finished));
     hub.close();
     store?.close();
     markClosed();
@@ -339,6 +409,8 @@ export function startServer(options: ServerOptions = {}): ChatServer {
     addr: listeners[0]!.addr,
     tlsAddr: tlsListener?.addr,
     fingerprint,
+    webAddr: webListener?.addr,
+    httpsAddr: httpsListener?.addr,
     access,
     invites,
     hub,
@@ -370,6 +442,16 @@ OPTIONS:
                        instead of the one the server makes; needs --key
       --key FILE       Its private key (PEM)   (default: made on first start,
                        kept beside the database as chat-key.pem, mode 0600)
+      --web-port PORT  The web page's HTTP port: people open
+                       http://HOST:PORT in a browser (default: ${DEFAULT_WEB_PORT})
+      --https-port PORT
+                       The page over HTTPS, with the server's TLS key
+                                                       (default: the web port + 1)
+      --no-web         Serve no web page
+      --web-origin ORIGIN
+                       Also let pages from ORIGIN (https://chat.example.org)
+                       use the chat's WebSocket; repeat for more
+                                                       (default: the page's own only)
       --password-file FILE
                        A private server: people must give the password in
                        FILE's first line (or use an invite, or an --allow key)
@@ -446,6 +528,8 @@ interface CliOptions {
   port: number;
   /** The TLS port, or `false` for no TLS. */
   tlsPort: number | false;
+  /** The web page's HTTP port and HTTPS port (with TLS), or `false` for `--no-web`. */
+  web: { port: number; httpsPort: number | undefined; origins: string[] } | false;
   plain: boolean;
   /** A certificate and key to load, instead of the made one. */
   certFiles: { cert: string; key: string } | undefined;
@@ -482,6 +566,61 @@ interface CliOptions {
 
 /** Reads a numeric flag: a number within `min` and `max` (whole unless `fraction`). */
 
+/**
+ * Reads `--web-port`, `--https-port`, `--no-web` and `--web-origin`: the page on its port, and
+ * over HTTPS on the next one when TLS is on; none of the ports may be another listener's.
+ */
+function parseWebFlags(
+  values: {
+    "web-port"?: string | undefined;
+    "https-port"?: string | undefined;
+    "no-web": boolean;
+    "web-origin": string[];
+  },
+  taken: { port: number; tlsPort: number | false },
+): CliOptions["web"] {
+  if (values["no-web"]) {
+    if (values["web-port"] !== undefined || values["https-port"] !== undefined) {
+      throw new UsageError("Use --web-port/--https-port or --no-web, not both");
+    }
+    return false;
+  }
+  const port = parsePort(values["web-port"] ?? String(DEFAULT_WEB_PORT));
+  if (!port.ok) throw new UsageError(port.error.replace("port", "--web-port"));
+  let httpsPort: number | undefined;
+  if (taken.tlsPort !== false) {
+    const https = parsePort(values["https-port"] ?? String(Math.min(port.value + 1, 65535)));
+    if (!https.ok) throw new UsageError(https.error.replace("port", "--https-port"));
+    httpsPort = https.value;
+  } else if (values["https-port"] !== undefined) {
+    throw new UsageError("--https-port needs TLS: drop --no-tls");
+  }
+  const used = [taken.port, taken.tlsPort, port.value, httpsPort].filter((p) => p !== false);
+  if (new Set(used).size !== used.length) {
+    throw new UsageError(
+      `The ports must differ: --port ${taken.port}, --tls-port ${taken.tlsPort}, ` +
+        `--web-port ${port.value}, --https-port ${httpsPort ?? "none"}`,
+    );
+  }
+  const origins = values["web-origin"].map((origin) => {
+    let url: URL;
+    try {
+      url = new URL(origin);
+    } catch {
+      throw new UsageError(
+        `--web-origin needs an origin like https://chat.example.org, not "${origin}"`,
+      );
+    }
+    if (!/^https?:$/.test(url.protocol) || url.origin !== origin.replace(/\/$/, "")) {
+      throw new UsageError(
+        `--web-origin needs an origin like https://chat.example.org, not "${origin}"`,
+      );
+    }
+    return url.origin;
+  });
+  return { port: port.value, httpsPort, origins };
+}
+
 /** Checks an `--op` value: a key fingerprint as `/whois` shows it. */
 function checkFingerprint(text: string): string {
   if (!isFingerprint(text)) {
@@ -508,6 +647,10 @@ function parseCli(args: string[]): CliOptions {
         "tls-port": { type: "string" },
         "no-tls": { type: "boolean", default: false },
         "no-plain": { type: "boolean", default: false },
+        "web-port": { type: "string" },
+        "https-port": { type: "string" },
+        "no-web": { type: "boolean", default: false },
+        "web-origin": { type: "string", multiple: true, default: [] },
         cert: { type: "string" },
         key: { type: "string" },
         "password-file": { type: "string" },
@@ -572,6 +715,7 @@ function parseCli(args: string[]): CliOptions {
   if (values["no-tls"] && values.cert !== undefined) {
     throw new UsageError("--cert and --key are for TLS: drop --no-tls");
   }
+  const web = parseWebFlags(values, { port: port.value, tlsPort });
   const seconds = (flag: string, fallback: number, min: number) =>
     numberFlag(values, flag, fallback / 1000, { min, max: 86_400, fraction: true }) * 1000;
   return {
@@ -580,6 +724,7 @@ function parseCli(args: string[]): CliOptions {
     hostname: values.host.replace(/^\[(.*)\]$/, "$1"),
     port: port.value,
     tlsPort,
+    web,
     plain: !values["no-plain"],
     certFiles: values.cert !== undefined && values.key !== undefined
       ? { cert: values.cert, key: values.key }
@@ -660,6 +805,10 @@ export interface BannerFacts {
   invites: (hosts: readonly string[]) => string[];
   /** The addresses other computers reach this one at. @default {the LAN addresses} */
   lan?: readonly string[];
+  /** The web page's HTTP port, if it is served. */
+  webPort?: number | undefined;
+  /** The web page's HTTPS port, if it is served over TLS too. */
+  httpsPort?: number | undefined;
 }
 
 /**
@@ -696,6 +845,9 @@ export function bannerLines(facts: BannerFacts): string[] {
       );
     }
     if (facts.plain) lines.push(`  or, unencrypted: nc ${others[0]} ${facts.plain.port}`);
+    if (facts.webPort !== undefined) {
+      lines.push(`  or in a browser: ${pageUrls(others[0]!, facts)}`);
+    }
   }
   // A server on ::1 alone is not reached by "localhost" where that means 127.0.0.1.
   const local = first.hostname === "::1" ? "::1" : "localhost";
@@ -705,7 +857,17 @@ export function bannerLines(facts: BannerFacts): string[] {
       invite ? `'${invite}'` : plainClientArgs(local, first.port)
     }`,
   );
+  if (facts.webPort !== undefined) lines.push(`  or in a browser: ${pageUrls(local, facts)}`);
   return lines;
+}
+
+/** `http://HOST:PORT`, and its HTTPS twin when there is one. */
+function pageUrls(host: string, facts: BannerFacts): string {
+  const bracketed = host.includes(":") ? `[${host}]` : host;
+  const http = `http://${bracketed}:${facts.webPort}`;
+  return facts.httpsPort === undefined
+    ? http
+    : `${http} (or https://${bracketed}:${facts.httpsPort}, encrypted with the key above)`;
 }
 
 /**
@@ -717,11 +879,15 @@ function plainClientArgs(host: string, port: number): string {
   return `--plain ${port === DEFAULT_PORT ? bracketed : `${bracketed}:${port}`}`;
 }
 
-function listenErrorText(error: unknown, hostname: string, port: number): string {
+/** One line for a listener that could not start (which port, which flag moves it). */
+function listenErrorText(failure: unknown, hostname: string): string {
+  const { flag, port, cause: error } = failure instanceof ListenError
+    ? failure
+    : { flag: "--port", port: DEFAULT_PORT, cause: failure };
   const where = `${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
   if (error instanceof Deno.errors.AddrInUse) {
-    return `Cannot listen on ${where}: the port is in use (another server running? try --port ${
-      port + 1
+    return `Cannot listen on ${where}: the port is in use (another server running? try ${flag} ${
+      port + 2
     })`;
   }
   if (error instanceof Deno.errors.AddrNotAvailable) {
@@ -880,6 +1046,15 @@ export async function main(args: string[]): Promise<number> {
       ...(certificate && options.tlsPort !== false
         ? { tls: { port: options.tlsPort, certificate } }
         : {}),
+      ...(options.web
+        ? {
+          web: {
+            port: options.web.port,
+            origins: options.web.origins,
+            ...(options.web.httpsPort === undefined ? {} : { httpsPort: options.web.httpsPort }),
+          },
+        }
+        : {}),
       password,
       allowed,
       serverName: options.serverName ?? localHostname() ?? "chat",
@@ -892,7 +1067,7 @@ export async function main(args: string[]): Promise<number> {
   } catch (error) {
     const text = error instanceof StoreError
       ? error.message
-      : listenErrorText(error, options.hostname, options.port);
+      : listenErrorText(error, options.hostname);
     console.error(`server: ${text}`);
     log.close();
     return 1;
@@ -904,6 +1079,8 @@ export async function main(args: string[]): Promise<number> {
       ? { ...server.tlsAddr, fingerprint: server.fingerprint }
       : undefined,
     invites: (hosts) => server.invites({ hosts }),
+    webPort: server.webAddr?.port,
+    httpsPort: server.httpsAddr?.port,
   }));
   if (certificateNote) output.print([certificateNote]);
   if (server.access.isPrivate) {

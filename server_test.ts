@@ -854,6 +854,12 @@ const BAD_LIMITS: [string[], RegExp][] = [
   [["--grace", "soon"], /--grace must be a number/],
   [["--max-per-ip", "2.5"], /--max-per-ip must be a whole number/],
   [["--db", ""], /--db needs a file name/],
+  [["--web-port", "99999"], /Invalid --web-port "99999"/],
+  [["--web-port", "5050"], /The ports must differ/],
+  [["--no-web", "--web-port", "6000"], /--no-web, not both/],
+  [["--no-tls", "--https-port", "6000"], /--https-port needs TLS/],
+  [["--web-origin", "evil.example"], /--web-origin needs an origin like https:/],
+  [["--web-origin", "https://a.example/path"], /--web-origin needs an origin/],
 ];
 
 for (const [args, message] of BAD_LIMITS) {
@@ -864,6 +870,22 @@ for (const [args, message] of BAD_LIMITS) {
     assert.equal(stderr.trim().split("\n").length, 2, stderr); // the error, then "Run with --help"
   });
 }
+
+Deno.test("server.ts says which port is taken and which flag moves it: exit 1, one line", async () => {
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const { code, stderr } = await runServerCli([
+      ...["--host", "127.0.0.1", "--port", String(freePort()), "--no-tls", "--db", "none"],
+      ...["--console", "off"],
+      ...["--web-port", String(taken.addr.port)],
+    ]);
+    assert.equal(code, 1);
+    assert.match(stderr, new RegExp(`:${taken.addr.port}: the port is in use .*try --web-port`));
+    assert.equal(stderr.trim().split("\n").length, 1, stderr);
+  } finally {
+    taken.close();
+  }
+});
 
 Deno.test("server.ts refuses a database another server holds: exit 1, one line", async () => {
   const dir = await Deno.makeTempDir({ prefix: "chat-cli-" });

@@ -175,8 +175,7 @@ Deno.test("deno.json tasks: server and client run with exactly their task's flag
   const serverFlags = runTaskFlags(tasks, "server", "server.ts");
   const clientFlags = runTaskFlags(tasks, "client", "client.ts");
   const port = freePort();
-  let tlsPort = freePort();
-  while (tlsPort === port) tlsPort = freePort();
+  const [tlsPort, webPort, httpsPort] = distinctFreePorts(3, [port]);
   const dir = await Deno.makeTempDir({ prefix: "chat-tasks-" });
   const db = `${dir}/chat.db`;
   const log = `${dir}/client.log`;
@@ -187,7 +186,7 @@ Deno.test("deno.json tasks: server and client run with exactly their task's flag
       ...serverFlags,
       "server.ts",
       ...["--host", "127.0.0.1", "--port", String(port), "--tls-port", String(tlsPort)],
-      ...["--db", db],
+      ...["--web-port", String(webPort), "--https-port", String(httpsPort), "--db", db],
     ],
     "null",
   );
@@ -202,6 +201,16 @@ Deno.test("deno.json tasks: server and client run with exactly their task's flag
     assert.match(serverOut.text, new RegExp(`listening on 127\\.0\\.0\\.1:${port}`));
     const invite = serverOut.text.match(/deno task client '(chat:[^']+)'/)![1]!;
     watcher = await ChatClient.connect({ hostname: "127.0.0.1", port, name: "watcher" });
+    // The page is served (embedded in the program), over HTTP and HTTPS.
+    const page = await fetch(`http://127.0.0.1:${webPort}/`);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /^<!doctype html>/i);
+    using https = Deno.createHttpClient({
+      caCerts: [await Deno.readTextFile(`${dir}/chat-cert.pem`)],
+    });
+    const secure = await fetch(`https://127.0.0.1:${httpsPort}/app.js`, { client: https });
+    assert.equal(secure.status, 200);
+    await secure.body?.cancel();
 
     // Over TLS with the invite; the client remembers the key in its configuration folder.
     client = spawnDeno(
@@ -268,6 +277,13 @@ Deno.test("deno.json tasks: server and client run with exactly their task's flag
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/** `count` free ports, different from each other and from `taken`. */
+function distinctFreePorts(count: number, taken: number[]): number[] {
+  const ports = new Set(taken);
+  while (ports.size < taken.length + count) ports.add(freePort());
+  return [...ports].slice(taken.length);
+}
 
 /** Kills a process that may already have exited. */
 function stopQuietly(child: Deno.ChildProcess | undefined): void {

@@ -472,7 +472,8 @@ export interface ServerExit {
 /**
  * Runs `server.ts` on `port` with the database `db` (`none` for none) and resolves once it
  * listens; `options.env` adds to its environment (`TZ`...). It listens for TLS only when
- * `extraArgs` give `--tls-port` (a free port the test chose), else with `--no-tls`. A port that is still taken (by the
+ * `extraArgs` give `--tls-port` (a free port the test chose), else with `--no-tls`, and serves
+ * the web page only when they give `--web-port`, else with `--no-web`. A port that is still taken (by the
  * server just stopped) is tried again, up to {@linkcode MAX_STARTS} times.
  */
 export async function startServerProcess(
@@ -489,6 +490,7 @@ export async function startServerProcess(
         "server.ts",
         ...["--host", PROCESS_HOST, "--port", String(port), "--db", db, "--console", "off"],
         ...(extraArgs.includes("--tls-port") ? [] : ["--no-tls"]),
+        ...(extraArgs.includes("--web-port") ? [] : ["--no-web"]),
         ...extraArgs,
       ],
       cwd: PROJECT_DIR,
