@@ -1,8 +1,9 @@
 /**
  * Smoke tests for the benchmark (`bench/`): the load generator, run as a subprocess with tiny
  * numbers against a chat server in this process and against the raw forwarder as a subprocess,
- * must count every copy exactly once, in order and intact, over plain TCP and over TLS; the
- * runner's rows start real server processes, plain and TLS-only. The hostile scenario runs briefly
+ * must count every copy exactly once, in order and intact, over plain TCP, over TLS and over
+ * WebSocket; the runner's rows start real server processes, plain, TLS-only and with the web
+ * listener. The hostile scenario runs briefly
  * against real server processes: every bystander message must reach every other bystander, quiet
  * and under every attack, and every attack must get going. No timing is asserted.
  *
@@ -23,6 +24,7 @@ import {
   sampleProcess,
   type Scenario,
   scenarios,
+  selectScenarios,
   writeBenchCertificate,
 } from "./bench/run.ts";
 import { ATTACK_NAMES } from "./bench/hostile.ts";
@@ -174,6 +176,20 @@ Deno.test("load.ts --tls counts every copy through the chat server's TLS port", 
   }
 });
 
+Deno.test("load.ts --ws counts every copy through the chat server's WebSocket", async () => {
+  await withServer(async (server) => {
+    assert.ok(server.webAddr, "the server serves the web page and its WebSocket");
+    for (const rate of ["0", "400"]) {
+      const { result } = await runLoad(server.webAddr.port, [
+        ...["--clients", "10", "--senders", "2", "--messages", "20", "--rate", rate, "--ws"],
+      ]);
+      assertComplete(result, 10 * 2 * 20);
+      assert.equal(result.ws, true);
+      assert.equal(result.tls, false);
+    }
+  }, { ...UNLIMITED, web: { port: 0 } });
+});
+
 // ==== Load generator against the raw forwarder ====
 
 Deno.test("load.ts counts every copy through the raw forwarder in window mode", async () => {
@@ -197,27 +213,49 @@ Deno.test("load.ts counts every copy through the raw forwarder at a fixed rate",
 
 // ==== The runner's rows ====
 
-Deno.test("scenarios() runs the first fan-out and the rate row over TLS, right after plain", () => {
+Deno.test("scenarios() runs fan-out 50 over TLS and WebSocket, the rate row over TLS", () => {
   for (const quick of [true, false]) {
     const rows = scenarios(quick).map((s) => `${s.name} (${s.target})`);
-    for (const name of ["fan-out 50", "rate 200/s"]) {
+    const extra = {
+      "fan-out 50": ["chat+tls", "chat+ws", "chat+db"],
+      "rate 200/s": ["chat+tls", "chat+db"],
+    };
+    for (const [name, targets] of Object.entries(extra)) {
       const at = rows.indexOf(`${name} (chat)`);
       assert.ok(at > 0, `${name} has a chat row`);
-      assert.deepEqual(rows.slice(at - 1, at + 3), [
-        `${name} (raw)`,
-        `${name} (chat)`,
-        `${name} (chat+tls)`,
-        `${name} (chat+db)`,
-      ]);
+      assert.deepEqual(
+        rows.slice(at - 1, at + 1 + targets.length),
+        ["raw", "chat", ...targets].map((target) => `${name} (${target})`),
+      );
     }
     assert.equal(rows.filter((row) => row.endsWith("(chat+tls)")).length, 2);
+    assert.deepEqual(rows.filter((row) => row.endsWith("(chat+ws)")), ["fan-out 50 (chat+ws)"]);
+    const messages = (target: string) =>
+      scenarios(quick).find((s) => s.id === "fan-out" && s.target === target)!.load
+        .join(" ").match(/--messages (\d+)/)![1];
+    assert.equal(Number(messages("chat+ws")) * 5, Number(messages("chat")));
     for (const name of ["fan-out 500", "join", "idle"]) {
       assert.ok(!rows.some((row) => row.startsWith(name) && row.includes("+")), name);
     }
   }
 });
 
-Deno.test("runScenario() measures a plain and a TLS-only server process alike", async () => {
+Deno.test("selectScenarios() keeps the chat row a TLS or WebSocket row is compared with", () => {
+  const list = scenarios(true);
+  const picked = (only: string) =>
+    selectScenarios(list, only).map((s) => `${s.name} (${s.target})`);
+  assert.deepEqual(picked("ws"), ["fan-out 50 (chat)", "fan-out 50 (chat+ws)"]);
+  assert.deepEqual(picked("tls"), [
+    "fan-out 50 (chat)",
+    "fan-out 50 (chat+tls)",
+    "rate 200/s (chat)",
+    "rate 200/s (chat+tls)",
+  ]);
+  assert.deepEqual(picked("fan-out 500"), ["fan-out 500 (raw)", "fan-out 500 (chat)"]);
+  assert.equal(picked("").length, list.length);
+});
+
+Deno.test("runScenario() measures plain, TLS-only and WebSocket server processes alike", async () => {
   const dir = await Deno.makeTempDir({ prefix: "chat-bench-test-" });
   try {
     const options = {
@@ -225,7 +263,7 @@ Deno.test("runScenario() measures a plain and a TLS-only server process alike", 
       dbPath: `${dir}/bench.db`,
       tls: await writeBenchCertificate(dir),
     };
-    for (const target of ["chat", "chat+tls"] as const) {
+    for (const target of ["chat", "chat+tls", "chat+ws"] as const) {
       const scenario: Scenario = {
         id: "fan-out",
         name: "fan-out tiny",
@@ -237,6 +275,7 @@ Deno.test("runScenario() measures a plain and a TLS-only server process alike", 
       assert.ok(row.result, target);
       assertComplete(row.result, 6 * 2 * 15);
       assert.equal(row.result.tls, target === "chat+tls");
+      assert.equal(row.result.ws, target === "chat+ws");
       assert.ok(row.ready && row.end, `${target}: sampled around the sending phase`);
     }
   } finally {
@@ -319,6 +358,8 @@ Deno.test("load.ts refuses a bad flag with exit code 2", async () => {
     [["--tls"], /--tls and --ca FILE go together/],
     [["--ca", "cert.pem"], /--tls and --ca FILE go together/],
     [["--mode", "raw", "--tls", "--ca", "cert.pem"], /raw forwarder does not speak TLS/],
+    [["--mode", "raw", "--ws"], /raw forwarder does not speak WebSocket/],
+    [["--ws", "--tls", "--ca", "cert.pem"], /Use --tls or --ws, not both/],
   ];
   for (const [args, message] of cases) {
     const output = await new Deno.Command(Deno.execPath(), {

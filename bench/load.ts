@@ -10,6 +10,7 @@
  * deno run --allow-net bench/load.ts --port 5050 --clients 200 --rate 200 --messages 200
  * deno run --allow-net bench/load.ts --port 5050 --idle 10000
  * deno run --allow-net --allow-read=cert.pem bench/load.ts --port 5051 --tls --ca cert.pem
+ * deno run --allow-net bench/load.ts --port 5080 --ws
  * ```
  *
  * Each payload is `~<sender>.<seq>.<send time in µs>.` padded to `--size` bytes with a fixed
@@ -23,6 +24,13 @@
  * `FILE`, which must name 127.0.0.1), for the chat server's TLS port; the handshake is part of
  * connecting, so the sending phase holds only the record layer's cost.
  *
+ * With `--ws`, every connection is a WebSocket (Deno's global `WebSocket` client) to
+ * `ws://127.0.0.1:PORT/ws`, the chat server's web port. Each frame of the protocol travels as one
+ * text message of its own, without the newline: every message the client sends holds exactly one
+ * frame, and a message from the server that holds a newline counts as corrupted. A message is
+ * copied into a reused buffer as UTF-8 and checked by the same code as a TCP line, so the
+ * verification (loss, duplicates, order, latency) is the same over both.
+ *
  * @module
  */
 
@@ -34,6 +42,8 @@ import { closeQuietly, errorText, isDisconnectError } from "../net/conn.ts";
 
 /** Where the load generator connects: loopback only. */
 export const LOAD_HOST = "127.0.0.1";
+/** The path of the chat server's WebSocket endpoint on its web port. */
+export const WS_PATH = "/ws";
 /** How long nothing may arrive before the server counts as quiet after everyone joined. */
 export const QUIET_MS = 200;
 /** How long a probe may reach no new client before the next one goes (raw mode). */
@@ -46,6 +56,8 @@ const CONNECT_CONCURRENCY = 64;
 const SENDER_QUEUE_BYTES = 16 * 1024 * 1024;
 /** The most (client, sender, message) combinations tracked; each takes a byte. */
 const MAX_TRACKED = 200_000_000;
+/** How long the WebSocket clients may take to finish closing once the run is over. */
+const WS_CLOSE_MS = 5000;
 
 const NEWLINE = 0x0a;
 const QUOTE = 0x22;
@@ -97,6 +109,12 @@ export interface LoadOptions {
    * @default {undefined}
    */
   tls?: { caCerts: string[] } | undefined;
+  /**
+   * Connect with WebSocket to `ws://127.0.0.1:PORT/ws` (the chat server's web port), one frame
+   * per message; without it, TCP (or TLS).
+   * @default {false}
+   */
+  ws?: boolean | undefined;
   /** Called at `ready` and `end`; the run waits for it. */
   onPhase?: (phase: Phase) => Promise<void>;
 }
@@ -117,6 +135,8 @@ export interface LoadResult {
   mode: "chat" | "raw";
   /** Whether the connections were TLS. */
   tls: boolean;
+  /** Whether the connections were WebSockets. */
+  ws: boolean;
   clients: number;
   senders: number;
   messages: number;
@@ -133,7 +153,7 @@ export interface LoadResult {
   duplicates: number;
   /** Copies that arrived before an earlier message of the same sender. */
   outOfOrder: number;
-  /** Lines that were not a well-formed frame or payload. */
+  /** Lines (WebSocket messages) that were not a well-formed frame or payload. */
   corrupted: number;
   /** The start of the first corrupted line, if any. */
   firstCorrupted?: string;
@@ -273,6 +293,10 @@ function nowUs(): number {
 class LoadRun {
   readonly #o: LoadOptions;
   readonly #conns: (Deno.Conn | undefined)[];
+  /** With `ws`: each client's WebSocket, instead of a connection and an outbox. */
+  readonly #sockets: (WebSocket | undefined)[];
+  /** A WebSocket message as UTF-8, to be checked as a line; reused, grown as needed. */
+  #messageBytes = new Uint8Array(4096);
   readonly #outboxes: Outbox[] = [];
   readonly #tails: (Uint8Array | undefined)[];
   readonly #readers: Promise<void>[] = [];
@@ -317,6 +341,7 @@ class LoadRun {
     this.#o = options;
     const { clients: n, senders: s, messages: m, mode } = options;
     this.#conns = new Array(n).fill(undefined);
+    this.#sockets = new Array(n).fill(undefined);
     this.#tails = new Array(n).fill(undefined);
     this.#joined = new Uint8Array(n);
     this.#joinTarget = mode === "chat" ? n : n - 1;
@@ -352,7 +377,10 @@ class LoadRun {
       clearTimeout(timer);
       this.#finished = true;
       this.#closeAll();
-      await Promise.all(this.#readers);
+      // A TCP read ends as soon as its connection is closed; a WebSocket waits for the server's
+      // answer to its close, which an overloaded server may be slow to send.
+      const reading = Promise.all(this.#readers);
+      await (this.#o.ws ? waitAtMost(reading, WS_CLOSE_MS) : reading);
     }
     return this.#result({ connectMs, joinMs, settleMs });
   }
@@ -394,6 +422,7 @@ class LoadRun {
   }
 
   async #open(client: number): Promise<void> {
+    if (this.#o.ws) return this.#openWebSocket(client);
     let conn: Deno.Conn;
     try {
       conn = await this.#connect();
@@ -409,10 +438,38 @@ class LoadRun {
     }
     this.#readers.push(this.#read(client, conn));
     if (this.#o.mode === "chat") {
-      await writeAll(conn, this.#hello(client)).catch(
+      await writeAll(conn, encoder.encode(`${this.#hello(client)}\n`)).catch(
         (error) => this.#fail(`Hello of client ${client}: ${errorText(error)}`),
       );
     }
+  }
+
+  /**
+   * One WebSocket client (chat mode only): opened, its messages checked as they come, its hello
+   * sent. Its reader is the wait for its close.
+   */
+  async #openWebSocket(client: number): Promise<void> {
+    let socket: WebSocket;
+    try {
+      socket = await openWebSocket(`ws://${LOAD_HOST}:${this.#o.port}${WS_PATH}`);
+    } catch (error) {
+      this.#halt(this.#fail(`Cannot connect client ${client}: ${errorText(error)}`));
+      return;
+    }
+    if (this.#finished) return void socket.close();
+    this.#sockets[client] = socket;
+    const closed = Promise.withResolvers<void>();
+    socket.onmessage = (event: MessageEvent<unknown>) => this.#onMessage(client, event.data);
+    socket.onerror = () => {}; // the close that follows tells
+    socket.onclose = (event) => {
+      const reason = event.reason === "" ? "" : `: ${event.reason}`;
+      if (!this.#finished) {
+        this.#halt(this.#fail(`The server closed client ${client} (code ${event.code}${reason})`));
+      }
+      closed.resolve();
+    };
+    this.#readers.push(closed.promise);
+    this.#send(client, [this.#hello(client)]);
   }
 
   /**
@@ -437,8 +494,8 @@ class LoadRun {
   }
 
   /** A hello with a name unique to this run (`c<client>_<tag>`), as names outlive connections. */
-  #hello(client: number): Uint8Array {
-    return encoder.encode(`{"type":"hello","name":"c${client}_${this.#tag}"}\n`);
+  #hello(client: number): string {
+    return `{"type":"hello","name":"c${client}_${this.#tag}"}`;
   }
 
   /** Chat: every welcome is in. Raw: client 0's probe has reached every other client. */
@@ -485,12 +542,12 @@ class LoadRun {
   /** Window mode: sends until the sender has `window` messages on the way. */
   #pump(sender: number): void {
     const { window, messages } = this.#o;
-    let lines = "";
+    const frames: string[] = [];
     while (this.#inFlight[sender]! < window && this.#sent[sender]! < messages) {
-      lines += this.#sayLine(sender, this.#sent[sender]!++);
+      frames.push(this.#say(sender, this.#sent[sender]!++));
       this.#inFlight[sender]!++;
     }
-    if (lines !== "") this.#push(sender, lines);
+    if (frames.length > 0) this.#send(sender, frames);
   }
 
   /** Rate mode: message `k` of all goes out at `k / rate` seconds, senders taking turns. */
@@ -502,21 +559,39 @@ class LoadRun {
       const due = Math.min(total, Math.floor((performance.now() - start) * rate / 1000) + 1);
       for (; k < due; k++) {
         const sender = k % senders;
-        this.#push(sender, this.#sayLine(sender, this.#sent[sender]!++));
+        this.#send(sender, [this.#say(sender, this.#sent[sender]!++)]);
       }
       if (k < total) await sleep(Math.max(0, start + k * 1000 / rate - performance.now()));
     }
   }
 
-  #sayLine(sender: number, seq: number): string {
+  /** The frame of a sender's message `seq`, without a newline. */
+  #say(sender: number, seq: number): string {
     this.#sentCount++;
     const text = encodePayload(sender, seq, nowUs(), this.#o.size);
-    return `{"type":"say","text":"${text}","ref":"r${seq}"}\n`;
+    return `{"type":"say","text":"${text}","ref":"r${seq}"}`;
   }
 
-  #push(sender: number, lines: string): void {
-    if (!this.#outboxes[sender]?.push(encoder.encode(lines))) {
-      this.#fail(`Sender ${sender} could not queue its messages`);
+  /**
+   * Sends frames from a client: over WebSocket each as a message of its own, over TCP as lines
+   * through its outbox, in one write.
+   */
+  #send(client: number, frames: readonly string[]): void {
+    const socket = this.#sockets[client];
+    if (socket === undefined) {
+      if (!this.#outboxes[client]?.push(encoder.encode(`${frames.join("\n")}\n`))) {
+        this.#fail(`Sender ${client} could not queue its messages`);
+      }
+      return;
+    }
+    if (socket.bufferedAmount > SENDER_QUEUE_BYTES) {
+      this.#fail(`Sender ${client} could not queue its messages`);
+      return;
+    }
+    try {
+      for (const frame of frames) socket.send(frame);
+    } catch (error) {
+      this.#fail(`Sender ${client}: ${errorText(error)}`);
     }
   }
 
@@ -567,6 +642,28 @@ class LoadRun {
     while (this.#toPump.length > 0) this.#pump(this.#toPump.pop()!);
   }
 
+  /**
+   * One WebSocket message, which must hold exactly one frame: copied as UTF-8 into a reused
+   * buffer and checked as a TCP line is. A binary message or one with a newline is corrupted.
+   */
+  #onMessage(client: number, data: unknown): void {
+    const now = performance.now();
+    this.#lastReadAt = now;
+    if (typeof data !== "string") {
+      this.#onCorrupted(data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array());
+    } else {
+      if (this.#messageBytes.length < data.length * 3) {
+        this.#messageBytes = new Uint8Array(data.length * 3);
+      }
+      const bytes = this.#messageBytes;
+      const { written } = encoder.encodeInto(data, bytes);
+      if (data.includes("\n")) this.#onCorrupted(bytes.subarray(0, written));
+      else this.#onLine(client, bytes, 0, written, now);
+    }
+    while (this.#toPump.length > 0) this.#pump(this.#toPump.pop()!);
+  }
+
+  /** Checks one line (`start` to `end`, the newline or the end of a message, excluded). */
   #onLine(client: number, bytes: Uint8Array, start: number, end: number, now: number): void {
     if (end - start <= TYPE_PREFIX.length || !hasTypePrefix(bytes, start)) {
       // Before its hello is read, a silent client is taken for a person and sent a text prompt.
@@ -650,6 +747,7 @@ class LoadRun {
 
   #closeAll(): void {
     for (const conn of this.#conns) if (conn) closeQuietly(conn);
+    for (const socket of this.#sockets) socket?.close();
   }
 
   #result(times: { connectMs: number; joinMs: number; settleMs: number }): LoadResult {
@@ -662,6 +760,7 @@ class LoadRun {
     return {
       mode: o.mode,
       tls: o.tls !== undefined,
+      ws: o.ws === true,
       clients: o.clients,
       senders: o.senders,
       messages: o.messages,
@@ -699,6 +798,38 @@ function hasTypePrefix(bytes: Uint8Array, start: number): boolean {
   return true;
 }
 
+/**
+ * Opens a WebSocket that delivers binary messages as `ArrayBuffer`s; rejects if it fails or
+ * closes before it opens.
+ */
+function openWebSocket(url: string): Promise<WebSocket> {
+  const socket = new WebSocket(url);
+  socket.binaryType = "arraybuffer";
+  return new Promise((resolve, reject) => {
+    socket.onopen = () => {
+      socket.onopen = socket.onerror = socket.onclose = null;
+      resolve(socket);
+    };
+    socket.onerror = (event) => {
+      reject(new Error(event instanceof ErrorEvent ? event.message : `Cannot open ${url}`));
+    };
+    socket.onclose = (event) => {
+      reject(new Error(`${url} closed before it opened: code ${event.code} ${event.reason}`));
+    };
+  });
+}
+
+/** Resolves once `promise` settles or `ms` have passed, whichever is first; never rejects. */
+async function waitAtMost(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<void>((resolve) => timer = setTimeout(resolve, ms));
+  try {
+    await Promise.race([promise.catch(() => {}), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   const joined = new Uint8Array(a.length + b.length);
   joined.set(a);
@@ -723,6 +854,10 @@ function checkOptions(o: Omit<LoadOptions, "tls">, tls: boolean): void {
     throw new RangeError(`Too many copies to track: at most ${MAX_TRACKED}`);
   }
   if (o.mode === "raw" && tls) throw new RangeError("The raw forwarder does not speak TLS");
+  if (o.mode === "raw" && o.ws) {
+    throw new RangeError("The raw forwarder does not speak WebSocket");
+  }
+  if (tls && o.ws) throw new RangeError("Use --tls or --ws, not both");
   if (o.mode === "chat" && o.size > 2000) {
     throw new RangeError("The chat server takes at most 2000 characters per message");
   }
@@ -755,6 +890,8 @@ OPTIONS:
       --tls             Connect with TLS (the chat server's TLS port); needs --ca
       --ca FILE         The certificate (PEM) to trust for --tls; it must name
                         ${LOAD_HOST}. Read it with --allow-read=FILE
+      --ws              Connect with WebSocket to ws://${LOAD_HOST}:PORT${WS_PATH} (the chat
+                        server's web port), one frame per message
       --sync            Write "phase ready" and "phase end" to standard error and
                         wait for a line on standard input after each
   -h, --help            Show this help`;
@@ -801,6 +938,7 @@ export function parseLoadArgs(args: string[]): LoadArgs | undefined {
       "read-buffer": text,
       tls: { type: "boolean", default: false },
       ca: text,
+      ws: { type: "boolean", default: false },
       sync: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -826,6 +964,7 @@ export function parseLoadArgs(args: string[]): LoadArgs | undefined {
     window: wholeNumber(values, "window", 32, 1),
     timeout: wholeNumber(values, "timeout", 60, 1),
     readBufferBytes: wholeNumber(values, "read-buffer", clients > 2000 ? 4096 : 16384, 256),
+    ws: values.ws,
     sync: values.sync,
     caFile: values.ca,
   };

@@ -21,7 +21,12 @@
  * for 127.0.0.1 this script makes once per run (`--cert`, `--key`), and the load generator
  * connects with `Deno.connectTls` trusting it (`--tls --ca`). Its handshakes are done before
  * `phase ready`, so the CPU per copy is measured the same way, on the server process, over the
- * sending phase alone. The plain rows run the server with `--no-tls`.
+ * sending phase alone. The plain rows run the server with `--no-tls --no-web`.
+ *
+ * The first fan-out runs over WebSocket too (`chat+ws`), after the TLS row: the server runs with
+ * `--no-tls` and its web listener on a free `--web-port`, and the load generator connects every
+ * client to `ws://127.0.0.1:<web port>/ws` with Deno's `WebSocket` client (`--ws`), one frame per
+ * message. Its CPU per copy is held against the plain row's the same way.
  *
  * Last comes the hostile scenario (`--only hostile` runs it alone): the chat server with its
  * default limits and a database file, 50 bystanders chatting at one message a second each from
@@ -72,9 +77,9 @@ const encoder = new TextEncoder();
 
 /**
  * What a scenario runs against: the raw forwarder, the chat server without a database, over TLS
- * (and without a database), or keeping its database in a file.
+ * or over WebSocket (and without a database), or keeping its database in a file.
  */
-export type Target = "raw" | "chat" | "chat+tls" | "chat+db";
+export type Target = "raw" | "chat" | "chat+tls" | "chat+ws" | "chat+db";
 
 /** The scenarios, by what they measure; each has a raw row and a chat row. */
 export type ScenarioId = "fan-out" | "fan-out-500" | "rate" | "join" | "idle";
@@ -120,22 +125,60 @@ function scenarioLoads(quick: boolean): Omit<Scenario, "target">[] {
   ];
 }
 
-/** The scenarios that also run over TLS and with a database: a fan-out and the latency row. */
-const EXTRA_TARGET_SCENARIOS: readonly ScenarioId[] = ["fan-out", "rate"];
+/**
+ * The targets a scenario runs against after `raw` and `chat`: the first fan-out over TLS, over
+ * WebSocket and with a database, the latency row over TLS and with a database.
+ */
+const EXTRA_TARGETS: Partial<Record<ScenarioId, readonly Target[]>> = {
+  "fan-out": ["chat+tls", "chat+ws", "chat+db"],
+  rate: ["chat+tls", "chat+db"],
+};
+
+/**
+ * The WebSocket row sends this many times fewer messages per sender than the other rows of its
+ * scenario: its copies go out one message (and so one write) each, at a few tens of thousands a
+ * second, and the full count would not finish within {@linkcode LOAD_TIMEOUT_SECONDS}. Its
+ * figures are per copy and per second, so they compare all the same.
+ */
+const WS_MESSAGES_DIVISOR = 5;
+
+/** The targets that are the chat server over another transport, compared with plain `chat`. */
+const TRANSPORT_TARGETS: readonly Target[] = ["chat+tls", "chat+ws"];
 
 /**
  * Every row to run, in order: each scenario against the raw ceiling, then the chat server (with
- * no database), and the first fan-out and the fixed-rate latency row once more over TLS and once
- * more with the server keeping its database on disk.
+ * no database), and the first fan-out and the fixed-rate latency row once more over TLS, the
+ * first fan-out over WebSocket, and both once more with the server keeping its database on disk.
  */
 export function scenarios(quick: boolean): Scenario[] {
   return scenarioLoads(quick).flatMap((s) => {
     const load = [...s.load, "--timeout", LOAD_TIMEOUT_SECONDS];
-    const targets: Target[] = EXTRA_TARGET_SCENARIOS.includes(s.id)
-      ? ["raw", "chat", "chat+tls", "chat+db"]
-      : ["raw", "chat"];
-    return targets.map((target) => ({ ...s, load, target }));
+    const targets: Target[] = ["raw", "chat", ...EXTRA_TARGETS[s.id] ?? []];
+    return targets.map((target) => ({
+      ...s,
+      load: target === "chat+ws" ? fewerMessages(load, WS_MESSAGES_DIVISOR) : load,
+      target,
+    }));
   });
+}
+
+/** A load's flags with `--messages` divided by `divisor` (rounded up). */
+function fewerMessages(load: readonly string[], divisor: number): string[] {
+  const at = load.indexOf("--messages");
+  return load.map((flag, i) =>
+    i === at + 1 && at !== -1 ? String(Math.ceil(Number(flag) / divisor)) : flag
+  );
+}
+
+/**
+ * The rows of `list` whose `scenario (target)` contains `only`, in order, with the plain `chat`
+ * row of every TLS or WebSocket row picked: that row is what it is compared with.
+ */
+export function selectScenarios(list: readonly Scenario[], only: string): Scenario[] {
+  const picked = list.filter((s) => `${s.name} (${s.target})`.includes(only));
+  const partners = picked.filter((s) => TRANSPORT_TARGETS.includes(s.target))
+    .map((s) => list.find((p) => p.id === s.id && p.target === "chat"));
+  return list.filter((s) => picked.includes(s) || partners.includes(s));
 }
 
 // ==== Processes ====
@@ -226,6 +269,8 @@ async function* splitLines(stream: ReadableStream<string>): AsyncGenerator<strin
 interface RunningTarget {
   child: Deno.ChildProcess;
   port: number;
+  /** The chat server's web port (HTTP page and WebSocket endpoint), unless `--no-web`. */
+  webPort: number | undefined;
   /** Resolves once its output is fully read (after it exits). */
   drained: Promise<void>;
   /** Its last lines of output, to tell why it exited. */
@@ -254,29 +299,48 @@ export async function writeBenchCertificate(dir: string): Promise<TlsFiles> {
   return files;
 }
 
-/** The chat server's transport flags for a scenario's target: TLS alone, or plain alone. */
+/**
+ * The chat server's transport flags for a scenario's target: TLS alone, plain alone, or plain
+ * with the web listener (whose WebSocket endpoint the `chat+ws` load uses).
+ */
 function transportFlags(target: Target, options: RunOptions): string[] {
-  if (target !== "chat+tls") return ["--no-tls"];
+  if (target === "chat+ws") return ["--no-tls"];
+  if (target !== "chat+tls") return ["--no-tls", "--no-web"];
   if (options.tls === undefined) {
     throw new TypeError("A chat+tls row needs RunOptions.tls: see writeBenchCertificate()");
   }
-  return ["--no-plain", "--cert", options.tls.cert, "--key", options.tls.key];
+  return ["--no-plain", "--cert", options.tls.cert, "--key", options.tls.key, "--no-web"];
 }
 
-/** Two different ports that were free a moment ago. */
-function freePorts(): [number, number] {
-  const listeners = [0, 1].map(() => Deno.listen({ hostname: "127.0.0.1", port: 0 }));
-  const [a, b] = listeners.map((listener) => (listener.addr as Deno.NetAddr).port);
+/** Four different ports that were free a moment ago. */
+function freePorts(): [number, number, number, number] {
+  const listeners = [0, 1, 2, 3].map(() => Deno.listen({ hostname: "127.0.0.1", port: 0 }));
+  const [a, b, c, d] = listeners.map((listener) => (listener.addr as Deno.NetAddr).port);
   for (const listener of listeners) listener.close();
-  return [a!, b!];
+  return [a!, b!, c!, d!];
+}
+
+/** Waits until something accepts connections on a loopback port; `false` once `gaveUp()`. */
+async function waitForPort(port: number, gaveUp: () => boolean): Promise<boolean> {
+  while (!gaveUp()) {
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+      return true;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+  return false;
 }
 
 /**
  * Starts the raw forwarder or the chat server (with `flags`, by default those that turn its
  * limits off) and waits until it listens. Unless `flags` has `--no-tls`, the server gets a free
- * `--tls-port` too: its default, the plain port + 1, may be held by a connection of an earlier
- * row (in TIME_WAIT after the 10,000 clients). The port returned is the first of the server's
- * banner: the plain one, or the TLS one with `--no-plain` (`chat+tls`).
+ * `--tls-port` too, unless it has `--no-web`, a free `--web-port`, and with both, a free
+ * `--https-port`: their defaults (the plain port + 1, 5080, the web port + 1) may be held by a
+ * connection of an earlier row (in TIME_WAIT after the 10,000 clients) or by another program.
+ * The port returned is the first of the server's banner: the plain one, or the TLS one with
+ * `--no-plain` (`chat+tls`); the web port is returned once it accepts connections.
  */
 async function startTarget(
   target: Target,
@@ -284,12 +348,16 @@ async function startTarget(
   flags: readonly string[] = SERVER_FLAGS,
 ): Promise<RunningTarget> {
   for (let attempt = 1;; attempt++) {
-    const [port, tlsPort] = freePorts();
+    const [port, tlsPort, freeWebPort, httpsPort] = freePorts();
+    const tls = !flags.includes("--no-tls");
+    const webPort = target === "raw" || flags.includes("--no-web") ? undefined : freeWebPort;
     const args = target === "raw" ? ["run", "--allow-net", `${BENCH_DIR}raw_forward.ts`, "0"] : [
       ...["run", "--allow-net", "--allow-read", "--allow-write"],
       ...["--allow-sys=hostname,networkInterfaces", options.server],
       ...["--host", "127.0.0.1", "--port", String(port), ...flags],
-      ...(flags.includes("--no-tls") ? [] : ["--tls-port", String(tlsPort)]),
+      ...(tls ? ["--tls-port", String(tlsPort)] : []),
+      ...(webPort === undefined ? [] : ["--web-port", String(webPort)]),
+      ...(tls && webPort !== undefined ? ["--https-port", String(httpsPort)] : []),
       ...["--db", target === "chat+db" ? options.dbPath : "none"],
     ];
     const child = new Deno.Command(Deno.execPath(), {
@@ -303,22 +371,26 @@ async function startTarget(
     const stdout = new LineReader(child.stdout);
     const stderr = new LineReader(child.stderr);
     const stderrDone = stderr.drain();
+    let exited = false;
+    child.status.then(() => exited = true);
     const timer = setTimeout(() => child.kill("SIGKILL"), START_TIMEOUT_MS);
     const match = await stdout.find(LISTENING_REGEXP);
+    const webReady = match !== undefined &&
+      (webPort === undefined || await waitForPort(webPort, () => exited));
     clearTimeout(timer);
-    if (match) {
-      let exited = false;
-      child.status.then(() => exited = true);
+    if (match && webReady) {
       return {
         child,
         port: Number(match[1]),
+        webPort,
         drained: Promise.all([stdout.drain(), stderrDone]).then(() => {}),
         last: () => [...stdout.last.slice(-3), ...stderr.last.slice(-5)].join(" / "),
         exited: () => exited,
       };
     }
     await Promise.all([child.status, stdout.drain(), stderrDone]);
-    const why = [...stdout.last, ...stderr.last].join("\n");
+    const why = [...stdout.last, ...stderr.last].join("\n") +
+      (match ? `\n(its web port ${webPort} never accepted a connection)` : "");
     if (attempt < MAX_STARTS && why.includes("in use")) continue;
     throw new Error(`Cannot start the ${target} target: ${why}`);
   }
@@ -389,11 +461,17 @@ async function driveLoad(
 ): Promise<Omit<Row, "wallMs">> {
   const mode = scenario.target === "raw" ? "raw" : "chat";
   const ca = scenario.target === "chat+tls" ? options.tls?.cert : undefined;
+  const ws = scenario.target === "chat+ws";
+  if (ws && target.webPort === undefined) {
+    throw new TypeError("A chat+ws target needs its web port");
+  }
+  const port = ws ? target.webPort! : target.port;
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       ...["run", "--allow-net", ...(ca ? [`--allow-read=${ca}`] : []), `${BENCH_DIR}load.ts`],
-      ...["--port", String(target.port), "--mode", mode, "--sync", ...scenario.load],
+      ...["--port", String(port), "--mode", mode, "--sync", ...scenario.load],
       ...(ca ? ["--tls", "--ca", ca] : []),
+      ...(ws ? ["--ws"] : []),
     ],
     stdin: "piped",
     stdout: "piped",
@@ -587,27 +665,42 @@ function ratioLines(rows: Row[]): string[] {
     const joined = joinedResult(row), rawJoined = joinedResult(raw);
     if (joined && rawJoined) parts.push(`join ${fixed(joined.joinMs / rawJoined.joinMs, 1)}× raw`);
     const label = `${row.scenario.name} (${row.scenario.target})`.padEnd(24);
-    lines.push(`${label} ${parts.length > 0 ? parts.join(", ") : "n/a (did not finish)"}`);
+    const none = raw ? "n/a (did not finish)" : "n/a (no raw row in this run)";
+    lines.push(`${label} ${parts.length > 0 ? parts.join(", ") : none}`);
   }
   return lines;
 }
 
-/** The most CPU per copy TLS may cost, as a multiple of plain TCP's. */
-const TLS_CPU_RATIO = 2;
-
-/** The pairs of rows to hold TLS against plain with: each scenario that has a `chat+tls` row. */
-function tlsPairs(rows: Row[]): { plain: Row | undefined; tls: Row }[] {
-  return rows.filter((r) => r.scenario.target === "chat+tls")
-    .map((tls) => ({ plain: find(rows, tls.scenario.id, "chat"), tls }));
+/** A transport the chat server is measured over besides plain TCP, and its target. */
+interface TransportCheck {
+  target: Target;
+  /** What the report calls it. */
+  name: string;
+  /** What the target line holds it against. */
+  versus: string;
+  /** The most CPU per copy it may cost, as a multiple of plain TCP's. */
+  cpuRatio: number;
 }
 
-/** TLS against plain for each scenario run both ways: CPU per copy, throughput, latency. */
-function tlsLines(rows: Row[]): string[] {
-  return tlsPairs(rows).map(({ plain, tls }) => {
-    const label = tls.scenario.name.padEnd(12);
-    const p = sentResult(plain), t = sentResult(tls);
-    if (!p || !t || !plain) return `${label} n/a (did not finish)`;
-    const [f, g] = [figures(tls), figures(plain)];
+/** TLS and WebSocket, each held to at most twice plain TCP's CPU per copy. */
+const TRANSPORT_CHECKS: readonly TransportCheck[] = [
+  { target: "chat+tls", name: "TLS", versus: "plain", cpuRatio: 2 },
+  { target: "chat+ws", name: "WebSocket", versus: "TCP", cpuRatio: 2 },
+];
+
+/** The pairs of rows to hold a transport against plain with: each scenario run over it. */
+function transportPairs(rows: Row[], target: Target): { plain: Row | undefined; other: Row }[] {
+  return rows.filter((r) => r.scenario.target === target)
+    .map((other) => ({ plain: find(rows, other.scenario.id, "chat"), other }));
+}
+
+/** A transport against plain for each scenario run both ways: CPU per copy, throughput, latency. */
+function transportLines(rows: Row[], target: Target): string[] {
+  return transportPairs(rows, target).map(({ plain, other }) => {
+    const label = other.scenario.name.padEnd(12);
+    const p = sentResult(plain), t = sentResult(other);
+    if (!p || !t || !plain) return `${label} n/a (did not finish, or no chat row to compare with)`;
+    const [f, g] = [figures(other), figures(plain)];
     return `${label} CPU/copy ${fixed(f.cpuPerCopyUs, 3)} vs ${fixed(g.cpuPerCopyUs, 3)} µs (${
       fixed((f.cpuPerCopyUs ?? NaN) / (g.cpuPerCopyUs ?? NaN), 2)
     }×), throughput ${fixed(f.perSecond / g.perSecond, 2)}×, p50 ${msCell(t.latencyMs.p50)} vs ${
@@ -683,15 +776,17 @@ function targetLines(rows: Row[]): string[] {
     }`,
   );
 
-  for (const { plain, tls } of tlsPairs(rows)) {
-    const cpuTls = figures(tls).cpuPerCopyUs, cpuPlain = plain && figures(plain).cpuPerCopyUs;
-    const ratio = cpuTls === undefined || cpuPlain === undefined ? undefined : cpuTls / cpuPlain;
-    check(
-      ratio === undefined ? undefined : ratio <= TLS_CPU_RATIO,
-      `${tls.scenario.name}: server CPU per copy over TLS ≤ ${TLS_CPU_RATIO}× plain: ${
-        fixed(cpuTls, 3)
-      } µs vs ${fixed(cpuPlain, 3)} µs (${fixed(ratio, 2)}×)`,
-    );
+  for (const { target, name, versus, cpuRatio } of TRANSPORT_CHECKS) {
+    for (const { plain, other } of transportPairs(rows, target)) {
+      const cpu = figures(other).cpuPerCopyUs, cpuPlain = plain && figures(plain).cpuPerCopyUs;
+      const ratio = cpu === undefined || cpuPlain === undefined ? undefined : cpu / cpuPlain;
+      check(
+        ratio === undefined ? undefined : ratio <= cpuRatio,
+        `${other.scenario.name}: server CPU per copy over ${name} ≤ ${cpuRatio}× ${versus}: ${
+          fixed(cpu, 3)
+        } µs vs ${fixed(cpuPlain, 3)} µs (${fixed(ratio, 2)}×)`,
+      );
+    }
   }
 
   const offRow = find(rows, "fan-out", "chat"), onRow = find(rows, "fan-out", "chat+db");
@@ -736,9 +831,10 @@ async function machineLines(server: string, flags: boolean): Promise<string[]> {
     `server: ${server} + protocol.ts (sha256 ${await sourceHash(server)}…)`,
     ...(flags
       ? [
-        `server flags: ${SERVER_FLAGS.join(" ")} --no-tls --db none (chat) or a temporary ` +
-        `file (chat+db); chat+tls: --no-plain --tls-port <free> --cert/--key <made for this ` +
-        `run> --db none instead of --no-tls`,
+        `server flags: ${SERVER_FLAGS.join(" ")} --no-tls --no-web --db none (chat) or a ` +
+        `temporary file (chat+db); chat+tls: --no-plain --tls-port <free> --cert/--key <made ` +
+        `for this run> --no-web --db none instead of --no-tls; chat+ws: --no-tls ` +
+        `--web-port <free> --db none`,
       ]
       : []),
   ];
@@ -757,10 +853,11 @@ function printReport(rows: Row[]): void {
   }
   console.log("\nchat against the raw ceiling:");
   for (const line of ratioLines(rows)) console.log(`  ${line}`);
-  const tls = tlsLines(rows);
-  if (tls.length > 0) {
-    console.log("\nchat+tls against chat (TLS against plain TCP):");
-    for (const line of tls) console.log(`  ${line}`);
+  for (const { target, name } of TRANSPORT_CHECKS) {
+    const lines = transportLines(rows, target);
+    if (lines.length === 0) continue;
+    console.log(`\n${target} against chat (${name} against plain TCP):`);
+    for (const line of lines) console.log(`  ${line}`);
   }
   console.log("\ntargets:");
   for (const line of targetLines(rows)) console.log(`  ${line}`);
@@ -1248,7 +1345,8 @@ export function hostileReport(
       b ? fixed(b.messages / b.rate, 0) : "n/a"
     } s; the same against a fresh server twice: quiet, ` +
     `then under every attack at once`,
-    `server flags: ${HOSTILE_SERVER_FLAGS.join(" ")} --tls-port <free> --db <temporary file> ` +
+    `server flags: ${HOSTILE_SERVER_FLAGS.join(" ")} --tls-port <free> --web-port <free> ` +
+    "--https-port <free> --db <temporary file> " +
     "(default limits)",
     "",
     formatTable(HOSTILE_COLUMNS, rows.map(hostileCells)),
@@ -1345,7 +1443,12 @@ const NOTES = `notes:
     messages per sender allows; latency there is mostly queueing.
   chat+tls: every client on the server's TLS port (Deno.connectTls, ECDSA P-256 certificate);
     the handshakes fall in "join ms", before "phase ready", so srv µs/copy is the record layer's
-    cost on top of the same work as the chat row's.`;
+    cost on top of the same work as the chat row's.
+  chat+ws: every client on the server's web port, ws://127.0.0.1:<port>/ws (Deno's WebSocket
+    client), each frame one text message; the upgrades fall in "join ms", so srv µs/copy is the
+    WebSocket transport's cost on top of the same work as the chat row's. It sends
+    1/${WS_MESSAGES_DIVISOR} of the messages per sender (one write per copy: all would not finish
+    in time).`;
 
 const USAGE = `Runs the chat benchmark and prints a table.
 
@@ -1354,8 +1457,10 @@ USAGE:
 
 OPTIONS:
       --quick         Smaller scenarios, for a run of about a minute
-      --only TEXT     Only the rows whose "scenario (target)" contains TEXT
-                      ("fan-out 50", "tls", "hostile" for only the hostile scenario)
+      --only TEXT     Only the rows whose "scenario (target)" contains TEXT, and the
+                      chat row each TLS or WebSocket row is compared with
+                      ("fan-out 50", "tls", "ws", "hostile" for only the hostile
+                      scenario)
       --server PATH   The chat server script      (default: server.ts)
   -h, --help          Show this help`;
 
@@ -1386,8 +1491,7 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
   const only = values.only ?? "";
-  const list = scenarios(values.quick)
-    .filter((s) => `${s.name} (${s.target})`.includes(only));
+  const list = selectScenarios(scenarios(values.quick), only);
   const hostile = "hostile".includes(only);
   const dir = await Deno.makeTempDir({ prefix: "chat-bench-" });
   const started = performance.now();
