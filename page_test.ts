@@ -99,6 +99,7 @@ async function withWebServer(
 ): Promise<void> {
   const server = startServer({ hostname: "127.0.0.1", port: 0, web: { port: 0 }, ...options });
   try {
+    await server.listening;
     await fn(server);
   } finally {
     await server.close();
@@ -354,6 +355,7 @@ browserTest("a server restart resumes every page", async (browser) => {
   await withTempDir(async (dir) => {
     const db = `${dir}/chat.db`;
     let server = startServer({ hostname: "127.0.0.1", port: 0, web: { port: 0 }, db });
+    await server.listening;
     const ports = { port: server.addr.port, web: { port: server.webAddr!.port } };
     let carol: ChatClient | undefined;
     try {
@@ -373,6 +375,7 @@ browserTest("a server restart resumes every page", async (browser) => {
       await ann.waitForSelector("body.offline");
       await type(ann, "typed while offline");
       server = startServer({ hostname: "127.0.0.1", ...ports, db });
+      await server.listening;
 
       await expectOnline(ann);
       await expectOnline(bob);

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run --allow-net --allow-read --allow-write --allow-sys=hostname,networkInterfaces
+#!/usr/bin/env -S deno run --allow-net --allow-read --allow-write --allow-sys=hostname,networkInterfaces --allow-env=WS_NO_BUFFER_UTIL,WS_NO_UTF_8_VALIDATE
 /**
  * The chat server: accepts connections, lets people pick a unique name and relays their messages
  * to everyone present; people on `nc` or `telnet` get a plain-text face.
@@ -217,6 +217,35 @@ const WEB_ASSETS: WebAssets = {
   "/style.css": { body: PAGE_STYLE, type: "text/css; charset=utf-8" },
 };
 
+/**
+ * The web listeners `options.web` asks for: HTTP, and with TLS HTTPS too. If one cannot listen,
+ * those started are closed and the error names its port and flag.
+ */
+async function listenWebs(hostname: string, options: ServerOptions): Promise<WebListener[]> {
+  const { web, tls } = options;
+  if (!web) return [];
+  const origins = web.origins ?? [];
+  const wanted: { flag: string; port: number; tls?: { certPem: string; keyPem: string } }[] = [
+    { flag: "--web-port", port: web.port ?? DEFAULT_WEB_PORT },
+  ];
+  if (tls && web.httpsPort !== undefined) {
+    const { certPem, keyPem } = tls.certificate;
+    wanted.push({ flag: "--https-port", port: web.httpsPort, tls: { certPem, keyPem } });
+  }
+  const started: WebListener[] = [];
+  for (const { flag, port, tls: credentials } of wanted) {
+    try {
+      started.push(
+        await listenWeb({ hostname, port, tls: credentials, assets: WEB_ASSETS, origins }),
+      );
+    } catch (error) {
+      for (const listener of started) listener.close();
+      throw new ListenError(flag, port, error);
+    }
+  }
+  return started;
+}
+
 /** A listener that could not listen: which port (and its flag) it was, and why. */
 export class ListenError extends Error {
   constructor(readonly flag: string, readonly port: number, override readonly cause: unknown) {
@@ -249,6 +278,12 @@ export interface ChatServer {
   readonly webAddr: { hostname: string; port: number } | undefined;
   /** Where it serves the web page over HTTPS, if it does. */
   readonly httpsAddr: { hostname: string; port: number } | undefined;
+  /**
+   * Resolves once every listener listens: the web ones bind asynchronously, so `webAddr` and
+   * `httpsAddr` are known only then.
+   * @throws {ListenError} when a web port cannot be listened on.
+   */
+  readonly listening: Promise<void>;
   /** Who may come in (the password, the allowlist, one-time invites). */
   readonly access: Access;
   /**
@@ -302,38 +337,12 @@ export function startServer(options: ServerOptions = {}): ChatServer {
         ),
       );
     }
-    if (options.web) {
-      const { web, tls } = options;
-      const port = web.port ?? DEFAULT_WEB_PORT;
-      const origins = web.origins ?? [];
-      listeners.push(
-        listening(
-          "--web-port",
-          port,
-          () => listenWeb({ hostname, port, assets: WEB_ASSETS, origins }),
-        ),
-      );
-      if (tls && web.httpsPort !== undefined) {
-        const { certPem, keyPem } = tls.certificate;
-        const httpsPort = web.httpsPort;
-        listeners.push(listening("--https-port", httpsPort, () =>
-          listenWeb({
-            hostname,
-            port: httpsPort,
-            tls: { certPem, keyPem },
-            assets: WEB_ASSETS,
-            origins,
-          })));
-      }
-    }
   } catch (error) {
     for (const listener of listeners) listener.close();
     store?.close();
     throw error;
   }
   const tlsListener = listeners.find((l) => l.kind === "tls");
-  const webListener = listeners.find((l) => l.kind === "http");
-  const httpsListener = listeners.find((l) => l.kind === "https");
   const access = new Access({
     password: options.password,
     allowed: options.allowed,
@@ -375,12 +384,23 @@ export function startServer(options: ServerOptions = {}): ChatServer {
     bans,
   });
   for (const listener of listeners) gateway.serve(listener);
+  // The web listeners bind asynchronously (node:http): they join the gateway once listening.
+  const webListeners: WebListener[] = [];
+  const webListening = listenWebs(hostname, options).then((started) => {
+    for (const listener of started) {
+      webListeners.push(listener);
+      gateway.serve(listener);
+    }
+  });
+  // Handled here too, so a caller that does not wait for it is not ended by the rejection.
+  webListening.catch(() => {});
 
   const { promise: closed, resolve: markClosed } = Promise.withResolvers<void>();
   let closing: Promise<void> | undefined;
   async function close(reason = "The server is shutting down"): Promise<void> {
+    await webListening.catch(() => {});
     await gateway.close(reason);
-    await Promise.all(listeners.map((listener) => (listener as Partial<WebListener>).finished));
+    await Promise.all(webListeners.map((listener) => listener.finished));
     hub.close();
     store?.close();
     markClosed();
@@ -409,8 +429,13 @@ export function startServer(options: ServerOptions = {}): ChatServer {
     addr: listeners[0]!.addr,
     tlsAddr: tlsListener?.addr,
     fingerprint,
-    webAddr: webListener?.addr,
-    httpsAddr: httpsListener?.addr,
+    get webAddr() {
+      return webListeners.find((l) => l.kind === "http")?.addr;
+    },
+    get httpsAddr() {
+      return webListeners.find((l) => l.kind === "https")?.addr;
+    },
+    listening: webListening,
     access,
     invites,
     hub,
@@ -885,15 +910,17 @@ function listenErrorText(failure: unknown, hostname: string): string {
     ? failure
     : { flag: "--port", port: DEFAULT_PORT, cause: failure };
   const where = `${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
-  if (error instanceof Deno.errors.AddrInUse) {
+  // Deno's listeners throw Deno.errors; node:http (the web page) errors with a code.
+  const code = (error as { code?: unknown } | null)?.code;
+  if (error instanceof Deno.errors.AddrInUse || code === "EADDRINUSE") {
     return `Cannot listen on ${where}: the port is in use (another server running? try ${flag} ${
       port + 2
     })`;
   }
-  if (error instanceof Deno.errors.AddrNotAvailable) {
+  if (error instanceof Deno.errors.AddrNotAvailable || code === "EADDRNOTAVAIL") {
     return `Cannot listen on ${where}: this computer has no such address (try --host 0.0.0.0)`;
   }
-  if (error instanceof Deno.errors.PermissionDenied) {
+  if (error instanceof Deno.errors.PermissionDenied || code === "EACCES") {
     return `Cannot listen on ${where}: permission denied (ports below 1024 need privileges; try --port ${DEFAULT_PORT})`;
   }
   return `Cannot listen on ${where}: ${errorText(error)}`;
@@ -1069,6 +1096,14 @@ export async function main(args: string[]): Promise<number> {
       ? error.message
       : listenErrorText(error, options.hostname);
     console.error(`server: ${text}`);
+    log.close();
+    return 1;
+  }
+  try {
+    await server.listening;
+  } catch (error) {
+    await server.close();
+    console.error(`server: ${listenErrorText(error, options.hostname)}`);
     log.close();
     return 1;
   }

@@ -21,6 +21,7 @@ import {
   joinRoom,
   RawClient,
   StreamText,
+  taskFlags,
   until,
   withChat,
   within,
@@ -752,6 +753,7 @@ async function withConsoleServer(
       "--allow-sys=hostname,networkInterfaces",
       SERVER_PATH,
       ...["--db", ":memory:", "--host", "127.0.0.1", "--port", String(port), "--console", "on"],
+      "--no-web",
     ],
     env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
     stdin: "piped",
@@ -837,7 +839,7 @@ for (const signal of ["SIGINT", "SIGHUP"] as const) {
 async function runServerCli(args: string[]): Promise<{ code: number; stderr: string }> {
   const output = await within(
     new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-net", "--allow-read", "--allow-write", SERVER_PATH, ...args],
+      args: ["run", ...await taskFlags("server"), SERVER_PATH, ...args],
       env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
       stdin: "null",
     }).output(),

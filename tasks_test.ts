@@ -211,6 +211,17 @@ Deno.test("deno.json tasks: server and client run with exactly their task's flag
     const secure = await fetch(`https://127.0.0.1:${httpsPort}/app.js`, { client: https });
     assert.equal(secure.status, 200);
     await secure.body?.cancel();
+    // And its WebSocket says welcome.
+    const socket = new WebSocket(`ws://127.0.0.1:${webPort}/ws`);
+    const welcome = new Promise<string>((resolve, reject) => {
+      socket.onmessage = (event) => resolve(String(event.data));
+      socket.onerror = () => reject(new Error("the WebSocket failed"));
+    });
+    socket.onopen = () => socket.send('{"type":"hello","name":"page"}');
+    assert.match(await within(welcome, "the page's welcome"), /^\{"type":"welcome"/);
+    const socketClosed = new Promise((resolve) => socket.onclose = resolve);
+    socket.close();
+    await socketClosed;
 
     // Over TLS with the invite; the client remembers the key in its configuration folder.
     client = spawnDeno(

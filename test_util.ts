@@ -156,6 +156,7 @@ export async function withServer(
 ): Promise<void> {
   const server = startServer({ hostname: "127.0.0.1", port: 0, ...options });
   try {
+    await server.listening;
     await fn(server);
   } finally {
     await server.close();
@@ -444,12 +445,7 @@ const PROJECT_DIR = new URL(".", import.meta.url).pathname;
 /** Where the test server processes listen. */
 const PROCESS_HOST = "127.0.0.1";
 /** Exactly the permissions of the `server` task in `deno.json`. */
-const SERVER_FLAGS = [
-  "--allow-net",
-  "--allow-read",
-  "--allow-write",
-  "--allow-sys=hostname,networkInterfaces",
-];
+const SERVER_FLAGS = await taskFlags("server");
 /** What the server prints when its port is still taken. */
 const PORT_IN_USE = "the port is in use";
 /** How many times starting a server on a port that is briefly still taken is tried. */

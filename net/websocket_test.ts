@@ -12,6 +12,7 @@ import type { ChatServer } from "../server.ts";
 import { connect, until, within, withServer } from "../test_util.ts";
 import {
   HIGH_WATER_BYTES,
+  textFrames,
   upgradeRefusal,
   WEBSOCKET_PATH,
   WebSocketTransport,
@@ -156,14 +157,12 @@ Deno.test("a WebSocket's frames are limited like TCP's: a bad frame gets bad_fra
   }, { db: false, web: { port: 0 } }));
 
 Deno.test("an upgrade from a page of another origin is refused; the page's own and listed ones pass", () => {
-  const request = (origin?: string) =>
-    new Request("http://192.0.2.7:5080/ws", {
-      headers: {
-        upgrade: "websocket",
-        host: "192.0.2.7:5080",
-        ...(origin === undefined ? {} : { origin }),
-      },
-    });
+  const request = (origin?: string) => ({
+    scheme: "http:",
+    upgrade: "websocket",
+    host: "192.0.2.7:5080",
+    origin,
+  });
   assert.equal(upgradeRefusal(request("http://192.0.2.7:5080"), []), undefined);
   assert.equal(upgradeRefusal(request(), []), undefined, "a program sends no Origin");
   assert.match(upgradeRefusal(request("http://evil.example"), [])!, /evil\.example.*--web-origin/);
@@ -248,28 +247,46 @@ function maskedTextFrame(text: string): Uint8Array {
   return frame;
 }
 
-/** Enough of a server-side WebSocket for the transport: events in, sends and closes recorded. */
-class FakeSocket extends EventTarget {
-  readyState: number = WebSocket.OPEN;
+/** Enough of a `ws` socket for the transport: messages in, sends and closes recorded. */
+class FakeSocket {
+  readyState = 1;
   bufferedAmount = 0;
   sent: string[] = [];
   closedWith: number | undefined;
-  send(data: string): void {
-    this.sent.push(data);
+  #listeners = new Map<string, ((...args: never[]) => void)[]>();
+  on(event: string, listener: (...args: never[]) => void): void {
+    this.#listeners.set(event, [...(this.#listeners.get(event) ?? []), listener]);
+  }
+  #emit(event: string, ...args: unknown[]): void {
+    for (const listener of this.#listeners.get(event) ?? []) {
+      (listener as (...args: unknown[]) => void)(...args);
+    }
+  }
+  send(data: Uint8Array, options: { binary: boolean }): void {
+    assert.equal(options.binary, false);
+    this.sent.push(new TextDecoder().decode(data));
+  }
+  ping(): void {}
+  terminate(): void {
+    this.close();
   }
   close(code?: number): void {
     this.closedWith = code;
-    this.readyState = WebSocket.CLOSED;
-    this.dispatchEvent(new Event("close"));
+    this.readyState = 3;
+    this.#emit("close");
   }
   receive(data: string | Uint8Array): void {
-    this.dispatchEvent(new MessageEvent("message", { data }));
+    const binary = typeof data !== "string";
+    this.#emit("message", binary ? data : encoder.encode(data), binary);
   }
 }
 
 Deno.test("the transport reads every waiting message at once, each as one line", async () => {
   const socket = new FakeSocket();
-  const transport = new WebSocketTransport(socket as unknown as WebSocket, "192.0.2.7");
+  const transport = new WebSocketTransport(
+    socket as unknown as ConstructorParameters<typeof WebSocketTransport>[0],
+    "192.0.2.7",
+  );
   socket.receive('{"type":"say","text":"one"}');
   socket.receive('{"type":"say",\n"text":"two"}');
   socket.receive('{"type":"say","text":"three"}');
@@ -291,4 +308,29 @@ Deno.test("the transport reads every waiting message at once, each as one line",
   socket.receive(new Uint8Array([1, 2, 3]));
   assert.equal(socket.closedWith, 1003);
   assert.equal(await transport.read(buffer), null);
+});
+
+Deno.test("textFrames() writes each line as one unmasked text frame, with the length in 7, 16 or 64 bits", () => {
+  for (const length of [1, 125, 126, 65535, 65536, 70_000]) {
+    const payload = "a".repeat(length);
+    const frames = textFrames(encoder.encode(`${payload}\n\n{"type":"pong"}`));
+    // Read the frames back as RFC 6455 section 5.2 lays them out.
+    const read: string[] = [];
+    for (let at = 0; at < frames.length;) {
+      assert.equal(frames[at], 0x81, "FIN and the text opcode");
+      let size = frames[at + 1]!;
+      assert.equal(size & 0x80, 0, "a server's frame is not masked");
+      at += 2;
+      if (size === 126) {
+        size = (frames[at]! << 8) | frames[at + 1]!;
+        at += 2;
+      } else if (size === 127) {
+        size = Number(new DataView(frames.buffer, frames.byteOffset + at, 8).getBigUint64(0));
+        at += 8;
+      }
+      read.push(new TextDecoder().decode(frames.subarray(at, at + size)));
+      at += size;
+    }
+    assert.deepEqual(read, [payload, '{"type":"pong"}'], `length ${length}`);
+  }
 });
