@@ -16,6 +16,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import type { Browser, Page } from "playwright-core";
 import { ChatClient } from "./net/chat_client.ts";
+import { errorFrame } from "./protocol.ts";
 import { type ChatServer, type ServerOptions, startServer } from "./server.ts";
 import { connect, framesBeforePong, joinRoom, until, withTempDir } from "./test_util.ts";
 
@@ -350,6 +351,49 @@ for (const [host, how] of [["127.0.0.1", "an identity"], [PLAIN_HOST, "a stored 
     },
   );
 }
+
+browserTest(
+  "a message typed while the server cannot be reached survives a reload, sent once",
+  async (browser) => {
+    await withWebServer(async (server) => {
+      const bob = await connect(server, "bob");
+      try {
+        const ann = await joinedPage(browser, server, "ann");
+        // From now on the page's new sockets lead nowhere (until `blocked` is false); its
+        // connection is dropped.
+        let blocked = true;
+        await ann.routeWebSocket(/\/ws$/, (socket) => {
+          if (!blocked) socket.connectToServer();
+        });
+        for (const connection of server.connections()) {
+          if (connection.member?.name !== "ann") continue;
+          connection.end(errorFrame("timeout", "dropped by the test"), "connection lost");
+        }
+        await ann.waitForSelector("body.offline");
+        await type(ann, "typed while away");
+        await ann.locator("#entries li.msg.pending .text:text-is('typed while away')").waitFor();
+        // The network is back, and the person reloads before the page reconnects by itself.
+        blocked = false;
+        await ann.reload();
+        await expectOnline(ann);
+        await expectMessage(ann, "typed while away");
+        assert.equal(
+          (await until(bob, "message", (f) => f.from === "ann")).text,
+          "typed while away",
+        );
+        // Once, not twice: the next thing bob sees from ann is the next message.
+        await type(ann, "and then this");
+        assert.equal((await until(bob, "message", (f) => f.from === "ann")).text, "and then this");
+        assert.equal(
+          await ann.locator("#entries li.msg .text:text-is('typed while away')").count(),
+          1,
+        );
+      } finally {
+        await bob.close();
+      }
+    });
+  },
+);
 
 browserTest("a server restart resumes every page", async (browser) => {
   await withTempDir(async (dir) => {

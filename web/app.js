@@ -1474,6 +1474,18 @@ var Link = class {
     this.#pump();
     return true;
   }
+  /**
+   * The messages not yet acknowledged, in the order they were typed: what a reload must not
+   * lose (the page keeps them with its session and sends them again; the server drops
+   * repeats by `cid`).
+   */
+  unsent() {
+    const queued = this.#queue.filter((frame) => (frame.type === "say" || frame.type === "msg") && frame.ref !== void 0);
+    return [
+      ...this.#inFlight.values(),
+      ...queued
+    ];
+  }
   /** Tries to reconnect at once, if waiting to. */
   retryNow() {
     if (this.#retryTimer === void 0) return;
@@ -2126,6 +2138,7 @@ function saveSession() {
   if (!session) return;
   session.last = model.lastLive ?? session.last;
   session.view = model.current;
+  session.unsent = link?.unsent() ?? session.unsent;
   sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
 }
 function endSession() {
@@ -2166,7 +2179,13 @@ async function start(resuming) {
     onStatus: showStatus
   });
   if (resuming) showChat();
+  for (const frame of resuming ? session.unsent ?? [] : []) resend(frame);
   link.start();
+}
+function resend(frame) {
+  const conversation = frame.type === "say" ? model.room(frame.room ?? LOBBY) : model.privateWith(frame.to, frame.toId);
+  model.addPending(conversation, frame.ref, frame.text, frame.action === true);
+  link?.send(frame);
 }
 function showJoin(error = "") {
   byId("chat-view").hidden = true;
@@ -2489,6 +2508,7 @@ function sendMessage(frame) {
     ref,
     cid: ref
   });
+  saveSession();
   draw();
 }
 function idOf(name) {
@@ -2788,6 +2808,7 @@ function setUp() {
     model.markRead();
     draw();
   });
+  globalThis.addEventListener("pagehide", saveSession);
   model.visible = !document.hidden;
   session = loadSession();
   restoreView = session?.view;

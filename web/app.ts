@@ -58,6 +58,8 @@ interface Session {
   view?: string | undefined;
   /** The private conversations, to fetch their history after a reload. */
   privates: { name: string; id?: string | undefined }[];
+  /** Messages typed and not yet acknowledged: sent again after a reload. */
+  unsent?: (SayFrame | MsgFrame)[] | undefined;
 }
 
 const SESSION_KEY = "chat.session";
@@ -107,6 +109,7 @@ function saveSession(): void {
   if (!session) return;
   session.last = model.lastLive ?? session.last;
   session.view = model.current;
+  session.unsent = link?.unsent() ?? session.unsent;
   sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
 }
 
@@ -141,7 +144,19 @@ async function start(resuming: boolean): Promise<void> {
     onStatus: showStatus,
   });
   if (resuming) showChat();
+  // What was typed before the reload and never acknowledged goes again (the server keeps one
+  // message per sender and `cid`, so one that did arrive is not shown twice).
+  for (const frame of resuming ? session!.unsent ?? [] : []) resend(frame);
   link.start();
+}
+
+/** A message kept from before a reload: shown as on its way again, and queued. */
+function resend(frame: SayFrame | MsgFrame): void {
+  const conversation = frame.type === "say"
+    ? model.room(frame.room ?? LOBBY)
+    : model.privateWith(frame.to, frame.toId);
+  model.addPending(conversation, frame.ref!, frame.text, frame.action === true);
+  link?.send(frame);
 }
 
 // ==== Join form ====
@@ -472,6 +487,7 @@ function sendMessage(frame: SayFrame | MsgFrame): void {
   }
   jumpToEnd = true;
   link?.send({ ...frame, ...(toId ? { toId } : {}), ref, cid: ref });
+  saveSession();
   draw();
 }
 
@@ -786,6 +802,8 @@ function setUp(): void {
     model.markRead();
     draw();
   });
+  // A reload or a closed tab keeps where we were, and what was typed and not yet sent.
+  globalThis.addEventListener("pagehide", saveSession);
   model.visible = !document.hidden;
   session = loadSession();
   restoreView = session?.view;

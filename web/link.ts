@@ -102,6 +102,18 @@ export class Link {
     return true;
   }
 
+  /**
+   * The messages not yet acknowledged, in the order they were typed: what a reload must not
+   * lose (the page keeps them with its session and sends them again; the server drops
+   * repeats by `cid`).
+   */
+  unsent(): (SayFrame | MsgFrame)[] {
+    const queued = this.#queue.filter((frame): frame is SayFrame | MsgFrame =>
+      (frame.type === "say" || frame.type === "msg") && frame.ref !== undefined
+    );
+    return [...this.#inFlight.values(), ...queued];
+  }
+
   /** Tries to reconnect at once, if waiting to. */
   retryNow(): void {
     if (this.#retryTimer === undefined) return;
