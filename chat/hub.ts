@@ -214,6 +214,12 @@ export class Hub {
   readonly #people: People;
   readonly #rules: RoomRulebook;
   readonly #access: Access | undefined;
+  /**
+   * The people let in while this server runs: their sessions come back without the private
+   * server's password again. A session from before (kept in the store across a restart, maybe
+   * from before the server was made private) must pass the door like a new arrival.
+   */
+  readonly #admitted = new Set<string>();
   readonly #moderation: Moderation;
   #motd: string;
   #topics = new Map<string, string>();
@@ -343,6 +349,25 @@ export class Hub {
     this.#store?.commit();
   }
 
+  /** Whether a private server lets `person` back in (a refusal if not), for a resume. */
+  #admission(
+    person: Person,
+    peer: Peer,
+    hello: HelloFrame,
+    key: VerifiedKey | undefined,
+  ): ErrorFrame | undefined {
+    if (!this.#access?.isPrivate || this.#admitted.has(person.id)) return undefined;
+    const shut = this.#access.refusal({
+      fingerprint: person.key?.fingerprint,
+      operator: this.#people.isOperator(key?.fingerprint),
+      address: peer.address,
+      password: hello.password,
+      invite: hello.invite,
+    });
+    if (shut) this.#log(`${peer.address} ! ${shut.code}: ${hello.name}: ${shut.message}`);
+    return shut;
+  }
+
   /**
    * Handles a hello. A `resume` token of a session still held (or let go within the resume
    * window) gives that session back to this peer (closing its old connection, if it still looks
@@ -356,8 +381,16 @@ export class Hub {
       id: key.personId,
       key: { publicKey: key.publicKey, fingerprint: key.fingerprint },
     };
-    const resumed = this.#sessions.resume(peer, hello, keyed);
-    if (resumed) return resumed;
+    const resumed = this.#sessions.resume(
+      peer,
+      hello,
+      keyed,
+      (person) => this.#admission(person, peer, hello, key),
+    );
+    if (resumed) {
+      if (resumed.ok) this.#admitted.add(resumed.value.person.id);
+      return resumed;
+    }
     const checked = checkName(hello.name);
     if (!checked.ok) return { ok: false, error: errorFrame("bad_name", checked.error) };
     const person: Person = keyed ?? { id: newSessionPersonId() };
@@ -383,6 +416,7 @@ export class Hub {
       this.#log(`${peer.address} ! ${shut.code}: ${checked.value}: ${shut.message}`);
       return { ok: false, error: shut };
     }
+    this.#admitted.add(person.id);
     const token = newToken();
     const member = this.#directory.add({
       person,

@@ -948,3 +948,38 @@ Deno.test("a server with only an allowlist turns others away for good", () => {
   assert.ok(!keyless.ok && keyless.error.code === "not_admitted");
   hub.close();
 });
+
+Deno.test("a session from before the server was made private needs the password to come back", () => {
+  const store = ChatStore.open(":memory:");
+  try {
+    const open = new Hub({ store, graceMs: 60_000 });
+    const key = keyOf("bob");
+    const bob = joinHub(open, "bob", { key });
+    const ann = joinHub(open, "ann");
+    const token = framesOf(ann.peer, "welcome")[0]!.resume!;
+    store.commit();
+    open.close();
+    // Restarted with a password: the kept sessions are no way around it.
+    const closed = new Hub({ store, graceMs: 60_000, access: new Access({ password: "s3cret" }) });
+    try {
+      const byKey = closed.join(new FakePeer(), { type: "hello", name: "bob" }, key);
+      assert.ok(!byKey.ok && byKey.error.code === "password_required", "bob by his key");
+      const byToken = closed.join(new FakePeer(), { type: "hello", name: "ann", resume: token });
+      assert.ok(!byToken.ok && byToken.error.code === "password_required", "ann by her token");
+      // With the password they are back in their sessions, and then come back freely.
+      const back = closed.join(
+        new FakePeer(),
+        { type: "hello", name: "bob", password: "s3cret" },
+        key,
+      );
+      assert.ok(back.ok && back.value.person.id === bob.member.person.id);
+      closed.disconnect(back.value, new FakePeer(), "disconnected", { hold: true });
+      const again = closed.join(new FakePeer(), { type: "hello", name: "bob" }, key);
+      assert.ok(again.ok, "admitted once while the server runs");
+    } finally {
+      closed.close();
+    }
+  } finally {
+    store.close();
+  }
+});

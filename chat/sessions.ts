@@ -228,28 +228,36 @@ export class Sessions {
    * (for a hello with a verified key) the person's own session, whether still present (held, or
    * live on a connection that may be dead) or let go within the resume window. A keyed session
    * comes back only to the same key. Returns `undefined` when there is no such session: the
-   * hello then counts as a new arrival.
+   * hello then counts as a new arrival. `admit` may refuse the person whose session it is (a
+   * private server's door: see `Hub`).
    */
-  resume(peer: Peer, hello: HelloFrame, person: Person | undefined): ResumeResult | undefined {
+  resume(
+    peer: Peer,
+    hello: HelloFrame,
+    person: Person | undefined,
+    admit: (person: Person) => ErrorFrame | undefined = () => undefined,
+  ): ResumeResult | undefined {
     if (hello.resume !== undefined) {
       const hash = tokenHash(hello.resume);
       const present = this.#directory.memberByToken(hash);
       if (present && samePerson(present.person, person)) {
-        return this.#takeOver(present, peer, hello);
+        return refusedOr(admit(present.person), () => this.#takeOver(present, peer, hello));
       }
       const stored = this.#store?.session(hash);
       if (stored && this.#resumable(stored) && samePerson(personOf(stored), person)) {
-        return this.#comeBack(stored, peer, hello);
+        return refusedOr(admit(personOf(stored)), () => this.#comeBack(stored, peer, hello));
       }
     }
     if (person?.key === undefined) {
       const silent = this.#silentTextMember(peer, hello);
-      return silent && this.#takeOver(silent, peer, hello);
+      return silent && refusedOr(admit(silent.person), () => this.#takeOver(silent, peer, hello));
     }
     const present = this.#directory.memberByPerson(person.id);
-    if (present) return this.#takeOver(present, peer, hello);
+    if (present) return refusedOr(admit(person), () => this.#takeOver(present, peer, hello));
     const stored = this.#store?.sessionOfPerson(person.id);
-    if (stored && this.#resumable(stored)) return this.#comeBack(stored, peer, hello);
+    if (stored && this.#resumable(stored)) {
+      return refusedOr(admit(person), () => this.#comeBack(stored, peer, hello));
+    }
     return undefined;
   }
 
@@ -473,6 +481,11 @@ export function nameTakenText(name: string): string {
 }
 
 /** What a stored session says about its person. */
+/** The refusal, if there is one; else what `resume` gives. */
+function refusedOr(refusal: ErrorFrame | undefined, resume: () => ResumeResult): ResumeResult {
+  return refusal ? { ok: false, error: refusal } : resume();
+}
+
 function personOf(stored: StoredSession): Person {
   return stored.publicKey !== null && stored.fingerprint !== null
     ? { id: stored.person, key: { publicKey: stored.publicKey, fingerprint: stored.fingerprint } }
