@@ -43,8 +43,10 @@ interface Ws {
   readonly bufferedAmount: number;
   on(event: "message", listener: (data: RawData, isBinary: boolean) => void): void;
   on(event: "pong" | "close" | "error", listener: () => void): void;
+  on(event: "ping", listener: (data: Uint8Array) => void): void;
   send(data: Uint8Array, options: { binary: boolean }): void;
   ping(): void;
+  pong(data: Uint8Array): void;
   close(code?: number, reason?: string): void;
   terminate(): void;
 }
@@ -81,7 +83,7 @@ export const HIGH_WATER_BYTES = 256 * 1024;
 const DRAIN_CHECK_MS = 10;
 /**
  * The most bytes of received messages a transport holds before the gateway reads them; a peer
- * past it is sending faster than any rate limit allows and is closed (1008, policy).
+ * past it is sending faster than any rate limit allows and is cut off.
  */
 const MAX_UNREAD_BYTES = 1024 * 1024;
 /**
@@ -93,6 +95,8 @@ const MAX_MESSAGE_BYTES = 256 * 1024;
 const MAX_WAITING_SOCKETS = 256;
 /** How often each socket is pinged; one that did not answer the last ping is ended. */
 export const PING_INTERVAL_MS = 30_000;
+/** The most pings a peer may send a second (browsers send none; a keep-alive needs one). */
+const MAX_PINGS_PER_SECOND = 10;
 /** How long a closing handshake may take before the socket is cut, in milliseconds. */
 const CLOSE_WAIT_MS = 2_000;
 
@@ -173,12 +177,15 @@ export class WebSocketTransport implements Transport {
   #drainTimer: ReturnType<typeof setTimeout> | undefined;
   #drained: (() => void) | undefined;
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
+  #pings = 0;
+  #pingWindow = 0;
 
   constructor(socket: Ws, remoteAddress: string) {
     this.#socket = socket;
     this.remoteAddress = remoteAddress;
     socket.on("message", (data: RawData, isBinary: boolean) => this.#received(data, isBinary));
     socket.on("pong", () => this.alive = true);
+    socket.on("ping", (data) => this.#pinged(data));
     socket.on("close", () => this.#ended());
     socket.on("error", () => this.#ended());
   }
@@ -195,12 +202,31 @@ export class WebSocketTransport implements Transport {
       : decoder.decode(data);
     const bytes = encoder.encode(`${text.replace(/[\r\n]/g, " ")}\n`);
     if (this.#unreadBytes + bytes.length > MAX_UNREAD_BYTES) {
-      this.#socket.close(1008, "sending too fast");
+      this.#socket.terminate(); // sending faster than any allowance: cut at once
       return;
     }
     this.#unread.push(bytes);
     this.#unreadBytes += bytes.length;
     this.#wake?.();
+  }
+
+  /**
+   * A ping from the peer: answered while the peer reads and pings at a sane pace. Pongs the
+   * peer does not read would pile up on the server, so past {@linkcode MAX_PINGS_PER_SECOND}
+   * or while it is behind, the socket is cut.
+   */
+  #pinged(data: Uint8Array): void {
+    const now = performance.now();
+    if (now - this.#pingWindow >= 1000) {
+      this.#pingWindow = now;
+      this.#pings = 0;
+    }
+    if (++this.#pings > MAX_PINGS_PER_SECOND || this.#socket.bufferedAmount > HIGH_WATER_BYTES) {
+      // Cut at once: a closing handshake would wait for a peer that does not read.
+      this.#socket.terminate();
+      return;
+    }
+    this.#socket.pong(data);
   }
 
   #ended(): void {
@@ -324,6 +350,8 @@ export async function listenWeb(options: WebOptions): Promise<WebListener> {
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: MAX_MESSAGE_BYTES,
+    // Pings are answered by the transport, within bounds (see #pinged).
+    autoPong: false,
     perMessageDeflate: false,
   });
   const serve = (request: http.IncomingMessage, response: http.ServerResponse) => {

@@ -233,13 +233,38 @@ Deno.test("a WebSocket that stops reading is dropped as too slow while the other
   });
 });
 
+Deno.test("a WebSocket that floods pings it never reads the answers to is closed, not fed", () =>
+  withServer(async (server) => {
+    const port = server.webAddr!.port;
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    try {
+      await conn.write(encoder.encode(
+        `GET ${WEBSOCKET_PATH} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\n` +
+          "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n" +
+          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+      ));
+      await conn.write(maskedTextFrame('{"type":"hello","name":"pinger"}'));
+      const joined = () => [...server.connections()].some((c) => c.member?.name === "pinger");
+      while (!joined()) await new Promise((resolve) => setTimeout(resolve, 10));
+      // 200 pings of 125 bytes at once, and never a read: the server closes rather than queue
+      // 200 pongs (without a bound, millions of them grew it by gigabytes).
+      const ping = maskedTextFrame("p".repeat(125), 0x9);
+      const burst = new Uint8Array(ping.length * 200);
+      for (let i = 0; i < 200; i++) burst.set(ping, i * ping.length);
+      await conn.write(burst);
+      while (joined()) await new Promise((resolve) => setTimeout(resolve, 10));
+    } finally {
+      conn.close();
+    }
+  }, { db: false, web: { port: 0 } }));
+
 /** A client's text frame (masked, as RFC 6455 requires of clients), for payloads under 64 KiB. */
-function maskedTextFrame(text: string): Uint8Array {
+function maskedTextFrame(text: string, opcode = 0x1): Uint8Array {
   const payload = encoder.encode(text);
   const mask = crypto.getRandomValues(new Uint8Array(4));
   const header = payload.length < 126
-    ? [0x81, 0x80 | payload.length]
-    : [0x81, 0x80 | 126, payload.length >> 8, payload.length & 0xff];
+    ? [0x80 | opcode, 0x80 | payload.length]
+    : [0x80 | opcode, 0x80 | 126, payload.length >> 8, payload.length & 0xff];
   const frame = new Uint8Array(header.length + 4 + payload.length);
   frame.set(header);
   frame.set(mask, header.length);
