@@ -25,8 +25,8 @@ import { GRACE_MS, RESUME_WINDOW_MS } from "./chat/sessions.ts";
 import { ChatStore, StoreError } from "./chat/store.ts";
 import { DEFAULT_GATEWAY_LIMITS, Gateway } from "./net/listener.ts";
 import { listenTcp } from "./net/tcp.ts";
-import { listenTls } from "./net/tls.ts";
-import { listenWeb, type WebAssets, type WebListener } from "./net/websocket.ts";
+import { listenTls, type StoppingListener } from "./net/tls.ts";
+import { listenWeb, type WebAssets } from "./net/websocket.ts";
 import PAGE_HTML from "./web/index.html" with { type: "text" };
 import PAGE_SCRIPT from "./web/app.js" with { type: "text" };
 import PAGE_STYLE from "./web/style.css" with { type: "text" };
@@ -218,26 +218,45 @@ const WEB_ASSETS: WebAssets = {
 };
 
 /**
- * The web listeners `options.web` asks for: HTTP, and with TLS HTTPS too. If one cannot listen,
- * those started are closed and the error names its port and flag.
+ * The listeners that bind asynchronously: TLS (`options.tls`), and the web page's HTTP and, with
+ * TLS, HTTPS (`options.web`). If one cannot listen, those started are closed and the error names
+ * its port and flag.
  */
-async function listenWebs(hostname: string, options: ServerOptions): Promise<WebListener[]> {
+async function listenLater(hostname: string, options: ServerOptions): Promise<StoppingListener[]> {
   const { web, tls } = options;
-  if (!web) return [];
-  const origins = web.origins ?? [];
-  const wanted: { flag: string; port: number; tls?: { certPem: string; keyPem: string } }[] = [
-    { flag: "--web-port", port: web.port ?? DEFAULT_WEB_PORT },
-  ];
-  if (tls && web.httpsPort !== undefined) {
-    const { certPem, keyPem } = tls.certificate;
-    wanted.push({ flag: "--https-port", port: web.httpsPort, tls: { certPem, keyPem } });
+  const credentials = tls && { certPem: tls.certificate.certPem, keyPem: tls.certificate.keyPem };
+  const origins = web?.origins ?? [];
+  const wanted: {
+    flag: string;
+    port: number;
+    listen: (port: number) => Promise<StoppingListener>;
+  }[] = [];
+  if (credentials) {
+    wanted.push({
+      flag: "--tls-port",
+      port: tls.port ?? DEFAULT_TLS_PORT,
+      listen: (port) => listenTls({ hostname, port, ...credentials }),
+    });
   }
-  const started: WebListener[] = [];
-  for (const { flag, port, tls: credentials } of wanted) {
+  if (web) {
+    wanted.push({
+      flag: "--web-port",
+      port: web.port ?? DEFAULT_WEB_PORT,
+      listen: (port) => listenWeb({ hostname, port, assets: WEB_ASSETS, origins }),
+    });
+  }
+  if (web && credentials && web.httpsPort !== undefined) {
+    wanted.push({
+      flag: "--https-port",
+      port: web.httpsPort,
+      listen: (port) =>
+        listenWeb({ hostname, port, tls: credentials, assets: WEB_ASSETS, origins }),
+    });
+  }
+  const started: StoppingListener[] = [];
+  for (const { flag, port, listen } of wanted) {
     try {
-      started.push(
-        await listenWeb({ hostname, port, tls: credentials, assets: WEB_ASSETS, origins }),
-      );
+      started.push(await listen(port));
     } catch (error) {
       for (const listener of started) listener.close();
       throw new ListenError(flag, port, error);
@@ -270,7 +289,7 @@ export interface ChatServer {
    * when there is no plain listener.
    */
   readonly addr: { hostname: string; port: number };
-  /** Where it listens for TLS, if it does. */
+  /** Where it listens for TLS, if it does (once {@linkcode ChatServer.listening}). */
   readonly tlsAddr: { hostname: string; port: number } | undefined;
   /** The fingerprint of its TLS key (`SHA256:...`), if it listens for TLS. */
   readonly fingerprint: string | undefined;
@@ -279,8 +298,8 @@ export interface ChatServer {
   /** Where it serves the web page over HTTPS, if it does. */
   readonly httpsAddr: { hostname: string; port: number } | undefined;
   /**
-   * Resolves once every listener listens: the web ones bind asynchronously, so `webAddr` and
-   * `httpsAddr` are known only then.
+   * Resolves once every listener listens: the TLS and web ones bind asynchronously, so
+   * `tlsAddr`, `webAddr` and `httpsAddr` are known (and `invites()` has addresses) only then.
    * @throws {ListenError} when a web port cannot be listened on.
    */
   readonly listening: Promise<void>;
@@ -325,24 +344,11 @@ export function startServer(options: ServerOptions = {}): ChatServer {
       const port = options.port ?? DEFAULT_PORT;
       listeners.push(listening("--port", port, () => listenTcp({ hostname, port })));
     }
-    if (options.tls) {
-      const { certificate } = options.tls;
-      const port = options.tls.port ?? DEFAULT_TLS_PORT;
-      listeners.push(
-        listening(
-          "--tls-port",
-          port,
-          () =>
-            listenTls({ hostname, port, certPem: certificate.certPem, keyPem: certificate.keyPem }),
-        ),
-      );
-    }
   } catch (error) {
     for (const listener of listeners) listener.close();
     store?.close();
     throw error;
   }
-  const tlsListener = listeners.find((l) => l.kind === "tls");
   const access = new Access({
     password: options.password,
     allowed: options.allowed,
@@ -384,23 +390,24 @@ export function startServer(options: ServerOptions = {}): ChatServer {
     bans,
   });
   for (const listener of listeners) gateway.serve(listener);
-  // The web listeners bind asynchronously (node:http): they join the gateway once listening.
-  const webListeners: WebListener[] = [];
-  const webListening = listenWebs(hostname, options).then((started) => {
+  // The TLS and web listeners bind asynchronously (node:tls, node:http): they join the
+  // gateway once listening.
+  const laterListeners: StoppingListener[] = [];
+  const allListening = listenLater(hostname, options).then((started) => {
     for (const listener of started) {
-      webListeners.push(listener);
+      laterListeners.push(listener);
       gateway.serve(listener);
     }
   });
   // Handled here too, so a caller that does not wait for it is not ended by the rejection.
-  webListening.catch(() => {});
+  allListening.catch(() => {});
 
   const { promise: closed, resolve: markClosed } = Promise.withResolvers<void>();
   let closing: Promise<void> | undefined;
   async function close(reason = "The server is shutting down"): Promise<void> {
-    await webListening.catch(() => {});
+    await allListening.catch(() => {});
     await gateway.close(reason);
-    await Promise.all(webListeners.map((listener) => listener.finished));
+    await Promise.all(laterListeners.map((listener) => listener.finished));
     hub.close();
     store?.close();
     markClosed();
@@ -409,6 +416,7 @@ export function startServer(options: ServerOptions = {}): ChatServer {
   function invites(
     wanted: { room?: string; oneTime?: boolean; hosts?: readonly string[] } = {},
   ): string[] {
+    const tlsListener = laterListeners.find((l) => l.kind === "tls");
     if (!tlsListener || fingerprint === undefined) return [];
     const listening = tlsListener.addr.hostname;
     const wildcard = listening === "0.0.0.0" || listening === "::";
@@ -426,16 +434,21 @@ export function startServer(options: ServerOptions = {}): ChatServer {
     );
   }
   return {
-    addr: listeners[0]!.addr,
-    tlsAddr: tlsListener?.addr,
+    get addr() {
+      // Without a plain listener, the TLS one (known once listening).
+      return listeners[0]?.addr ?? laterListeners[0]?.addr ?? { hostname, port: 0 };
+    },
+    get tlsAddr() {
+      return laterListeners.find((l) => l.kind === "tls")?.addr;
+    },
     fingerprint,
     get webAddr() {
-      return webListeners.find((l) => l.kind === "http")?.addr;
+      return laterListeners.find((l) => l.kind === "http")?.addr;
     },
     get httpsAddr() {
-      return webListeners.find((l) => l.kind === "https")?.addr;
+      return laterListeners.find((l) => l.kind === "https")?.addr;
     },
-    listening: webListening,
+    listening: allListening,
     access,
     invites,
     hub,

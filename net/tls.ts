@@ -8,6 +8,7 @@
  * name and exposes no peer certificate, so the client uses `node:tls` with the certificate chain
  * left unchecked (`rejectUnauthorized: false`) and compares the key's fingerprint itself once the
  * handshake is done, before it sends a single byte: a server with another key gets nothing.
+ * The server listens with `node:tls` too (see {@linkcode listenTls} for why).
  *
  * @module
  */
@@ -15,76 +16,91 @@
 import { X509Certificate } from "node:crypto";
 import tls from "node:tls";
 import { fail, ok, type Result, type ServerAddress } from "../protocol.ts";
-import {
-  closeQuietly,
-  DialRefusal,
-  errorText,
-  type Transport,
-  type TransportListener,
-} from "./conn.ts";
+import { DialRefusal, errorText, type Transport, type TransportListener } from "./conn.ts";
 import { SocketTransport } from "./node_socket.ts";
-import { displayAddress, formatAddress } from "./tcp.ts";
+import { formatAddress } from "./tcp.ts";
 
-/** A TLS connection accepted by the server, as a {@linkcode Transport}. */
-class TlsTransport implements Transport {
-  readonly kind = "tls";
-  readonly remoteAddress: string;
-  #conn: Deno.TlsConn;
+/** How long a client has to finish its TLS handshake, in milliseconds. */
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
+/** The most finished handshakes waiting for the gateway to take them. */
+const MAX_WAITING_SOCKETS = 256;
 
-  constructor(conn: Deno.TlsConn) {
-    this.#conn = conn;
-    this.remoteAddress = displayAddress(conn.remoteAddr);
-  }
-
-  /** Reads; a failed handshake (a plain client on the TLS port, say) ends the connection quietly. */
-  async read(buffer: Uint8Array): Promise<number | null> {
-    try {
-      return await this.#conn.read(buffer);
-    } catch (error) {
-      if (isHandshakeFailure(error)) return null;
-      throw error;
-    }
-  }
-
-  write(bytes: Uint8Array): Promise<number> {
-    return this.#conn.write(bytes);
-  }
-
-  close(): void {
-    closeQuietly(this.#conn);
-  }
-}
-
-/** Whether a read failed in the TLS handshake or record layer (not a network fault). */
-function isHandshakeFailure(error: unknown): boolean {
-  return error instanceof Deno.errors.InvalidData || error instanceof Deno.errors.UnexpectedEof;
+/** A listener that stops in the background: `finished` resolves once it has. */
+export interface StoppingListener extends TransportListener {
+  /** Resolves once the listener has stopped, after {@linkcode TransportListener.close}. */
+  readonly finished: Promise<void>;
 }
 
 /**
- * Listens for TLS connections with a certificate and key (PEM).
- * @throws the errors of `Deno.listenTls` (`AddrInUse`, `AddrNotAvailable`, a key it cannot use).
+ * Listens for TLS connections with a certificate and key (PEM); resolves once it listens.
+ *
+ * It is `node:tls` rather than `Deno.listenTls`: a Deno TLS connection whose client never
+ * finishes its handshake cannot be closed (the socket stays open after `close()`, measured), so
+ * a few stalled handshakes a minute would use up the server's file descriptors. Here a
+ * handshake has {@linkcode HANDSHAKE_TIMEOUT_MS}, and a failed one is destroyed at once.
+ * @throws the listening errors (`EADDRINUSE`, `EADDRNOTAVAIL`, a key it cannot use).
  */
-export function listenTls(
-  options: { hostname: string; port: number; certPem: string; keyPem: string },
-): TransportListener {
-  const listener = Deno.listenTls({
-    hostname: options.hostname,
-    port: options.port,
+export async function listenTls(
+  options: {
+    hostname: string;
+    port: number;
+    certPem: string;
+    keyPem: string;
+    /** @default {HANDSHAKE_TIMEOUT_MS} */
+    handshakeTimeoutMs?: number;
+  },
+): Promise<StoppingListener> {
+  const waiting: Transport[] = [];
+  let wakeAccept: (() => void) | undefined;
+  let closed = false;
+  const server = tls.createServer({
     cert: options.certPem,
     key: options.keyPem,
+    handshakeTimeout: options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS,
   });
+  server.on("secureConnection", (socket: tls.TLSSocket) => {
+    if (closed || waiting.length >= MAX_WAITING_SOCKETS) {
+      socket.destroy();
+      return;
+    }
+    socket.setNoDelay(true);
+    const address = (socket.remoteAddress ?? "unknown").replace(/^::ffff:/, "");
+    waiting.push(new SocketTransport(socket, address, "tls"));
+    wakeAccept?.();
+  });
+  // A plain client on the TLS port, a stalled or broken handshake: gone, quietly.
+  server.on("tlsClientError", (_error: Error, socket: { destroy(): void }) => socket.destroy());
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.hostname, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const finished = new Promise<void>((resolve) => server.once("close", () => resolve()));
+  const address = server.address();
   return {
     kind: "tls",
-    addr: { hostname: listener.addr.hostname, port: listener.addr.port },
-    async accept(): Promise<Transport | undefined> {
-      try {
-        return new TlsTransport(await listener.accept());
-      } catch (error) {
-        if (error instanceof Deno.errors.BadResource) return undefined; // the listener was closed
-        throw error;
-      }
+    addr: {
+      hostname: options.hostname,
+      port: typeof address === "object" && address ? address.port : options.port,
     },
-    close: () => closeQuietly(listener),
+    finished,
+    async accept(): Promise<Transport | undefined> {
+      while (waiting.length === 0) {
+        if (closed) return undefined;
+        await new Promise<void>((resolve) => wakeAccept = resolve);
+        wakeAccept = undefined;
+      }
+      return waiting.shift();
+    },
+    close(): void {
+      if (closed) return;
+      closed = true;
+      for (const transport of waiting.splice(0)) transport.close();
+      wakeAccept?.();
+      server.close();
+    },
   };
 }
 

@@ -114,7 +114,7 @@ async function withTlsServer(
   certificate?: { certPem: string; keyPem: string; fingerprint: string },
 ): Promise<void> {
   const cert = certificate ?? await testCertificate();
-  const listener = listenTls({
+  const listener = await listenTls({
     hostname: "127.0.0.1",
     port: 0,
     certPem: cert.certPem,
@@ -146,6 +146,7 @@ async function withTlsServer(
     await acceptLoop;
     for (const transport of connections) transport.close();
     await Promise.all(handlers);
+    await listener.finished;
   }
 }
 
