@@ -459,3 +459,36 @@ Deno.test("a one-time invite lets one person into a private server without the p
       }
     }, await withTls({ db: false, password: "hunter2" }))
   ));
+
+Deno.test("a private server asks an openssl user for the password without warning of clear text", () =>
+  withTempDir(async (dir) => {
+    if (!await installed("openssl")) {
+      console.log("skipped: openssl is not installed");
+      return;
+    }
+    const ports = freePorts();
+    await Deno.writeTextFile(`${dir}/password`, "open sesame\n");
+    const server = await startTlsServer(dir, ports, ["--password-file", `${dir}/password`]);
+    const child = new Deno.Command("openssl", {
+      args: ["s_client", "-quiet", "-connect", `127.0.0.1:${ports.tls}`],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    const out = new StreamText(child.stdout);
+    const writer = child.stdin.getWriter();
+    try {
+      await within(out.waitFor("name"), "the name question");
+      await writer.write(encoder.encode("olga\n"));
+      await within(out.waitFor("Password"), "the password question");
+      assert.match(out.text, /Password \(it shows as you type; the connection is encrypted\):/);
+      await writer.write(encoder.encode("open sesame\n"));
+      await within(out.waitFor("Joined"), "olga to join");
+    } finally {
+      await writer.close().catch(() => {});
+      child.kill();
+      await child.status;
+      await out.done.catch(() => {});
+      await reap(server.process);
+    }
+  }));

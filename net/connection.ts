@@ -100,8 +100,11 @@ export interface TextFace {
   greeting(serverName: string): string[];
   /** What a person is asked after a refused name. */
   readonly askAgain: readonly string[];
-  /** What a person is asked when the server wants its password after their name. */
-  readonly askPassword: readonly string[];
+  /**
+   * What a person is asked when the server wants its password after their name; `encrypted`
+   * when the connection is TLS (`openssl s_client`), not plain `nc`.
+   */
+  askPassword(encrypted: boolean): readonly string[];
   /**
    * What a person is told right after the welcome, before any earlier message: the day and the
    * time zone of the times shown, `now` being when (milliseconds since the epoch).
@@ -755,7 +758,8 @@ function actOnText(connection: Connection, hub: Hub, input: TextInput): void {
         connection.passwordFor = asked ? input.frame.name : undefined;
         if (asked) {
           connection.send(new Outgoing(error!));
-          connection.sendText(connection.settings.face!.askPassword);
+          const encrypted = connection.transport.kind !== "tcp";
+          connection.sendText(connection.settings.face!.askPassword(encrypted));
           return;
         }
       }

@@ -413,7 +413,11 @@ export const PLAIN_TEXT_FACE: TextFace = {
     "Type your name and press Enter (1-24 letters, digits, _ or -):",
   ],
   askAgain: ["Type your name and press Enter:"],
-  askPassword: ["Password (it shows as you type; over nc, anyone on the way can read it):"],
+  askPassword: (encrypted) => [
+    encrypted
+      ? "Password (it shows as you type; the connection is encrypted):"
+      : "Password (it shows as you type; over nc, anyone on the way can read it):",
+  ],
   todayLines,
   welcomed: (name) => [`Hello ${name}: type to talk, /help for commands.`],
   timeOf: shownTime,
