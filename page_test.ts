@@ -485,6 +485,9 @@ browserTest("a message with markup shows as text and runs nothing", async (brows
       await ann.waitForTimeout(300);
       assert.equal(await ann.locator("#entries img, #entries script").count(), 0);
       assert.deepEqual(dialogs, []);
+      // A bidirectional override cannot turn what is shown around ("gnp.exe" into "exe.png").
+      await bob.say("\u202Egnp.exe\u202C is a picture");
+      await expectMessage(ann, "gnp.exe is a picture");
     } finally {
       await bob.close();
     }

@@ -1974,10 +1974,14 @@ function byId(id) {
   if (!element2) throw new Error(`The page has no #${id}`);
   return element2;
 }
+var UNSAFE_TEXT = /(?![\n\t])[\p{Cc}\u202A-\u202E\u2066-\u2069]/gu;
+function displayable(text) {
+  return text.replace(UNSAFE_TEXT, "");
+}
 function element(tag, className = "", text) {
   const made = document.createElement(tag);
   if (className) made.className = className;
-  if (text !== void 0) made.textContent = text;
+  if (text !== void 0) made.textContent = displayable(text);
   return made;
 }
 function nameClass(name) {
@@ -2097,8 +2101,8 @@ function drawConversation(conversation, jump) {
   const log = byId("log");
   const fromBottom = log.scrollHeight - log.scrollTop;
   const atBottom = fromBottom - log.clientHeight < 48;
-  byId("title").textContent = conversation ? conversation.kind === "private" ? `${conversation.title} (private)` : conversation.title : "";
-  byId("topic").textContent = conversation?.topic ?? "";
+  byId("title").textContent = displayable(conversation ? conversation.kind === "private" ? `${conversation.title} (private)` : conversation.title : "");
+  byId("topic").textContent = displayable(conversation?.topic ?? "");
   if (conversation) drawEntries(conversation);
   drawPeople(conversation);
   log.scrollTop = jump || atBottom ? log.scrollHeight : log.scrollHeight - fromBottom;

@@ -15,7 +15,18 @@ export function byId<T extends HTMLElement = HTMLElement>(id: string): T {
   return element as T;
 }
 
-/** A new element with classes and text. */
+/**
+ * Control characters (but line breaks and tabs) and bidirectional overrides, which could make
+ * someone's text show as something else (`\u202Egnp.exe` as `exe.png`).
+ */
+const UNSAFE_TEXT = /(?![\n\t])[\p{Cc}\u202A-\u202E\u2066-\u2069]/gu;
+
+/** Text as it may be shown: without {@linkcode UNSAFE_TEXT}, as the terminal client shows it. */
+export function displayable(text: string): string {
+  return text.replace(UNSAFE_TEXT, "");
+}
+
+/** A new element with classes and text (made {@linkcode displayable}). */
 export function element<K extends keyof HTMLElementTagNameMap>(
   tag: K,
   className = "",
@@ -23,7 +34,7 @@ export function element<K extends keyof HTMLElementTagNameMap>(
 ): HTMLElementTagNameMap[K] {
   const made = document.createElement(tag);
   if (className) made.className = className;
-  if (text !== undefined) made.textContent = text;
+  if (text !== undefined) made.textContent = displayable(text);
   return made;
 }
 
@@ -166,10 +177,12 @@ export function drawConversation(conversation: Conversation | undefined, jump: b
   const log = byId("log");
   const fromBottom = log.scrollHeight - log.scrollTop;
   const atBottom = fromBottom - log.clientHeight < 48;
-  byId("title").textContent = conversation
-    ? conversation.kind === "private" ? `${conversation.title} (private)` : conversation.title
-    : "";
-  byId("topic").textContent = conversation?.topic ?? "";
+  byId("title").textContent = displayable(
+    conversation
+      ? conversation.kind === "private" ? `${conversation.title} (private)` : conversation.title
+      : "",
+  );
+  byId("topic").textContent = displayable(conversation?.topic ?? "");
   if (conversation) drawEntries(conversation);
   drawPeople(conversation);
   log.scrollTop = jump || atBottom ? log.scrollHeight : log.scrollHeight - fromBottom;
