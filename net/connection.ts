@@ -753,8 +753,11 @@ function actOnText(connection: Connection, hub: Hub, input: TextInput): void {
     case "frame":
       error = dispatchFrame(connection, hub, input.frame);
       if (input.frame.type === "hello") {
-        // A private server's password comes on the next line; any other answer ends that.
-        const asked = error?.code === "password_required";
+        // A private server's password comes on the next line; any other answer ends that. A
+        // person made to wait after wrong passwords is asked for the password again, never
+        // for a name: the next line would be the password, shown to everyone as a name.
+        const asked = error?.code === "password_required" ||
+          (error?.code === "rate_limited" && connection.passwordFor !== undefined);
         connection.passwordFor = asked ? input.frame.name : undefined;
         if (asked) {
           connection.send(new Outgoing(error!));

@@ -367,6 +367,11 @@ function readTyped(
 ): TextInput {
   const line = applyErasures(typedLine);
   if (member === undefined) {
+    // A way out at the name or password question, as once in: /quit (or its aliases).
+    const first = parseCommand(line);
+    if (first && findCommand(CHAT_COMMANDS, first.name) === "quit") {
+      return { kind: "frame", frame: { type: "bye" } };
+    }
     // After a name comes its password, when the server asked for one.
     const hello: ClientFrame = {
       type: "hello",

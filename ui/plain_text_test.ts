@@ -23,6 +23,7 @@ import {
   encodeText,
   INTERRUPTED_LINES,
   localDay,
+  PLAIN_TEXT_FACE,
   shownTime,
   TelnetFilter,
   timeZoneText,
@@ -220,3 +221,39 @@ function withoutCommands(bytes: readonly number[]): string {
 function encodeTextString(lines: readonly string[]): string {
   return new TextDecoder().decode(encodeText(lines));
 }
+
+Deno.test("/quit at the name or password question leaves, and is never a name or a password", () => {
+  for (
+    const [line, passwordFor] of [["/quit", undefined], ["/exit", "ann"], ["/quit bye", "ann"]]
+  ) {
+    assert.deepEqual(PLAIN_TEXT_FACE.read(line!, undefined, passwordFor), {
+      kind: "frame",
+      frame: { type: "bye" },
+    });
+  }
+  const password = PLAIN_TEXT_FACE.read("sesame", undefined, "ann");
+  assert.ok(password.kind === "frame" && password.frame.type === "hello");
+  assert.equal(password.frame.password, "sesame");
+});
+
+Deno.test("a person made to wait after wrong passwords is asked for the password again, not a name", () =>
+  withServer(async (server) => {
+    const nc = await RawClient.open(server);
+    try {
+      await nc.linesUntil((line) => /name/i.test(line));
+      await nc.write("ann\n");
+      await nc.linesUntil((line) => line.startsWith("Password"));
+      for (const guess of ["one", "two", "three"]) {
+        await nc.write(`${guess}\n`);
+        await nc.linesUntil((line) => line.startsWith("Password"));
+      }
+      // Now the address waits: the answer is refused, and the question is the password again.
+      await nc.write("sesame\n");
+      const lines = await nc.linesUntil((line) => /^Password|name/i.test(line));
+      assert.match(lines.join("\n"), /Too many wrong passwords/);
+      assert.match(lines.at(-1)!, /^Password/);
+      assert.equal(server.hub.size, 0, "nobody joined under the password as a name");
+    } finally {
+      nc.close();
+    }
+  }, { db: false, password: "sesame", promptDelayMs: 10 }));
