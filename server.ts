@@ -939,6 +939,16 @@ function listenErrorText(failure: unknown, hostname: string): string {
   return `Cannot listen on ${where}: ${errorText(error)}`;
 }
 
+/** Whether a file exists (anything but "not found" counts as yes: it is there, unreadable). */
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (error) {
+    return !(error instanceof Deno.errors.NotFound);
+  }
+}
+
 /** What a server is secured with, read from the command line's files. */
 interface Security {
   /** The TLS certificate, unless `--no-tls`. */
@@ -976,10 +986,16 @@ async function securityFromFiles(options: CliOptions): Promise<Result<Security>>
           ? options.db.slice(0, options.db.lastIndexOf("/"))
           : ".";
         const paths = { key: `${dir}/chat-key.pem`, cert: `${dir}/chat-cert.pem` };
+        // A database without its key: people who came before trusted a key that is gone.
+        const databaseExisted = await exists(options.db);
         const kept = await loadOrMakeCertificate(paths, names);
         if (!kept.ok) return kept;
         certificate = kept.value.certificate;
-        certificateNote = kept.value.origin === "made"
+        certificateNote = kept.value.origin === "made" && databaseExisted
+          ? `Made a NEW TLS key, kept in ${paths.key}: ${options.db} is from before, so everyone ` +
+            "who joined earlier will be told this server's key changed. If the old " +
+            "chat-key.pem exists, stop the server and put it back."
+          : kept.value.origin === "made"
           ? `Made a TLS key, kept in ${paths.key} (keep it: it is how people know this server).`
           : kept.value.origin === "renewed"
           ? `Renewed the certificate of the key in ${paths.key}: its fingerprint is the same.`

@@ -161,6 +161,12 @@ Deno.test("a known address answering with another key is refused, both keys name
       await Deno.remove(`${dir}/chat-key.pem`);
       server = await startTlsServer(dir, ports);
       assert.notEqual(server.fingerprint, old);
+      // The operator is warned: the database is from before, its key is not.
+      await within(server.process.stdout.waitFor("Made a NEW TLS key"), "the warning");
+      assert.match(
+        server.process.stdout.text,
+        /Made a NEW TLS key.*will be told this server's key changed/,
+      );
       watcher = await watch(ports.plain);
 
       for (const target of [where, `chat://localhost:${ports.tls}/?fp=${inviteKey(old)}`]) {

@@ -298,6 +298,15 @@ const INPUT_COMMANDS: CommandHandlers<ChatCommand, TerminalState, InputResult> =
     if (!target.ok) return [target.error];
     const here = state.client.address;
     if (sameServer(here, target.value.address)) {
+      const named = target.value.fingerprint;
+      const actual = state.facts.fingerprint;
+      if (named !== undefined && actual !== undefined && named !== actual) {
+        return [
+          `You are already on ${formatAddress(here)}, but its key is ${actual}, not the ` +
+          `${named} this invite names: the invite is for another server, or this one changed ` +
+          "its key (ask its operator)",
+        ];
+      }
       return [`You are already on ${formatAddress(here)}`];
     }
     return { connect: target.value };

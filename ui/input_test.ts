@@ -145,6 +145,14 @@ Deno.test("mistyped commands send nothing and say how to use them", async () => 
         invited: true,
       },
     });
+    // An invite for this very address with another key than the one this connection has.
+    const port = ann.client.address.port;
+    ann.facts = { security: "tls", fingerprint: `SHA256:${"B".repeat(43)}` };
+    assert.match(
+      (handleInput(ann, `/connect chat://127.0.0.1:${port}/?fp=${"A".repeat(43)}`) as string[])[0]!,
+      /already on .* but its key is SHA256:B+, not the SHA256:A+ this invite names/,
+    );
+    ann.facts = { security: "plain", fingerprint: undefined };
     // Alone, it tells where we are and how (the test's connection is plain TCP).
     const where = handleInput(ann, "/server") as string[];
     assert.match(where[0]!, /^Connected to 127\.0\.0\.1:\d+ over plain TCP: not encrypted/);
