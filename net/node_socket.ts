@@ -7,7 +7,7 @@
  */
 
 import type net from "node:net";
-import type { Transport } from "./conn.ts";
+import type { Transport, TransportListener } from "./conn.ts";
 
 /**
  * A `node:net` socket as a {@linkcode Transport}. Reading pulls: the socket is paused while a
@@ -103,4 +103,88 @@ function denoError(error: Error & { code?: string }): Error {
     default:
       return error;
   }
+}
+
+// ==== Serving with node's servers ====
+
+/** A listener that stops in the background: `finished` resolves once it has. */
+export interface StoppingListener extends TransportListener {
+  /** Resolves once the listener has stopped, after {@linkcode TransportListener.close}. */
+  readonly finished: Promise<void>;
+}
+
+/**
+ * The connections a node server (`node:tls`, `node:http`) has accepted, waiting for the gateway:
+ * at most `max`; one offered past that, or after {@linkcode AcceptQueue.close}, is refused.
+ */
+export class AcceptQueue {
+  #waiting: Transport[] = [];
+  #wake: (() => void) | undefined;
+  #closed = false;
+  readonly #max: number;
+
+  constructor(max: number) {
+    this.#max = max;
+  }
+
+  /** Whether it still takes connections. */
+  get open(): boolean {
+    return !this.#closed && this.#waiting.length < this.#max;
+  }
+
+  /** Queues a connection for `accept`; `false` (the caller closes it) when full or closed. */
+  offer(transport: Transport): boolean {
+    if (!this.open) return false;
+    this.#waiting.push(transport);
+    this.#wake?.();
+    return true;
+  }
+
+  /** The next connection, or `undefined` once closed. */
+  async accept(): Promise<Transport | undefined> {
+    while (this.#waiting.length === 0) {
+      if (this.#closed) return undefined;
+      await new Promise<void>((resolve) => this.#wake = resolve);
+      this.#wake = undefined;
+    }
+    return this.#waiting.shift();
+  }
+
+  /** Takes no more; the waiting ones are closed, and a pending `accept` ends. */
+  close(): void {
+    this.#closed = true;
+    for (const transport of this.#waiting.splice(0)) transport.close();
+    this.#wake?.();
+  }
+}
+
+/** What {@linkcode listenNode} needs of a node server. */
+export interface NodeServer {
+  listen(port: number, hostname: string, done: () => void): unknown;
+  once(event: "error", listener: (error: Error) => void): unknown;
+  once(event: "close", listener: () => void): unknown;
+  off(event: "error", listener: (error: Error) => void): unknown;
+  address(): unknown;
+}
+
+/**
+ * Starts a node server listening; resolves with its address (the real port when 0 was asked
+ * for) and a promise of its end.
+ * @throws the listening errors (`EADDRINUSE`, `EADDRNOTAVAIL`...).
+ */
+export async function listenNode(
+  server: NodeServer,
+  hostname: string,
+  port: number,
+): Promise<{ addr: { hostname: string; port: number }; finished: Promise<void> }> {
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, hostname, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const finished = new Promise<void>((resolve) => server.once("close", () => resolve()));
+  const address = server.address() as { port?: number } | null;
+  return { addr: { hostname, port: address?.port ?? port }, finished };
 }

@@ -16,20 +16,14 @@
 import { X509Certificate } from "node:crypto";
 import tls from "node:tls";
 import { fail, ok, type Result, type ServerAddress } from "../protocol.ts";
-import { DialRefusal, errorText, type Transport, type TransportListener } from "./conn.ts";
-import { SocketTransport } from "./node_socket.ts";
+import { DialRefusal, errorText, type Transport } from "./conn.ts";
+import { AcceptQueue, listenNode, SocketTransport, type StoppingListener } from "./node_socket.ts";
 import { formatAddress } from "./tcp.ts";
 
 /** How long a client has to finish its TLS handshake, in milliseconds. */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
 /** The most finished handshakes waiting for the gateway to take them. */
 const MAX_WAITING_SOCKETS = 256;
-
-/** A listener that stops in the background: `finished` resolves once it has. */
-export interface StoppingListener extends TransportListener {
-  /** Resolves once the listener has stopped, after {@linkcode TransportListener.close}. */
-  readonly finished: Promise<void>;
-}
 
 /**
  * Listens for TLS connections with a certificate and key (PEM); resolves once it listens.
@@ -50,55 +44,27 @@ export async function listenTls(
     handshakeTimeoutMs?: number;
   },
 ): Promise<StoppingListener> {
-  const waiting: Transport[] = [];
-  let wakeAccept: (() => void) | undefined;
-  let closed = false;
+  const queue = new AcceptQueue(MAX_WAITING_SOCKETS);
   const server = tls.createServer({
     cert: options.certPem,
     key: options.keyPem,
     handshakeTimeout: options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS,
   });
   server.on("secureConnection", (socket: tls.TLSSocket) => {
-    if (closed || waiting.length >= MAX_WAITING_SOCKETS) {
-      socket.destroy();
-      return;
-    }
     socket.setNoDelay(true);
     const address = (socket.remoteAddress ?? "unknown").replace(/^::ffff:/, "");
-    waiting.push(new SocketTransport(socket, address, "tls"));
-    wakeAccept?.();
+    if (!queue.offer(new SocketTransport(socket, address, "tls"))) socket.destroy();
   });
   // A plain client on the TLS port, a stalled or broken handshake: gone, quietly.
   server.on("tlsClientError", (_error: Error, socket: { destroy(): void }) => socket.destroy());
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port, options.hostname, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const finished = new Promise<void>((resolve) => server.once("close", () => resolve()));
-  const address = server.address();
+  const { addr, finished } = await listenNode(server, options.hostname, options.port);
   return {
     kind: "tls",
-    addr: {
-      hostname: options.hostname,
-      port: typeof address === "object" && address ? address.port : options.port,
-    },
+    addr,
     finished,
-    async accept(): Promise<Transport | undefined> {
-      while (waiting.length === 0) {
-        if (closed) return undefined;
-        await new Promise<void>((resolve) => wakeAccept = resolve);
-        wakeAccept = undefined;
-      }
-      return waiting.shift();
-    },
+    accept: () => queue.accept(),
     close(): void {
-      if (closed) return;
-      closed = true;
-      for (const transport of waiting.splice(0)) transport.close();
-      wakeAccept?.();
+      queue.close();
       server.close();
     },
   };

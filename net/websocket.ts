@@ -31,7 +31,8 @@
 import http from "node:http";
 import https from "node:https";
 import type { Duplex } from "node:stream";
-import { type Transport, type TransportListener } from "./conn.ts";
+import type { Transport } from "./conn.ts";
+import { AcceptQueue, listenNode, type StoppingListener } from "./node_socket.ts";
 
 // `ws` ships no types, and `@types/ws` brings `@types/node`, which retypes `node:assert` for the
 // whole project: these are the few parts used here.
@@ -329,11 +330,8 @@ export interface WebOptions {
   origins?: readonly string[];
 }
 
-/** The web listener: a {@linkcode TransportListener} of WebSockets, and its HTTP server. */
-export interface WebListener extends TransportListener {
-  /** Resolves once the HTTP server has stopped, after {@linkcode TransportListener.close}. */
-  readonly finished: Promise<void>;
-}
+/** The web listener: a listener of WebSockets over its HTTP server (see `StoppingListener`). */
+export type WebListener = StoppingListener;
 
 /**
  * Serves the page and accepts WebSockets on `GET /ws` from the page's own origin (or
@@ -341,10 +339,8 @@ export interface WebListener extends TransportListener {
  * @throws the listening errors (`EADDRINUSE`, `EADDRNOTAVAIL`, a key it cannot use).
  */
 export async function listenWeb(options: WebOptions): Promise<WebListener> {
-  const waiting: WebSocketTransport[] = [];
+  const queue = new AcceptQueue(MAX_WAITING_SOCKETS);
   const live = new Set<WebSocketTransport>();
-  let wakeAccept: (() => void) | undefined;
-  let closed = false;
   const scheme = options.tls ? "https:" : "http:";
   const WebSocketServer = await loadWs();
   const wss = new WebSocketServer({
@@ -372,7 +368,7 @@ export async function listenWeb(options: WebOptions): Promise<WebListener> {
         upgrade: request.headers.upgrade,
         origin: request.headers.origin,
       }, options.origins ?? []) ??
-        (closed || waiting.length >= MAX_WAITING_SOCKETS ? "busy: try again" : undefined);
+        (queue.open ? undefined : "busy: try again");
     if (refusal) {
       const status = refusal.startsWith("busy") ? "503 Service Unavailable" : "403 Forbidden";
       socket.end(
@@ -386,42 +382,24 @@ export async function listenWeb(options: WebOptions): Promise<WebListener> {
       const transport = new WebSocketTransport(ws, remoteAddress);
       live.add(transport);
       ws.on("close", () => live.delete(transport));
-      if (closed) return transport.close();
-      waiting.push(transport);
-      wakeAccept?.();
+      if (!queue.offer(transport)) transport.close();
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port, options.hostname, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
+  const { addr, finished } = await listenNode(server, options.hostname, options.port);
   const pinger = setInterval(() => {
     for (const transport of live) transport.ping();
   }, PING_INTERVAL_MS);
-  const finished = new Promise<void>((resolve) => server.once("close", () => resolve()));
-  const address = server.address();
-  const port = typeof address === "object" && address ? address.port : options.port;
+  let closed = false;
   return {
     kind: options.tls ? "https" : "http",
-    addr: { hostname: options.hostname, port },
+    addr,
     finished,
-    async accept(): Promise<Transport | undefined> {
-      while (waiting.length === 0) {
-        if (closed) return undefined;
-        await new Promise<void>((resolve) => wakeAccept = resolve);
-        wakeAccept = undefined;
-      }
-      return waiting.shift();
-    },
+    accept: () => queue.accept(),
     close(): void {
       if (closed) return;
       closed = true;
       clearInterval(pinger);
-      for (const transport of waiting.splice(0)) transport.close();
-      wakeAccept?.();
+      queue.close();
       server.close();
       server.closeAllConnections();
       wss.close();
