@@ -161,6 +161,24 @@ export function textFrames(bytes: Uint8Array): Uint8Array {
 }
 
 /**
+ * A message's bytes as one line: its parts (a fragmented message) in one buffer, a line break
+ * inside it (which JSON never needs) read as a space, and `\n` after it. Byte by byte, so a
+ * character split between two fragments stays whole.
+ */
+function lineOf(data: RawData): Uint8Array {
+  const parts = Array.isArray(data) ? data : [new Uint8Array(data)];
+  const line = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0) + 1);
+  let at = 0;
+  for (const part of parts) {
+    line.set(part, at);
+    at += part.length;
+  }
+  for (let i = 0; i < at; i++) if (line[i] === 0x0a || line[i] === 0x0d) line[i] = 0x20;
+  line[at] = NEWLINE;
+  return line;
+}
+
+/**
  * One browser's WebSocket as a transport. Its reads end (`null`) once the socket closes.
  */
 export class WebSocketTransport implements Transport {
@@ -198,10 +216,7 @@ export class WebSocketTransport implements Transport {
       this.#socket.close(1003, "text messages only: one JSON frame each");
       return;
     }
-    const text = Array.isArray(data)
-      ? data.map((part) => decoder.decode(part)).join("")
-      : decoder.decode(data);
-    const bytes = encoder.encode(`${text.replace(/[\r\n]/g, " ")}\n`);
+    const bytes = lineOf(data);
     if (this.#unreadBytes + bytes.length > MAX_UNREAD_BYTES) {
       this.#socket.terminate(); // sending faster than any allowance: cut at once
       return;

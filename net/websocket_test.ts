@@ -194,18 +194,11 @@ Deno.test("a real upgrade with a foreign Origin gets 403 and never reaches the c
 Deno.test("a WebSocket that stops reading is dropped as too slow while the others chat on", () => {
   const log: string[] = [];
   return withServer(async (server) => {
-    const port = server.webAddr!.port;
     const ann = await connect(server, "ann");
     const bob = await connect(server, "bob");
     // A raw socket: upgrade, say hello, then never read again.
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    const conn = await rawWebSocket(server.webAddr!.port, "sleepy");
     try {
-      await conn.write(encoder.encode(
-        `GET ${WEBSOCKET_PATH} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\n` +
-          "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n" +
-          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
-      ));
-      await conn.write(maskedTextFrame('{"type":"hello","name":"sleepy"}'));
       await until(ann, "joined", (f) => f.name === "sleepy");
       // Each message reaches sleepy too, until its buffers and queue are full.
       const text = "x".repeat(1900);
@@ -235,28 +228,42 @@ Deno.test("a WebSocket that stops reading is dropped as too slow while the other
 
 Deno.test("a WebSocket that floods pings it never reads the answers to is closed, not fed", () =>
   withServer(async (server) => {
-    const port = server.webAddr!.port;
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    const watcher = await connect(server, "watcher");
+    const conn = await rawWebSocket(server.webAddr!.port, "pinger");
     try {
-      await conn.write(encoder.encode(
-        `GET ${WEBSOCKET_PATH} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\n` +
-          "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n" +
-          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
-      ));
-      await conn.write(maskedTextFrame('{"type":"hello","name":"pinger"}'));
+      await until(watcher, "joined", (f) => f.name === "pinger");
       const joined = () => [...server.connections()].some((c) => c.member?.name === "pinger");
-      while (!joined()) await new Promise((resolve) => setTimeout(resolve, 10));
       // 200 pings of 125 bytes at once, and never a read: the server closes rather than queue
       // 200 pongs (without a bound, millions of them grew it by gigabytes).
       const ping = maskedTextFrame("p".repeat(125), 0x9);
       const burst = new Uint8Array(ping.length * 200);
       for (let i = 0; i < 200; i++) burst.set(ping, i * ping.length);
       await conn.write(burst);
-      while (joined()) await new Promise((resolve) => setTimeout(resolve, 10));
+      // Cut at once: the gateway sees the connection end (others hear of it only after the
+      // presence debounce).
+      await within(
+        (async () => {
+          while (joined()) await new Promise((resolve) => setTimeout(resolve, 10));
+        })(),
+        "the pinger to be cut off",
+      );
     } finally {
       conn.close();
+      await watcher.close();
     }
   }, { db: false, web: { port: 0 } }));
+
+/** A raw TCP connection upgraded to a WebSocket on `/ws`, which has said hello as `name`. */
+async function rawWebSocket(port: number, name: string): Promise<Deno.TcpConn> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  await conn.write(encoder.encode(
+    `GET ${WEBSOCKET_PATH} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\n` +
+      "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n" +
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+  ));
+  await conn.write(maskedTextFrame(`{"type":"hello","name":"${name}"}`));
+  return conn;
+}
 
 /** A client's text frame (masked, as RFC 6455 requires of clients), for payloads under 64 KiB. */
 function maskedTextFrame(text: string, opcode = 0x1): Uint8Array {
@@ -300,9 +307,9 @@ class FakeSocket {
     this.readyState = 3;
     this.#emit("close");
   }
-  receive(data: string | Uint8Array): void {
-    const binary = typeof data !== "string";
-    this.#emit("message", binary ? data : encoder.encode(data), binary);
+  receive(data: string | Uint8Array | Uint8Array[]): void {
+    const binary = data instanceof Uint8Array;
+    this.#emit("message", typeof data === "string" ? encoder.encode(data) : data, binary);
   }
 }
 
@@ -322,6 +329,12 @@ Deno.test("the transport reads every waiting message at once, each as one line",
     new TextDecoder().decode(buffer.subarray(0, n!)),
     '{"type":"say","text":"one"}\n{"type":"say", "text":"two"}\n{"type":"say","text":"three"}\n',
   );
+  // A fragmented message is one line, even with a character split between its fragments.
+  const text = encoder.encode('{"type":"say","text":"é"}');
+  const split = text.indexOf(0xc3) + 1;
+  socket.receive([text.subarray(0, split), text.subarray(split)]);
+  const whole = await transport.read(buffer);
+  assert.equal(new TextDecoder().decode(buffer.subarray(0, whole!)), '{"type":"say","text":"é"}\n');
   // A buffer smaller than a message takes it in parts.
   socket.receive('{"type":"ping"}');
   const small = new Uint8Array(5);
