@@ -201,7 +201,10 @@ interface Tracked {
 /** One frame waiting to go out: a tracked message, or any other frame. */
 type Queued = { tracked: Tracked } | { frame: ClientFrame };
 
-/** Error codes after which trying to reconnect is pointless: the server would refuse again. */
+/**
+ * The server's refusals after which trying to reconnect is pointless: it would refuse again. (A
+ * refused key, `key_changed` or `not_trusted`, ends reconnecting too, as the client's refusal.)
+ */
 const FINAL_CONNECT_CODES: ReadonlySet<ChatErrorCode> = new Set<ChatErrorCode>([
   "bad_name",
   "name_taken",
@@ -210,8 +213,6 @@ const FINAL_CONNECT_CODES: ReadonlySet<ChatErrorCode> = new Set<ChatErrorCode>([
   "replaced",
   "password_required",
   "not_admitted",
-  "key_changed",
-  "not_trusted",
 ]);
 
 /**
